@@ -1,0 +1,416 @@
+// Package storage is creek's durable partition log: append-only segment
+// files holding record batches exactly as producers sent them, sparse offset
+// and time indexes, size- and time-based retention, group-committed fsync,
+// and crash recovery that truncates a torn tail. It knows the record batch
+// format (it is the storage format) but nothing of the Kafka wire protocol.
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config is a partition's effective log configuration, resolved by the
+// caller from topic and broker settings (Kafka names in comments).
+type Config struct {
+	SegmentBytes          int64 // segment.bytes
+	SegmentMs             int64 // segment.ms
+	RetentionBytes        int64 // retention.bytes, -1 for no limit
+	RetentionMs           int64 // retention.ms, -1 for no limit
+	IndexIntervalBytes    int64 // index.interval.bytes
+	MaxMessageBytes       int64 // max.message.bytes
+	LogAppendTime         bool  // message.timestamp.type=LogAppendTime
+	ProducerExpirationMs  int64 // producer.id.expiration.ms
+	SyncSealedSegments    bool  // fsync a segment when it is rolled (off with fsync=never)
+	PartitionLeaderEpoch  int32 // written into every stored batch
+	RetentionCheckOnRolls bool  // enforce retention right after a roll
+}
+
+// DefaultConfig holds Kafka's defaults, with creek's smaller segments.
+func DefaultConfig() Config {
+	return Config{
+		SegmentBytes:          128 << 20,
+		SegmentMs:             7 * 24 * time.Hour.Milliseconds(),
+		RetentionBytes:        1 << 30,
+		RetentionMs:           7 * 24 * time.Hour.Milliseconds(),
+		IndexIntervalBytes:    4096,
+		MaxMessageBytes:       1048588,
+		ProducerExpirationMs:  24 * time.Hour.Milliseconds(),
+		SyncSealedSegments:    true,
+		RetentionCheckOnRolls: true,
+	}
+}
+
+const (
+	logStartOffsetFile = "log-start-offset"
+	cleanShutdownFile  = "clean-shutdown"
+)
+
+// Log is one partition: an ordered list of segments, the last one active.
+type Log struct {
+	dir    string
+	logger *slog.Logger
+	now    func() time.Time
+
+	mu        sync.RWMutex
+	cfg       Config
+	segments  []*segment
+	start     int64 // log start offset: first readable offset
+	producers producerState
+	appended  chan struct{} // closed and replaced on every append, for long polls
+	closed    bool
+
+	syncMu   sync.Mutex
+	syncCond *sync.Cond
+	syncing  bool
+	synced   int64 // every offset below is on stable storage
+}
+
+// Options are what a Log needs from its owner besides the config.
+type Options struct {
+	Logger *slog.Logger
+	Now    func() time.Time // for tests; time.Now by default
+}
+
+// Open opens (creating if needed) the partition log in dir and recovers it:
+// after an unclean stop the active segment is checked batch by batch and a
+// torn tail truncated; a sealed segment that fails its header check is
+// renamed *.corrupt and reported, and the rest of the log keeps serving.
+func Open(dir string, cfg Config, opts Options) (*Log, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create partition dir: %w", err)
+	}
+	l := &Log{dir: dir, cfg: cfg, logger: opts.Logger.With("partition", filepath.Base(dir)), now: opts.Now, appended: make(chan struct{})}
+	l.syncCond = sync.NewCond(&l.syncMu)
+	if err := l.load(); err != nil {
+		for _, s := range l.segments {
+			s.close()
+		}
+		return nil, fmt.Errorf("open log %s: %w", dir, err)
+	}
+	return l, nil
+}
+
+func (l *Log) load() error {
+	bases, err := listSegments(l.dir)
+	if err != nil {
+		return err
+	}
+	clean := fileExists(filepath.Join(l.dir, cleanShutdownFile))
+	for i, base := range bases[:max(len(bases)-1, 0)] {
+		s, err := openSealedSegment(l.dir, base, bases[i+1])
+		if err != nil {
+			l.setAside(base, err)
+			continue
+		}
+		l.segments = append(l.segments, s)
+	}
+	if len(bases) == 0 {
+		s, err := createSegment(l.dir, 0, l.now())
+		if err != nil {
+			return err
+		}
+		l.segments = append(l.segments, s)
+		l.producers = producerState{}
+	} else if err := l.openActive(bases[len(bases)-1], clean); err != nil {
+		return err
+	}
+	l.start = l.segments[0].base
+	if b, err := os.ReadFile(filepath.Join(l.dir, logStartOffsetFile)); err == nil {
+		if v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && v > l.start {
+			l.start = min(v, l.active().next)
+		}
+	}
+	l.synced = l.active().next
+	// From here on a crash is unclean until the next Close.
+	if err := os.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
+
+// openActive opens the last segment. After a clean shutdown its index and the
+// producer snapshot are trusted; otherwise every batch is re-read and checked.
+func (l *Log) openActive(base int64, clean bool) error {
+	s := &segment{dir: l.dir, base: base, next: base, maxTs: -1, maxTsBase: base, indexLoaded: true}
+	var err error
+	if s.log, err = os.OpenFile(segmentName(l.dir, base, logSuffix), os.O_RDWR, 0); err != nil {
+		return err
+	}
+	if err := s.openIndexes(false); err != nil {
+		s.log.Close()
+		return err
+	}
+	st, err := s.log.Stat()
+	if err != nil {
+		return err
+	}
+	s.size, s.created = st.Size(), st.ModTime()
+	l.segments = append(l.segments, s)
+
+	ps, snapOffset, err := loadProducerState(l.dir)
+	if err != nil {
+		l.logger.Warn("producer state snapshot unreadable; idempotent producers start afresh", "err", err)
+	}
+	l.producers = ps
+	if clean && snapOffset >= 0 {
+		return l.trustActive(s)
+	}
+	return l.recoverActive(s, snapOffset)
+}
+
+// trustActive rebuilds the active segment's in-memory state from its index
+// files and the batch headers after the last index entry, without reading data.
+func (l *Log) trustActive(s *segment) error {
+	s.indexLoaded = false
+	s.next = math.MaxInt64 // keep every time entry; the real value is set below
+	s.loadIndex()
+	s.next = s.base
+	from := int64(0)
+	if n := len(s.offsets); n > 0 {
+		from = int64(s.offsets[n-1].pos)
+	}
+	for _, t := range s.times {
+		if t.ts > s.maxTs {
+			s.maxTs, s.maxTsBase = t.ts, s.base+int64(t.rel)
+		}
+	}
+	s.bytesSinceIndex = s.size - from
+	return s.scanHeaders(from, s.size, func(r batchRef) bool {
+		s.next = r.last + 1
+		if r.maxTs > s.maxTs {
+			s.maxTs, s.maxTsBase = r.maxTs, r.base
+		}
+		return true
+	})
+}
+
+// recoverActive reads every batch of the active segment, checking lengths
+// and CRCs, truncates the file at the first batch that fails (a write torn by
+// a crash), and rebuilds the indexes and the producer state.
+func (l *Log) recoverActive(s *segment, snapOffset int64) error {
+	fileSize := s.size
+	s.size = 0
+	if err := s.resetIndexes(); err != nil {
+		return err
+	}
+	var tornErr error
+	var buf []byte
+	for s.size < fileSize {
+		pos := s.size
+		var hdr [batchLengthEnd]byte
+		if fileSize-pos < batchHeaderSize {
+			tornErr = fmt.Errorf("%d trailing bytes are shorter than a batch header", fileSize-pos)
+			break
+		}
+		if _, err := s.log.ReadAt(hdr[:], pos); err != nil {
+			return err
+		}
+		n := int64(batchLen(hdr[:]))
+		if n < batchHeaderSize || pos+n > fileSize {
+			tornErr = fmt.Errorf("batch of %d bytes runs past the end of the file", n)
+			break
+		}
+		if int64(cap(buf)) < n {
+			buf = make([]byte, n)
+		}
+		b := buf[:n]
+		if _, err := s.log.ReadAt(b, pos); err != nil {
+			return err
+		}
+		rb, err := decodeBatch(b)
+		if err == nil && rb.FirstOffset != s.next {
+			err = fmt.Errorf("batch has offset %d, expected %d", rb.FirstOffset, s.next)
+		}
+		if err != nil {
+			tornErr = err
+			break
+		}
+		s.size += n
+		if err := s.noteBatch(&rb, pos, n, l.cfg.IndexIntervalBytes); err != nil {
+			return err
+		}
+		if rb.FirstOffset >= snapOffset {
+			l.producers.record(&rb, rb.MaxTimestamp)
+		}
+	}
+	if tornErr != nil {
+		l.logger.Warn("truncating torn write at the end of the log",
+			"file", s.log.Name(), "position", s.size, "dropped_bytes", fileSize-s.size, "next_offset", s.next, "reason", tornErr)
+		if err := s.log.Truncate(s.size); err != nil {
+			return fmt.Errorf("truncate %s: %w", s.log.Name(), err)
+		}
+	}
+	if snapOffset > s.next {
+		l.logger.Warn("producer state snapshot is ahead of the recovered log; idempotent producers start afresh")
+		l.producers = producerState{}
+	}
+	return nil
+}
+
+// setAside renames a damaged sealed segment out of the way and says so; the
+// offsets it held become a gap that readers skip.
+func (l *Log) setAside(base int64, cause error) {
+	name := segmentName(l.dir, base, logSuffix)
+	l.logger.Error("segment is corrupt; moved aside, its offsets are skipped", "file", name, "moved_to", name+corruptSuffix, "err", cause)
+	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		p := segmentName(l.dir, base, suf)
+		if fileExists(p) {
+			if err := os.Rename(p, p+corruptSuffix); err != nil {
+				l.logger.Error("could not move corrupt segment aside", "file", p, "err", err)
+			}
+		}
+	}
+}
+
+// listSegments returns the base offsets of the *.log files in dir, sorted,
+// and removes leftovers of interrupted writes.
+func listSegments(dir string) ([]int64, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var bases []int64
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasSuffix(name, ".tmp") {
+			os.Remove(filepath.Join(dir, name))
+			continue
+		}
+		if !strings.HasSuffix(name, logSuffix) {
+			continue
+		}
+		base, err := strconv.ParseInt(strings.TrimSuffix(name, logSuffix), 10, 64)
+		if err != nil || base < 0 {
+			continue
+		}
+		bases = append(bases, base)
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	return bases, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func (l *Log) active() *segment { return l.segments[len(l.segments)-1] }
+
+// SetConfig applies a new configuration (after a topic config change).
+func (l *Log) SetConfig(cfg Config) {
+	l.mu.Lock()
+	l.cfg = cfg
+	l.mu.Unlock()
+}
+
+// Offsets returns the log start offset and the log end offset (the next
+// offset to be written, which is also the high watermark on one node).
+func (l *Log) Offsets() (start, end int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.start, l.active().next
+}
+
+// Size is the number of bytes in the partition's segment files.
+func (l *Log) Size() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var n int64
+	for _, s := range l.segments {
+		n += s.size
+	}
+	return n
+}
+
+// Appended returns a channel closed at the next append (or close).
+func (l *Log) Appended() <-chan struct{} {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.appended
+}
+
+// Dir is the partition's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// roll seals the active segment and starts a new one at the log end offset.
+func (l *Log) roll() error {
+	old := l.active()
+	if err := old.seal(l.cfg.SyncSealedSegments); err != nil {
+		return fmt.Errorf("seal segment %s: %w", old.log.Name(), err)
+	}
+	if l.cfg.SyncSealedSegments {
+		l.markSynced(old.next)
+	}
+	if err := l.producers.save(l.dir, old.next); err != nil {
+		l.logger.Warn("could not snapshot producer state", "err", err)
+	}
+	s, err := createSegment(l.dir, old.next, l.now())
+	if err != nil {
+		return err
+	}
+	l.segments = append(l.segments, s)
+	if l.cfg.SyncSealedSegments {
+		syncDir(l.dir)
+	}
+	return nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+// Close flushes and closes the log. A clean close lets the next Open skip
+// the recovery scan.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	close(l.appended)
+	a := l.active()
+	var errs []error
+	errs = append(errs, a.log.Sync(), a.offIdx.Sync(), a.timeIdx.Sync())
+	errs = append(errs, l.producers.save(l.dir, a.next))
+	for _, s := range l.segments {
+		errs = append(errs, s.close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(l.dir, cleanShutdownFile), nil)
+}
+
+// Remove closes the log and deletes its directory (topic deletion).
+func (l *Log) Remove() error {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.appended)
+		for _, s := range l.segments {
+			s.close()
+		}
+	}
+	l.mu.Unlock()
+	return os.RemoveAll(l.dir)
+}
