@@ -1,0 +1,34 @@
+# creek: `make test` installs what the tests need and runs the whole suite.
+
+GO        ?= go
+STATICCHECK_VERSION ?= 2025.1.1
+FUZZTIME  ?= 10s
+
+.PHONY: all build test test-deps unit fuzz lint clean
+
+all: build
+
+build:
+	$(GO) build -o bin/creek ./cmd/creek
+
+test-deps:
+	./scripts/test-deps.sh
+
+# The whole suite: vet, every package's tests (real clients over TCP, kill -9
+# crash tests), then each fuzz target briefly.
+test: test-deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m ./...
+	$(MAKE) fuzz
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestFraming$$' -fuzztime $(FUZZTIME) ./broker/
+	$(GO) test -run '^$$' -fuzz '^FuzzRecovery$$' -fuzztime $(FUZZTIME) ./internal/storage/
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,205 @@
+// Package broker is creek's Kafka-compatible broker: a TCP server that
+// speaks the Kafka wire protocol (encoded and decoded with franz-go's kmsg)
+// over the durable partition log of internal/storage.
+//
+// It is embeddable, so Go programs can run a real, persistent broker inside
+// their tests:
+//
+//	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
+//	if err != nil { ... }
+//	defer b.Close()
+//	client, _ := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/creek-pipeline/creek/internal/cluster"
+	"github.com/creek-pipeline/creek/internal/config"
+)
+
+// Config configures a broker. Zero values take the defaults of `creek broker`.
+type Config struct {
+	Listen         string // host:port; ":9092" by default, "127.0.0.1:0" picks a free port
+	AdvertisedAddr string // host:port clients are told to use; default: the address they connected to
+	DataDir        string // "./creek-data" by default
+	Fsync          string // acks (default), always, never, or an interval such as "200ms"
+
+	// Settings holds Kafka-named broker settings such as
+	// "log.retention.bytes" or "num.partitions" (see `creek broker --help`).
+	Settings map[string]string
+
+	// Logger receives the broker's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Broker is a running broker.
+type Broker struct {
+	cluster *cluster.Cluster
+	ln      net.Listener
+	logger  *slog.Logger
+
+	nodeID         int32
+	advertised     string
+	maxRequestSize int32
+	fsync          config.FsyncPolicy
+	autoCreate     bool
+
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	connsWG sync.WaitGroup
+
+	closing   chan struct{} // closed when shutdown starts
+	done      chan struct{} // closed when shutdown has finished
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start opens the data dir (recovering it after a crash), listens, and
+// serves until Close is called or ctx is cancelled.
+func Start(ctx context.Context, cfg Config) (*Broker, error) {
+	settings, err := cfg.settings()
+	if err != nil {
+		return nil, err
+	}
+	values, err := config.NewBrokerValues(settings)
+	if err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	fsync, _ := config.ParseFsync(values.String("fsync"))
+
+	ln, err := net.Listen("tcp", values.String("listen"))
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w (is another broker running? choose another port with --listen)", values.String("listen"), err)
+	}
+	cl, err := cluster.Open(cluster.Options{DataDir: values.String("data-dir"), Broker: values, Fsync: fsync, Logger: logger})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	b := &Broker{
+		cluster:        cl,
+		ln:             ln,
+		logger:         logger,
+		nodeID:         int32(values.Int64("node.id")),
+		advertised:     values.String("advertised-addr"),
+		maxRequestSize: int32(values.Int64("socket.request.max.bytes")),
+		fsync:          fsync,
+		autoCreate:     values.Bool("auto.create.topics.enable"),
+		conns:          map[*conn]struct{}{},
+		closing:        make(chan struct{}),
+		done:           make(chan struct{}),
+	}
+	go b.acceptLoop()
+	go func() {
+		select {
+		case <-ctx.Done():
+			b.Close()
+		case <-b.done:
+		}
+	}()
+	logger.Info("broker listening", "addr", ln.Addr().String(), "data_dir", values.String("data-dir"), "cluster_id", cl.ID(), "fsync", values.String("fsync"))
+	return b, nil
+}
+
+func (cfg Config) settings() (map[string]string, error) {
+	out := map[string]string{}
+	for k, v := range cfg.Settings {
+		out[k] = v
+	}
+	for k, v := range map[string]string{"listen": cfg.Listen, "advertised-addr": cfg.AdvertisedAddr, "data-dir": cfg.DataDir, "fsync": cfg.Fsync} {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// Addr is the address the broker listens on, such as "127.0.0.1:9092".
+func (b *Broker) Addr() string { return b.ln.Addr().String() }
+
+// ClusterID is the id of this single-node cluster.
+func (b *Broker) ClusterID() string { return b.cluster.ID() }
+
+// Done is closed once the broker has shut down.
+func (b *Broker) Done() <-chan struct{} { return b.done }
+
+// shutdownGrace bounds how long in-flight requests may take to finish.
+const shutdownGrace = 10 * time.Second
+
+// Close shuts down gracefully: it stops accepting connections and reading
+// requests, lets in-flight requests finish and their responses go out,
+// then flushes and closes every partition log.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		close(b.closing)
+		b.ln.Close()
+		b.mu.Lock()
+		for c := range b.conns {
+			c.stopReading()
+		}
+		b.mu.Unlock()
+		finished := make(chan struct{})
+		go func() { b.connsWG.Wait(); close(finished) }()
+		select {
+		case <-finished:
+		case <-time.After(shutdownGrace):
+			b.logger.Warn("in-flight requests did not finish in time; closing their connections")
+			b.mu.Lock()
+			for c := range b.conns {
+				c.nc.Close()
+			}
+			b.mu.Unlock()
+			<-finished
+		}
+		b.closeErr = b.cluster.Close()
+		b.logger.Info("broker stopped")
+		close(b.done)
+	})
+	return b.closeErr
+}
+
+func (b *Broker) acceptLoop() {
+	for {
+		nc, err := b.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			b.logger.Warn("accept failed", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		c := newConn(b, nc)
+		b.mu.Lock()
+		select {
+		case <-b.closing:
+			b.mu.Unlock()
+			nc.Close()
+			continue
+		default:
+		}
+		b.conns[c] = struct{}{}
+		b.connsWG.Add(1)
+		b.mu.Unlock()
+		go c.serve()
+	}
+}
+
+func (b *Broker) forget(c *conn) {
+	b.mu.Lock()
+	delete(b.conns, c)
+	b.mu.Unlock()
+	b.connsWG.Done()
+}

@@ -1,0 +1,188 @@
+package broker
+
+import (
+	"errors"
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/creek-pipeline/creek/internal/cluster"
+	"github.com/creek-pipeline/creek/internal/storage"
+)
+
+// handleFetch serves consumers. Incremental fetch sessions (KIP-227) are
+// not kept: a request that asks for a new session is answered as a full
+// fetch with session id 0, which tells the client that no session exists,
+// and a request naming a session gets FETCH_SESSION_ID_NOT_FOUND. Clients
+// then keep sending full fetch requests.
+//
+// The fetch itself (long polling up to MaxWaitMillis until MinBytes are
+// available) runs in the finish step, so it never holds up the reading of
+// the connection's next requests.
+func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) (kmsg.Response, func()) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if req.Version >= 7 {
+		switch {
+		case req.SessionID != 0:
+			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+			return resp, nil
+		case req.SessionEpoch > 0:
+			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
+			return resp, nil
+		}
+	}
+	return resp, func() { b.fetch(req, resp) }
+}
+
+// fetchPart is one requested partition during a fetch.
+type fetchPart struct {
+	ti, pi int // place in the response
+	log    *storage.Log
+	offset int64
+	max    int64
+	chunk  storage.Chunk
+}
+
+func (b *Broker) fetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) {
+	parts := b.fetchPlan(req, resp)
+	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	minBytes := int64(req.MinBytes)
+	for {
+		waits := make([]<-chan struct{}, 0, len(parts))
+		for _, p := range parts {
+			waits = append(waits, p.log.Appended())
+		}
+		total, failed := b.fetchRead(req, resp, parts)
+		if total >= minBytes || failed || !time.Now().Before(deadline) || len(parts) == 0 {
+			break
+		}
+		if !b.waitForData(waits, deadline) {
+			b.fetchRead(req, resp, parts)
+			break
+		}
+	}
+	for _, p := range parts {
+		sp := &resp.Topics[p.ti].Partitions[p.pi]
+		if sp.ErrorCode != 0 || p.chunk.Len == 0 {
+			continue
+		}
+		data, err := p.chunk.Bytes()
+		switch {
+		case err == nil:
+			sp.RecordBatches = data
+		case errors.Is(err, storage.ErrSegmentGone): // retention won the race; the client fetches again
+		default:
+			sp.ErrorCode = kerr.KafkaStorageError.Code
+			b.logger.Error("fetch read failed", "dir", p.log.Dir(), "err", err)
+		}
+	}
+}
+
+// fetchPlan builds the response skeleton and resolves each partition.
+func (b *Broker) fetchPlan(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) []fetchPart {
+	var parts []fetchPart
+	for ti, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *cluster.Topic
+		topicErr := int16(0)
+		if req.Version >= 13 {
+			var ok bool
+			if t, ok = b.cluster.TopicByID(rt.TopicID); !ok {
+				topicErr = kerr.UnknownTopicID.Code
+			}
+		} else {
+			var ok bool
+			if t, ok = b.cluster.Topic(rt.Topic); !ok {
+				topicErr = kerr.UnknownTopicOrPartition.Code
+			}
+		}
+		for pi, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			sp.RecordBatches = []byte{} // empty, not null: librdkafka rejects a null record set
+			sp.ErrorCode = topicErr
+			var l *storage.Log
+			if sp.ErrorCode == 0 {
+				if l = t.Partition(rp.Partition); l == nil {
+					sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				}
+			}
+			if sp.ErrorCode == 0 && req.Version >= 9 {
+				sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch)
+			}
+			st.Partitions = append(st.Partitions, sp)
+			if sp.ErrorCode == 0 {
+				parts = append(parts, fetchPart{ti: ti, pi: pi, log: l, offset: rp.FetchOffset, max: int64(rp.PartitionMaxBytes)})
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return parts
+}
+
+// fetchRead locates the data of every partition, within the partition and
+// response byte limits. The first batch of the first partition with data is
+// returned whole even when it is over the limits (KIP-74), so a consumer
+// never gets stuck behind a large batch.
+func (b *Broker) fetchRead(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, parts []fetchPart) (total int64, failed bool) {
+	budget := int64(req.MaxBytes)
+	if req.Version < 3 || budget <= 0 {
+		budget = 1 << 62
+	}
+	for i := range parts {
+		p := &parts[i]
+		sp := &resp.Topics[p.ti].Partitions[p.pi]
+		limit := min(p.max, budget-total)
+		res, err := p.log.Read(p.offset, max(limit, 0), total == 0)
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+		p.chunk = res.Chunk
+		if err != nil {
+			sp.ErrorCode = errorCode(err)
+			failed = true
+			continue
+		}
+		total += res.Chunk.Len
+	}
+	return total, failed
+}
+
+// waitForData blocks until one of the partitions gets an append, the
+// deadline passes, or the broker shuts down; it reports whether to read again.
+func (b *Broker) waitForData(waits []<-chan struct{}, deadline time.Time) bool {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	if len(waits) == 1 {
+		select {
+		case <-waits[0]:
+			return true
+		case <-timer.C:
+		case <-b.closing:
+		}
+		return false
+	}
+	cases := make([]reflect.SelectCase, 0, len(waits)+2)
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(b.closing)})
+	for _, w := range waits {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w)})
+	}
+	chosen, _, _ := reflect.Select(cases)
+	return chosen >= 2
+}
+
+// checkLeaderEpoch validates the leader epoch a client believes in (KIP-320).
+func checkLeaderEpoch(epoch int32) int16 {
+	switch {
+	case epoch == -1 || epoch == leaderEpoch:
+		return 0
+	case epoch > leaderEpoch:
+		return kerr.UnknownLeaderEpoch.Code
+	default:
+		return kerr.FencedLeaderEpoch.Code
+	}
+}

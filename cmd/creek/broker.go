@@ -1,0 +1,118 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/creek-pipeline/creek/broker"
+	"github.com/creek-pipeline/creek/internal/config"
+)
+
+func newBrokerCommand() *cobra.Command {
+	var (
+		configFile string
+		overrides  []string
+	)
+	cmd := &cobra.Command{
+		Use:   "broker",
+		Short: "Run the Kafka-compatible broker",
+		Long: `Run creek's broker: a single-node Kafka cluster that keeps its data in a folder.
+Every Kafka client and tool works against it unchanged.
+
+Settings come from, highest precedence first: command-line flags, CREEK_*
+environment variables (CREEK_DATA_DIR, CREEK_LOG_RETENTION_BYTES, ...), the
+broker section of the --config YAML file, and the defaults below. Kafka's own
+broker settings keep their Kafka names; set them with --override name=value.
+
+` + brokerSettingsHelp(),
+		Example: `  creek broker
+  creek broker --data-dir /var/lib/creek --advertised-addr broker.example.com:9092
+  creek broker --override log.retention.bytes=536870912 --override num.partitions=3
+  CREEK_FSYNC=always creek broker --config creek.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := brokerConfig(cmd, configFile, overrides)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			b, err := broker.Start(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "creek broker listening on %s (data in %s); stop with Ctrl-C\n", b.Addr(), dataDirOf(cfg))
+			<-ctx.Done()
+			slog.Info("shutting down")
+			return b.Close()
+		},
+	}
+	f := cmd.Flags()
+	for _, s := range config.BrokerSettings.All() {
+		if s.Flag != "" {
+			f.String(s.Flag, s.Default, firstSentence(s.Doc))
+		}
+	}
+	f.StringVar(&configFile, "config", "", "YAML file with a broker section of settings")
+	f.StringArrayVar(&overrides, "override", nil, "set a Kafka-named broker setting, name=value (repeatable)")
+	return cmd
+}
+
+// brokerConfig merges flags, CREEK_* variables and the YAML file.
+func brokerConfig(cmd *cobra.Command, configFile string, overrides []string) (broker.Config, error) {
+	flags, err := parseKeyValues("override", overrides)
+	if err != nil {
+		return broker.Config{}, err
+	}
+	for _, s := range config.BrokerSettings.All() {
+		if s.Flag != "" && cmd.Flags().Changed(s.Flag) {
+			flags[s.Name], _ = cmd.Flags().GetString(s.Flag)
+		}
+	}
+	var file *config.File
+	if configFile != "" {
+		if file, err = config.ReadFile(configFile); err != nil {
+			return broker.Config{}, usageError{err}
+		}
+	}
+	settings, err := config.MergeBroker(flags, os.Environ(), file)
+	if err != nil {
+		return broker.Config{}, usageError{err}
+	}
+	return broker.Config{Settings: settings, Logger: slog.Default()}, nil
+}
+
+func dataDirOf(cfg broker.Config) string {
+	if d := cfg.Settings["data-dir"]; d != "" {
+		return d
+	}
+	s, _ := config.BrokerSettings.Lookup("data-dir")
+	return s.Default
+}
+
+func firstSentence(s string) string {
+	if i := strings.Index(s, ". "); i >= 0 {
+		return s[:i+1]
+	}
+	return s
+}
+
+// brokerSettingsHelp lists the Kafka-named settings for --help.
+func brokerSettingsHelp() string {
+	var b strings.Builder
+	b.WriteString("Kafka-named settings (--override, CREEK_* variable, or YAML key):\n")
+	w := tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
+	for _, s := range config.BrokerSettings.All() {
+		if s.Flag != "" {
+			continue
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\n", s.Name, s.Default, firstSentence(s.Doc))
+	}
+	w.Flush()
+	return b.String()
+}

@@ -1,0 +1,181 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Broker settings. creek's own (listen, advertised-addr, data-dir, fsync)
+// have flags; the Kafka-named ones are set with --override key=value, a
+// CREEK_* variable or the broker section of the YAML file.
+var BrokerSettings = newRegistry([]Setting{
+	{Name: "listen", Flag: "listen", Type: String, Default: ":9092",
+		Doc: "Address the broker listens on for Kafka clients (host:port; an empty host means every interface).", check: checkHostPort},
+	{Name: "advertised-addr", Flag: "advertised-addr", Type: String, Default: "",
+		Doc: "host:port that clients are told to connect to. Empty: the address each client used to reach the broker. Set it when clients reach the broker through NAT, e.g. an EC2 public DNS name.", check: checkOptionalHostPort},
+	{Name: "data-dir", Flag: "data-dir", Type: String, Default: "./creek-data",
+		Doc: "Folder that holds the partition logs and the metadata store."},
+	{Name: "fsync", Flag: "fsync", Type: String, Default: "acks",
+		Doc: "When data is fsynced. acks: before answering acks=all producers (concurrent producers share one fsync), and every log.flush.interval.ms for acks=0/1; always: before answering every producer; never: leave it to the operating system; a duration such as 200ms: in the background at that interval. Every acknowledged record survives kill -9 of the broker in every mode; fsync is what makes it survive a power loss.", check: checkFsync},
+	{Name: "node.id", Type: Int, Default: "1", Min: minimum(0),
+		Doc: "The broker's node id, as reported in metadata."},
+	{Name: "num.partitions", Type: Int, Default: "1", Min: minimum(1),
+		Doc: "Partitions of an automatically created topic, and of a created topic that does not say."},
+	{Name: "auto.create.topics.enable", Type: Bool, Default: "true",
+		Doc: "Create a topic when a client asks for its metadata or produces to it."},
+	{Name: "delete.topic.enable", Type: Bool, Default: "true",
+		Doc: "Allow DeleteTopics."},
+	{Name: "log.retention.bytes", Type: Long, Default: "1073741824", Min: minimum(-1),
+		Doc: "Default retention.bytes: bytes a partition keeps before its oldest segments are deleted (-1: no limit). The seed's 1 GB."},
+	{Name: "log.retention.ms", Type: Long, Default: "604800000", Min: minimum(-1),
+		Doc: "Default retention.ms: age after which a segment is deleted (-1: no limit). 7 days."},
+	{Name: "log.segment.bytes", Type: Int, Default: "134217728", Min: minimum(100),
+		Doc: "Default segment.bytes: size at which a partition starts a new segment file. Smaller than Kafka's 1 GiB so that 1 GiB retention deletes in steps."},
+	{Name: "log.roll.ms", Type: Long, Default: "604800000", Min: minimum(1),
+		Doc: "Default segment.ms: age at which a partition starts a new segment file."},
+	{Name: "log.index.interval.bytes", Type: Int, Default: "4096", Min: minimum(0),
+		Doc: "Default index.interval.bytes: bytes between offset index entries."},
+	{Name: "log.retention.check.interval.ms", Type: Long, Default: "30000", Min: minimum(1),
+		Doc: "How often retention is checked in the background (it is also checked after every segment roll)."},
+	{Name: "log.flush.interval.ms", Type: Long, Default: "1000", Min: minimum(1),
+		Doc: "With fsync=acks: the longest time data from acks=0/1 producers waits before it is fsynced."},
+	{Name: "log.message.timestamp.type", Type: String, Default: "CreateTime", Enum: []string{"CreateTime", "LogAppendTime"},
+		Doc: "Default message.timestamp.type."},
+	{Name: "log.cleanup.policy", Type: List, Default: "delete", check: checkCleanupPolicy,
+		Doc: "Default cleanup.policy. Only delete is supported."},
+	{Name: "message.max.bytes", Type: Int, Default: "1048588", Min: minimum(0),
+		Doc: "Default max.message.bytes: the largest record batch a producer may send."},
+	{Name: "min.insync.replicas", Type: Int, Default: "1", Min: minimum(1),
+		Doc: "Default min.insync.replicas. One node has one replica, so acks=all produces to a topic that asks for more fail with NOT_ENOUGH_REPLICAS, as on Kafka."},
+	{Name: "socket.request.max.bytes", Type: Int, Default: "104857600", Min: minimum(1024),
+		Doc: "Largest request a client may send; a larger one closes that connection."},
+	{Name: "producer.id.expiration.ms", Type: Int, Default: "86400000", Min: minimum(1),
+		Doc: "How long an idempotent producer's state is kept after its last write."},
+})
+
+func checkHostPort(v string) error {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("want host:port, such as :9092 or 0.0.0.0:9092: %v", err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+func checkOptionalHostPort(v string) error {
+	if v == "" {
+		return nil
+	}
+	if err := checkHostPort(v); err != nil {
+		return err
+	}
+	if host, _, _ := net.SplitHostPort(v); host == "" || host == "0.0.0.0" || host == "::" {
+		return fmt.Errorf("%q has no host clients could connect to; give a host name or IP address", v)
+	}
+	return nil
+}
+
+// FsyncPolicy is the parsed fsync setting.
+type FsyncPolicy struct {
+	Mode     string        // "acks", "always", "never" or "interval"
+	Interval time.Duration // for "interval"
+}
+
+// ParseFsync parses the fsync setting.
+func ParseFsync(v string) (FsyncPolicy, error) {
+	switch v {
+	case "acks", "always", "never":
+		return FsyncPolicy{Mode: v}, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return FsyncPolicy{}, fmt.Errorf("want acks, always, never or a duration such as 200ms, got %q", v)
+	}
+	return FsyncPolicy{Mode: "interval", Interval: d}, nil
+}
+
+func checkFsync(v string) error {
+	_, err := ParseFsync(v)
+	return err
+}
+
+func checkCleanupPolicy(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		switch strings.TrimSpace(p) {
+		case "delete":
+		case "compact":
+			return fmt.Errorf("creek does not compact logs; use cleanup.policy=delete")
+		default:
+			return fmt.Errorf("%q is not a cleanup policy (delete)", p)
+		}
+	}
+	return nil
+}
+
+// Source says where a value came from, as DescribeConfigs reports it.
+type Source int
+
+// Value sources, from least to most specific.
+const (
+	SourceDefault      Source = iota // the built-in default
+	SourceStaticBroker               // broker flags, CREEK_* variables or the YAML file
+	SourceDynamicTopic               // a topic override (CreateTopics or AlterConfigs)
+)
+
+// BrokerValues holds the broker settings given explicitly; the rest take
+// their defaults.
+type BrokerValues struct {
+	set map[string]string
+}
+
+// NewBrokerValues validates explicitly given broker settings.
+func NewBrokerValues(given map[string]string) (*BrokerValues, error) {
+	b := &BrokerValues{set: map[string]string{}}
+	for k, v := range given {
+		s, ok := BrokerSettings.Lookup(k)
+		if !ok {
+			return nil, BrokerSettings.UnknownError("broker setting", k)
+		}
+		nv, err := s.Validate(v)
+		if err != nil {
+			return nil, err
+		}
+		b.set[k] = nv
+	}
+	return b, nil
+}
+
+// Get returns a setting's value and where it came from.
+func (b *BrokerValues) Get(name string) (string, Source) {
+	if v, ok := b.set[name]; ok {
+		return v, SourceStaticBroker
+	}
+	s, ok := BrokerSettings.Lookup(name)
+	if !ok {
+		panic("config: unknown broker setting " + name)
+	}
+	return s.Default, SourceDefault
+}
+
+// String returns a setting's value.
+func (b *BrokerValues) String(name string) string {
+	v, _ := b.Get(name)
+	return v
+}
+
+// Int64 returns a numeric setting.
+func (b *BrokerValues) Int64(name string) int64 {
+	n, _ := strconv.ParseInt(b.String(name), 10, 64)
+	return n
+}
+
+// Bool returns a boolean setting.
+func (b *BrokerValues) Bool(name string) bool {
+	v, _ := strconv.ParseBool(b.String(name))
+	return v
+}
