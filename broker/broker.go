@@ -75,7 +75,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	logger := cfg.Logger
 	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		logger = discardLogger()
 	}
 	fsync, _ := config.ParseFsync(values.String("fsync"))
 
@@ -112,6 +112,8 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	logger.Info("broker listening", "addr", ln.Addr().String(), "data_dir", values.String("data-dir"), "cluster_id", cl.ID(), "fsync", values.String("fsync"))
 	return b, nil
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func (cfg Config) settings() (map[string]string, error) {
 	out := map[string]string{}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -21,12 +22,22 @@ import (
 // each handler's deferred part (waiting for fsync, long-polling a fetch),
 // then writes the responses in request order, as the protocol requires.
 // Pipelined produce requests therefore share fsyncs instead of queueing.
+// A response with no deferred part and nothing queued before it is written
+// by the reader itself, sparing a goroutine handoff.
 type conn struct {
 	b     *Broker
 	nc    net.Conn
 	local string // the address the client dialed, advertised when none is configured
 
-	queue chan *pending
+	queue  chan *pending
+	queued atomic.Int32 // responses handed to the writer and not yet written
+
+	wmu    sync.Mutex // serialises writes to nc
+	w      *bufio.Writer
+	wbuf   []byte
+	broken bool
+
+	readBuf []byte // request body buffer, reused after produce requests
 
 	stopOnce sync.Once
 }
@@ -50,7 +61,13 @@ type request struct {
 const maxPipelined = 32
 
 func newConn(b *Broker, nc net.Conn) *conn {
-	return &conn{b: b, nc: nc, local: nc.LocalAddr().String(), queue: make(chan *pending, maxPipelined)}
+	return &conn{
+		b:     b,
+		nc:    nc,
+		local: nc.LocalAddr().String(),
+		queue: make(chan *pending, maxPipelined),
+		w:     bufio.NewWriterSize(nc, 64<<10),
+	}
 }
 
 func (c *conn) serve() {
@@ -83,6 +100,9 @@ func protocolError(format string, args ...any) error {
 	return errProtocol{fmt.Sprintf(format, args...)}
 }
 
+// maxReusedBody bounds the request buffer a connection keeps between requests.
+const maxReusedBody = 16 << 20
+
 func (c *conn) readLoop() error {
 	r := bufio.NewReaderSize(c.nc, 64<<10)
 	var sizeBuf [4]byte
@@ -94,7 +114,11 @@ func (c *conn) readLoop() error {
 		if size < 8 || size > c.b.maxRequestSize {
 			return protocolError("request of %d bytes is outside 8..%d (socket.request.max.bytes); is this a Kafka client?", size, c.b.maxRequestSize)
 		}
-		body := make([]byte, size)
+		body := c.readBuf
+		if int32(cap(body)) < size {
+			body = make([]byte, size)
+		}
+		body = body[:size]
 		if _, err := io.ReadFull(r, body); err != nil {
 			return err
 		}
@@ -102,11 +126,22 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return err
 		}
-		select {
-		case c.queue <- p:
-		case <-c.b.done:
-			return net.ErrClosed
+		// A produce request's data is in the log once its handler returns, so
+		// its buffer can take the next request; other requests may keep
+		// references into theirs.
+		if p.key == kmsg.Produce.Int16() && size <= maxReusedBody {
+			c.readBuf = body
+		} else {
+			c.readBuf = nil
 		}
+		if p.finish == nil && c.queued.Load() == 0 {
+			if err := c.respond(p, true); err != nil {
+				return err
+			}
+			continue
+		}
+		c.queued.Add(1)
+		c.queue <- p
 	}
 }
 
@@ -147,36 +182,61 @@ func (c *conn) handle(body []byte) (*pending, error) {
 }
 
 func (c *conn) writeLoop() {
-	w := bufio.NewWriterSize(c.nc, 64<<10)
-	var buf []byte
-	broken := false
 	for p := range c.queue {
 		if p.finish != nil {
 			p.finish()
 		}
-		if p.resp == nil || broken {
-			continue
-		}
-		buf = append(buf[:0], 0, 0, 0, 0)
-		buf = kbin.AppendInt32(buf, p.corr)
-		if p.resp.IsFlexible() && p.key != kmsg.ApiVersions.Int16() {
-			buf = append(buf, 0) // empty tagged fields of response header v1
-		}
-		buf = p.resp.AppendTo(buf)
-		binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
-		_, err := w.Write(buf)
-		if err == nil && len(c.queue) == 0 {
-			err = w.Flush()
-		}
-		if err != nil {
-			broken = true // keep draining so the reader is never stuck on a full queue
-			c.nc.Close()
-		}
-		if cap(buf) > 1<<20 {
-			buf = nil // do not pin a large fetch response's buffer
-		}
+		c.respond(p, len(c.queue) == 0)
+		c.queued.Add(-1)
 	}
-	if !broken {
-		w.Flush()
+	c.wmu.Lock()
+	if !c.broken {
+		c.w.Flush()
 	}
+	c.wmu.Unlock()
+}
+
+// respond encodes and writes one response. After a write error the
+// connection is closed and later responses are dropped.
+func (c *conn) respond(p *pending, flush bool) error {
+	if p.resp == nil {
+		return nil
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.broken {
+		return net.ErrClosed
+	}
+	buf := c.encode(p)
+	var err error
+	if fr, ok := p.resp.(*fetchResponse); ok && len(fr.regions) > 0 {
+		err = c.writeWithRegions(buf, fr, p)
+	} else {
+		_, err = c.w.Write(buf)
+	}
+	if err == nil && flush {
+		err = c.w.Flush()
+	}
+	if cap(c.wbuf) > 1<<20 {
+		c.wbuf = nil // do not pin a large response's buffer
+	}
+	if err != nil {
+		c.broken = true
+		c.nc.Close()
+	}
+	return err
+}
+
+// encode frames a response: size, correlation id, header tags (flexible
+// versions except ApiVersions, whose response header is always v0), body.
+func (c *conn) encode(p *pending) []byte {
+	buf := append(c.wbuf[:0], 0, 0, 0, 0)
+	buf = kbin.AppendInt32(buf, p.corr)
+	if p.resp.IsFlexible() && p.key != kmsg.ApiVersions.Int16() {
+		buf = append(buf, 0) // empty tagged fields of response header v1
+	}
+	buf = p.resp.AppendTo(buf)
+	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+	c.wbuf = buf
+	return buf
 }

@@ -22,7 +22,7 @@ import (
 // available) runs in the finish step, so it never holds up the reading of
 // the connection's next requests.
 func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) (kmsg.Response, func()) {
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	resp := &fetchResponse{FetchResponse: req.ResponseKind().(*kmsg.FetchResponse)}
 	if req.Version >= 7 {
 		switch {
 		case req.SessionID != 0:
@@ -45,7 +45,8 @@ type fetchPart struct {
 	chunk  storage.Chunk
 }
 
-func (b *Broker) fetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) {
+func (b *Broker) fetch(req *kmsg.FetchRequest, fr *fetchResponse) {
+	resp := fr.FetchResponse
 	parts := b.fetchPlan(req, resp)
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	minBytes := int64(req.MinBytes)
@@ -66,6 +67,11 @@ func (b *Broker) fetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) {
 	for _, p := range parts {
 		sp := &resp.Topics[p.ti].Partitions[p.pi]
 		if sp.ErrorCode != 0 || p.chunk.Len == 0 {
+			continue
+		}
+		if p.chunk.Len >= sendfileMin {
+			sp.RecordBatches = placeholderOf(p.chunk.Len)
+			fr.regions = append(fr.regions, region{chunk: p.chunk, dst: &sp.RecordBatches})
 			continue
 		}
 		data, err := p.chunk.Bytes()
