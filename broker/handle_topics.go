@@ -135,4 +135,3 @@ func configSource(s config.Source) kmsg.ConfigSource {
 		return kmsg.ConfigSourceDefaultConfig
 	}
 }
-
