@@ -4,7 +4,7 @@ GO        ?= go
 STATICCHECK_VERSION ?= 2025.1.1
 FUZZTIME  ?= 10s
 
-.PHONY: all build test test-deps unit fuzz lint clean
+.PHONY: all build test test-deps fuzz lint docs clean
 
 all: build
 
@@ -29,6 +29,10 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+# Regenerate documentation that is generated from the code.
+docs:
+	$(GO) test ./internal/config/ -run TestReferenceIsCurrent -update
 
 clean:
 	rm -rf bin

@@ -55,7 +55,7 @@ broker settings keep their Kafka names; set them with --override name=value.
 	f := cmd.Flags()
 	for _, s := range config.BrokerSettings.All() {
 		if s.Flag != "" {
-			f.String(s.Flag, s.Default, firstSentence(s.Doc))
+			f.String(s.Flag, s.Default, s.Doc)
 		}
 	}
 	f.StringVar(&configFile, "config", "", "YAML file with a broker section of settings")
