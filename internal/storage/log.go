@@ -127,6 +127,10 @@ func (l *Log) load() error {
 		}
 		l.segments = append(l.segments, s)
 		l.producers = producerState{}
+		if l.cfg.SyncSealedSegments { // make the new directory itself durable
+			syncDir(l.dir)
+			syncDir(filepath.Dir(l.dir))
+		}
 	} else if err := l.openActive(bases[len(bases)-1], clean); err != nil {
 		return err
 	}
