@@ -23,6 +23,7 @@ import (
 
 	"github.com/creek-pipeline/creek/internal/cluster"
 	"github.com/creek-pipeline/creek/internal/config"
+	"github.com/creek-pipeline/creek/internal/group"
 )
 
 // Config configures a broker. Zero values take the defaults of `creek broker`.
@@ -43,6 +44,7 @@ type Config struct {
 // Broker is a running broker.
 type Broker struct {
 	cluster *cluster.Cluster
+	groups  *group.Coordinator
 	ln      net.Listener
 	logger  *slog.Logger
 
@@ -88,8 +90,15 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		ln.Close()
 		return nil, err
 	}
+	groups, err := group.New(groupConfig(values), cl.GroupStore(), topicDirectory{cl}, logger)
+	if err != nil {
+		ln.Close()
+		cl.Close()
+		return nil, err
+	}
 	b := &Broker{
 		cluster:        cl,
+		groups:         groups,
 		ln:             ln,
 		logger:         logger,
 		nodeID:         int32(values.Int64("node.id")),
@@ -128,6 +137,15 @@ func (cfg Config) settings() (map[string]string, error) {
 	return out, nil
 }
 
+func (b *Broker) isClosing() bool {
+	select {
+	case <-b.closing:
+		return true
+	default:
+		return false
+	}
+}
+
 // Addr is the address the broker listens on, such as "127.0.0.1:9092".
 func (b *Broker) Addr() string { return b.ln.Addr().String() }
 
@@ -152,6 +170,7 @@ func (b *Broker) Close() error {
 			c.stopReading()
 		}
 		b.mu.Unlock()
+		b.groups.Close() // answers members waiting in JoinGroup/SyncGroup
 		finished := make(chan struct{})
 		go func() { b.connsWG.Wait(); close(finished) }()
 		select {

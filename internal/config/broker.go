@@ -54,6 +54,20 @@ var BrokerSettings = newRegistry([]Setting{
 		Doc: "Largest request a client may send; a larger one closes that connection."},
 	{Name: "producer.id.expiration.ms", Type: Int, Default: "86400000", Min: minimum(1),
 		Doc: "How long an idempotent producer's state is kept after its last write."},
+	{Name: "group.min.session.timeout.ms", Type: Int, Default: "6000", Min: minimum(1),
+		Doc: "Shortest session timeout a consumer group member may ask for."},
+	{Name: "group.max.session.timeout.ms", Type: Int, Default: "1800000", Min: minimum(1),
+		Doc: "Longest session timeout a consumer group member may ask for."},
+	{Name: "group.initial.rebalance.delay.ms", Type: Int, Default: "3000", Min: minimum(0),
+		Doc: "How long a new consumer group waits for more members before its first assignment (each new member extends it, within the rebalance timeout)."},
+	{Name: "group.max.size", Type: Int, Default: "2147483647", Min: minimum(1),
+		Doc: "Most members a consumer group may have."},
+	{Name: "offsets.retention.minutes", Type: Int, Default: "10080", Min: minimum(1),
+		Doc: "How long a consumer group's committed offsets are kept after the group becomes empty (7 days); offsets committed without group membership are kept this long after their commit."},
+	{Name: "offsets.retention.check.interval.ms", Type: Long, Default: "600000", Min: minimum(1),
+		Doc: "How often expired committed offsets are looked for."},
+	{Name: "offset.metadata.max.bytes", Type: Int, Default: "4096", Min: minimum(0),
+		Doc: "Largest metadata string a consumer may commit with an offset."},
 })
 
 func checkHostPort(v string) error {

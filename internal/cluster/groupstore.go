@@ -1,0 +1,123 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/creek-pipeline/creek/internal/group"
+)
+
+// Consumer groups are stored in the metadata store: one bucket per group
+// under "groups", holding the group's metadata under "meta" and each
+// committed offset under "o/<topic>/<partition>". bbolt fsyncs every
+// commit, so an acknowledged OffsetCommit survives a crash.
+
+var (
+	bucketGroups = []byte("groups")
+	keyGroupMeta = []byte("meta")
+)
+
+const offsetKeyPrefix = "o/"
+
+func offsetKey(topic string, partition int32) []byte {
+	return []byte(offsetKeyPrefix + topic + "/" + strconv.Itoa(int(partition)))
+}
+
+// GroupStore returns the persistent store of the group coordinator.
+func (c *Cluster) GroupStore() group.Store { return groupStore{c.store.db} }
+
+type groupStore struct{ db *bolt.DB }
+
+func (s groupStore) LoadGroups() ([]group.StoredGroup, error) {
+	var out []group.StoredGroup
+	err := s.db.View(func(tx *bolt.Tx) error {
+		root := tx.Bucket(bucketGroups)
+		if root == nil {
+			return nil
+		}
+		return root.ForEachBucket(func(name []byte) error {
+			b := root.Bucket(name)
+			var g group.StoredGroup
+			if v := b.Get(keyGroupMeta); v != nil {
+				if err := json.Unmarshal(v, &g); err != nil {
+					return fmt.Errorf("group %q: %w", name, err)
+				}
+			}
+			g.Name = string(name)
+			err := b.ForEach(func(k, v []byte) error {
+				if !strings.HasPrefix(string(k), offsetKeyPrefix) {
+					return nil
+				}
+				var o group.StoredOffset
+				if err := json.Unmarshal(v, &o); err != nil {
+					return fmt.Errorf("group %q offset %q: %w", name, k, err)
+				}
+				g.Offsets = append(g.Offsets, o)
+				return nil
+			})
+			out = append(out, g)
+			return err
+		})
+	})
+	return out, err
+}
+
+func (s groupStore) SaveGroup(g group.StoredGroup) error {
+	meta, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		root, err := tx.CreateBucketIfNotExists(bucketGroups)
+		if err != nil {
+			return err
+		}
+		b, err := root.CreateBucketIfNotExists([]byte(g.Name))
+		if err != nil {
+			return err
+		}
+		if err := b.Put(keyGroupMeta, meta); err != nil {
+			return err
+		}
+		for _, o := range g.Offsets {
+			v, err := json.Marshal(o)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(offsetKey(o.Topic, o.Partition), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s groupStore) DeleteOffsets(name string, offsets []group.TopicPartition) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		root := tx.Bucket(bucketGroups)
+		if root == nil || root.Bucket([]byte(name)) == nil {
+			return nil
+		}
+		b := root.Bucket([]byte(name))
+		for _, tp := range offsets {
+			if err := b.Delete(offsetKey(tp.Topic, tp.Partition)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s groupStore) DeleteGroup(name string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		root := tx.Bucket(bucketGroups)
+		if root == nil || root.Bucket([]byte(name)) == nil {
+			return nil
+		}
+		return root.DeleteBucket([]byte(name))
+	})
+}

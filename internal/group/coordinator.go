@@ -1,0 +1,185 @@
+// Package group is the coordinator of Kafka's classic consumer group
+// protocol: members join, one of them (the leader) assigns partitions, the
+// coordinator relays the assignment and watches heartbeats; and it keeps each
+// group's committed offsets. The coordinator relays the members' own
+// assignment protocols without reading them, so every client assignor works
+// (range, roundrobin, sticky, cooperative-sticky).
+//
+// Requests and responses are kmsg structs. JoinGroup and SyncGroup answers
+// wait for other members, so those calls return the response together with
+// a wait function that blocks until the response is complete.
+package group
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Config holds the coordinator's settings (Kafka's names in comments).
+type Config struct {
+	MinSessionTimeout     time.Duration // group.min.session.timeout.ms
+	MaxSessionTimeout     time.Duration // group.max.session.timeout.ms
+	InitialRebalanceDelay time.Duration // group.initial.rebalance.delay.ms
+	MaxSize               int           // group.max.size
+	OffsetsRetention      time.Duration // offsets.retention.minutes
+	RetentionCheck        time.Duration // offsets.retention.check.interval.ms
+	MaxMetadataBytes      int           // offset.metadata.max.bytes
+}
+
+// Topics is what the coordinator needs to know about topics.
+type Topics interface {
+	TopicByName(name string) (id [16]byte, partitions int32, ok bool)
+	TopicByID(id [16]byte) (name string, partitions int32, ok bool)
+}
+
+// Client identifies who sent a request.
+type Client struct {
+	ID   string // client.id
+	Host string // remote address
+}
+
+// Coordinator coordinates every group of the broker.
+type Coordinator struct {
+	cfg    Config
+	store  Store
+	topics Topics
+	logger *slog.Logger
+	now    func() time.Time
+
+	mu     sync.Mutex
+	groups map[string]*group
+	closed bool
+
+	storeMu sync.Mutex // orders offset writes; taken before mu is released
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// ErrClosed is returned by a coordinator that is shutting down.
+var ErrClosed = errors.New("group coordinator is shutting down")
+
+// New loads the groups persisted in store and starts offset expiry.
+func New(cfg Config, store Store, topics Topics, logger *slog.Logger) (*Coordinator, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	c := &Coordinator{
+		cfg: cfg, store: store, topics: topics, logger: logger, now: time.Now,
+		groups: map[string]*group{},
+		stop:   make(chan struct{}),
+	}
+	saved, err := store.LoadGroups()
+	if err != nil {
+		return nil, err
+	}
+	for _, sg := range saved {
+		g := c.newGroup(sg.Name)
+		g.protocolType = sg.ProtocolType
+		g.emptySince = sg.EmptySince
+		if g.emptySince.IsZero() {
+			g.emptySince = c.now()
+		}
+		for _, o := range sg.Offsets {
+			g.offsets[topicPartition{o.Topic, o.Partition}] = o.committed()
+		}
+		c.groups[g.name] = g
+	}
+	if cfg.RetentionCheck > 0 {
+		c.wg.Add(1)
+		go c.expireLoop()
+	}
+	return c, nil
+}
+
+// Close stops the coordinator. Members waiting in JoinGroup or SyncGroup
+// are answered NOT_COORDINATOR, which makes clients look the coordinator up
+// again and rejoin once the broker is back.
+func (c *Coordinator) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	for _, g := range c.groups {
+		for _, m := range g.members {
+			m.answerWaiters(kerr.NotCoordinator)
+			m.stopTimer()
+		}
+		g.stopTimers()
+	}
+	c.mu.Unlock()
+	close(c.stop)
+	c.wg.Wait()
+}
+
+func (c *Coordinator) newGroup(name string) *group {
+	return &group{
+		c:       c,
+		name:    name,
+		members: map[string]*member{},
+		static:  map[string]string{},
+		pending: map[string]time.Time{},
+		offsets: map[topicPartition]committed{},
+	}
+}
+
+// groupFor returns a group, creating an empty one in memory if create.
+func (c *Coordinator) groupFor(name string, create bool) *group {
+	g := c.groups[name]
+	if g == nil && create {
+		g = c.newGroup(name)
+		g.emptySince = c.now()
+		c.groups[name] = g
+	}
+	return g
+}
+
+// forgetIfUnused drops a group that has nothing worth keeping (a failed
+// first join).
+func (c *Coordinator) forgetIfUnused(g *group) {
+	if g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.generation == 0 {
+		delete(c.groups, g.name)
+	}
+}
+
+// newMemberID makes a member id the way Kafka does: the client id (or the
+// static instance id) and a random suffix.
+func newMemberID(prefix string) string {
+	var b [16]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	return prefix + "-" + id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:]
+}
+
+func (c *Coordinator) sortedGroups() []*group {
+	out := make([]*group, 0, len(c.groups))
+	for _, g := range c.groups {
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// expireLoop deletes expired offsets and then groups left with nothing.
+func (c *Coordinator) expireLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.RetentionCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.ExpireOffsets()
+		}
+	}
+}

@@ -1,0 +1,351 @@
+package group
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ---- OffsetCommit ----
+
+// Commit handles OffsetCommit. A member commits within its generation; a
+// client outside group management (generation -1) may commit to a group
+// without members, as with Kafka. Offsets are durable when it returns.
+func (c *Coordinator) Commit(cl Client, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetCommitResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetCommitResponseTopicPartition()
+			sp.Partition = rp.Partition
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	setAll := func(e *kerr.Error) *kmsg.OffsetCommitResponse {
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				resp.Topics[i].Partitions[j].ErrorCode = e.Code
+			}
+		}
+		return resp
+	}
+	if req.Group == "" {
+		return setAll(kerr.InvalidGroupID)
+	}
+
+	c.mu.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			c.mu.Unlock()
+		}
+	}()
+	if c.closed {
+		return setAll(kerr.NotCoordinator)
+	}
+	g := c.groups[req.Group]
+	if g == nil && req.Generation >= 0 {
+		return setAll(kerr.IllegalGeneration)
+	}
+	g = c.groupFor(req.Group, true)
+	if e := g.canCommit(req); e != nil {
+		c.forgetIfUnused(g)
+		return setAll(e)
+	}
+
+	now := c.now()
+	var saved []StoredOffset
+	for i, rt := range req.Topics {
+		name := rt.Topic
+		var partitions int32
+		var ok bool
+		if req.Version >= 10 {
+			name, partitions, ok = c.topics.TopicByID(rt.TopicID)
+		} else {
+			_, partitions, ok = c.topics.TopicByName(rt.Topic)
+		}
+		for j, rp := range rt.Partitions {
+			sp := &resp.Topics[i].Partitions[j]
+			switch {
+			case !ok || rp.Partition < 0 || rp.Partition >= partitions:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				if req.Version >= 10 {
+					sp.ErrorCode = kerr.UnknownTopicID.Code
+				}
+				continue
+			case rp.Metadata != nil && len(*rp.Metadata) > c.cfg.MaxMetadataBytes:
+				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
+				continue
+			}
+			o := StoredOffset{Topic: name, Partition: rp.Partition, Offset: rp.Offset, LeaderEpoch: -1, CommitTime: now}
+			if req.Version >= 6 {
+				o.LeaderEpoch = rp.LeaderEpoch
+			}
+			if rp.Metadata != nil {
+				o.Metadata = *rp.Metadata
+			}
+			saved = append(saved, o)
+			g.offsets[topicPartition{name, rp.Partition}] = o.committed()
+		}
+	}
+	if m := g.members[req.MemberID]; m != nil {
+		m.deadline = now.Add(m.sessionTimeout) // a commit shows the member is alive
+	}
+	if len(saved) == 0 {
+		return resp
+	}
+	sg := g.stored()
+	sg.Offsets = saved
+	// Write outside the coordinator lock, but in commit order.
+	c.storeMu.Lock()
+	c.mu.Unlock()
+	locked = false
+	err := c.store.SaveGroup(sg)
+	c.storeMu.Unlock()
+	if err != nil {
+		c.logger.Error("could not persist committed offsets", "group", req.Group, "err", err)
+		setAll(kerr.KafkaStorageError)
+	}
+	return resp
+}
+
+// canCommit applies Kafka's rules for who may commit to a group.
+func (g *group) canCommit(req *kmsg.OffsetCommitRequest) *kerr.Error {
+	if req.Generation < 0 && g.state == stateEmpty {
+		return nil // a client that manages partitions itself
+	}
+	if req.InstanceID != nil {
+		if e := g.checkInstance(*req.InstanceID, req.MemberID); e != nil {
+			return e
+		}
+	}
+	switch {
+	case g.state == stateCompletingRebalance:
+		return kerr.RebalanceInProgress
+	case g.members[req.MemberID] == nil:
+		return kerr.UnknownMemberID
+	case req.Generation != g.generation:
+		return kerr.IllegalGeneration
+	}
+	return nil
+}
+
+func (g *group) stored() StoredGroup {
+	return StoredGroup{Name: g.name, ProtocolType: g.protocolType, EmptySince: g.emptySince}
+}
+
+// persistMeta writes the group's metadata (protocol type, when it became
+// empty) without offsets. Failures are logged: the metadata only tunes
+// offset retention.
+func (g *group) persistMeta() {
+	if err := g.c.store.SaveGroup(g.stored()); err != nil {
+		g.c.logger.Warn("could not persist group metadata", "group", g.name, "err", err)
+	}
+}
+
+// ---- OffsetFetch ----
+
+// Fetch handles OffsetFetch: one group before v8, several from v8. A
+// partition without a committed offset reads -1.
+func (c *Coordinator) Fetch(cl Client, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if req.Version < 8 {
+		rg := kmsg.OffsetFetchRequestGroup{Group: req.Group}
+		for _, t := range req.Topics {
+			rg.Topics = append(rg.Topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t.Topic, Partitions: t.Partitions})
+		}
+		if req.Topics == nil {
+			rg.Topics = nil
+		}
+		sg := c.fetchGroup(req.Version, rg)
+		resp.ErrorCode = sg.ErrorCode
+		for _, t := range sg.Topics {
+			st := kmsg.NewOffsetFetchResponseTopic()
+			st.Topic = t.Topic
+			for _, p := range t.Partitions {
+				sp := kmsg.NewOffsetFetchResponseTopicPartition()
+				sp.Partition, sp.Offset, sp.LeaderEpoch, sp.Metadata, sp.ErrorCode = p.Partition, p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp
+	}
+	for _, rg := range req.Groups {
+		resp.Groups = append(resp.Groups, c.fetchGroup(req.Version, rg))
+	}
+	return resp
+}
+
+func (c *Coordinator) fetchGroup(version int16, rg kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
+	sg := kmsg.NewOffsetFetchResponseGroup()
+	sg.Group = rg.Group
+	switch {
+	case rg.Group == "":
+		sg.ErrorCode = kerr.InvalidGroupID.Code
+		return sg
+	case c.closed:
+		sg.ErrorCode = kerr.NotCoordinator.Code
+		return sg
+	}
+	g := c.groups[rg.Group]
+	topics := rg.Topics
+	if topics == nil && g != nil { // every committed offset
+		parts := map[string][]int32{}
+		for tp := range g.offsets {
+			parts[tp.topic] = append(parts[tp.topic], tp.partition)
+		}
+		for _, name := range slices.Sorted(maps.Keys(parts)) {
+			t := kmsg.OffsetFetchRequestGroupTopic{Topic: name, Partitions: parts[name]}
+			slices.Sort(t.Partitions)
+			t.TopicID, _, _ = c.topics.TopicByName(name)
+			topics = append(topics, t)
+		}
+	}
+	for _, rt := range topics {
+		st := kmsg.NewOffsetFetchResponseGroupTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		name := rt.Topic
+		if version >= 10 && rg.Topics != nil {
+			if n, _, ok := c.topics.TopicByID(rt.TopicID); ok {
+				name = n
+			}
+		}
+		for _, p := range rt.Partitions {
+			sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+			sp.Partition, sp.Offset, sp.LeaderEpoch = p, -1, -1
+			if g != nil {
+				if o, ok := g.offsets[topicPartition{name, p}]; ok {
+					sp.Offset, sp.LeaderEpoch, sp.Metadata = o.offset, o.leaderEpoch, kmsg.StringPtr(o.metadata)
+				}
+			}
+			if sp.Metadata == nil {
+				sp.Metadata = kmsg.StringPtr("")
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		sg.Topics = append(sg.Topics, st)
+	}
+	return sg
+}
+
+// ---- OffsetDelete ----
+
+// DeleteOffsets handles OffsetDelete: offsets of topics the group's members
+// are not subscribed to can be deleted.
+func (c *Coordinator) DeleteOffsets(cl Client, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[req.Group]
+	switch {
+	case req.Group == "":
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		return resp
+	case c.closed:
+		resp.ErrorCode = kerr.NotCoordinator.Code
+		return resp
+	case g == nil:
+		resp.ErrorCode = kerr.GroupIDNotFound.Code
+		return resp
+	case g.state != stateEmpty && g.protocolType != "consumer":
+		resp.ErrorCode = kerr.NonEmptyGroup.Code
+		return resp
+	}
+	subscribed := g.subscribedTopics()
+	var gone []TopicPartition
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetDeleteResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
+			sp.Partition = rp.Partition
+			if subscribed[rt.Topic] {
+				sp.ErrorCode = kerr.GroupSubscribedToTopic.Code
+			} else {
+				delete(g.offsets, topicPartition{rt.Topic, rp.Partition})
+				gone = append(gone, TopicPartition{rt.Topic, rp.Partition})
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if len(gone) > 0 {
+		if err := c.store.DeleteOffsets(g.name, gone); err != nil {
+			c.logger.Error("could not persist deleted offsets", "group", g.name, "err", err)
+			resp.ErrorCode = kerr.KafkaStorageError.Code
+		}
+	}
+	return resp
+}
+
+// subscribedTopics reads the topics the members subscribe to from their
+// "consumer" protocol metadata.
+func (g *group) subscribedTopics() map[string]bool {
+	out := map[string]bool{}
+	if g.protocolType != "consumer" {
+		return out
+	}
+	for _, m := range g.members {
+		for _, p := range m.protocols {
+			var meta kmsg.ConsumerMemberMetadata
+			if meta.ReadFrom(p.Metadata) == nil {
+				for _, t := range meta.Topics {
+					out[t] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// ---- expiry ----
+
+// ExpireOffsets deletes offsets past offsets.retention.minutes: for a group
+// using group management, once it has been empty that long; for a group
+// whose clients commit without joining, per offset since its commit. A group
+// left empty and without offsets is forgotten.
+func (c *Coordinator) ExpireOffsets() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	now := c.now()
+	for _, g := range c.sortedGroups() {
+		if g.state != stateEmpty || len(g.pending) > 0 {
+			continue
+		}
+		var gone []TopicPartition
+		for tp, o := range g.offsets {
+			since := o.at
+			if g.protocolType != "" && g.emptySince.After(since) {
+				since = g.emptySince
+			}
+			if now.Sub(since) > c.cfg.OffsetsRetention {
+				delete(g.offsets, tp)
+				gone = append(gone, TopicPartition{tp.topic, tp.partition})
+			}
+		}
+		if len(g.offsets) == 0 {
+			delete(c.groups, g.name)
+			if err := c.store.DeleteGroup(g.name); err != nil {
+				c.logger.Warn("could not delete expired group", "group", g.name, "err", err)
+			}
+			c.logger.Info("group expired", "group", g.name)
+			continue
+		}
+		if len(gone) > 0 {
+			if err := c.store.DeleteOffsets(g.name, gone); err != nil {
+				c.logger.Warn("could not delete expired offsets", "group", g.name, "err", err)
+			}
+			c.logger.Info("offsets expired", "group", g.name, "partitions", len(gone))
+		}
+	}
+}

@@ -1,0 +1,61 @@
+package group
+
+import "time"
+
+// Store persists what must survive a restart: committed offsets and the
+// little group metadata offset retention needs. Members and assignments are
+// not persisted; after a restart members rejoin, as after a coordinator
+// move in Kafka.
+type Store interface {
+	LoadGroups() ([]StoredGroup, error)
+	// SaveGroup writes a group's metadata and the given offsets (a commit).
+	SaveGroup(g StoredGroup) error
+	// DeleteOffsets removes some offsets of a group.
+	DeleteOffsets(group string, offsets []TopicPartition) error
+	// DeleteGroup removes a group and all its offsets.
+	DeleteGroup(group string) error
+}
+
+// StoredGroup is a group as persisted.
+type StoredGroup struct {
+	Name         string         `json:"name"`
+	ProtocolType string         `json:"protocol_type,omitempty"`
+	EmptySince   time.Time      `json:"empty_since,omitempty"`
+	Offsets      []StoredOffset `json:"-"`
+}
+
+// TopicPartition names a partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// StoredOffset is one committed offset as persisted.
+type StoredOffset struct {
+	Topic       string    `json:"topic"`
+	Partition   int32     `json:"partition"`
+	Offset      int64     `json:"offset"`
+	LeaderEpoch int32     `json:"leader_epoch"`
+	Metadata    string    `json:"metadata,omitempty"`
+	CommitTime  time.Time `json:"commit_time"`
+}
+
+func (o StoredOffset) committed() committed {
+	return committed{offset: o.Offset, leaderEpoch: o.LeaderEpoch, metadata: o.Metadata, at: o.CommitTime}
+}
+
+// MemoryStore keeps groups in memory only (for tests and embedders that
+// want no persistence).
+type MemoryStore struct{}
+
+// LoadGroups returns nothing.
+func (MemoryStore) LoadGroups() ([]StoredGroup, error) { return nil, nil }
+
+// SaveGroup does nothing.
+func (MemoryStore) SaveGroup(StoredGroup) error { return nil }
+
+// DeleteOffsets does nothing.
+func (MemoryStore) DeleteOffsets(string, []TopicPartition) error { return nil }
+
+// DeleteGroup does nothing.
+func (MemoryStore) DeleteGroup(string) error { return nil }
