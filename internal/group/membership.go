@@ -225,8 +225,8 @@ func (g *group) addMember(cl Client, req *kmsg.JoinGroupRequest, resp *kmsg.Join
 
 // rejoinStatic handles a static member coming back with an empty member id
 // (it restarted). It gets a new member id; the old one is fenced. If the
-// group is stable and the member's protocols did not change, it takes its
-// old assignment back without a rebalance (KIP-345).
+// group is stable and would keep its protocol, the member takes its old
+// assignment back without a rebalance (KIP-345).
 func (g *group) rejoinStatic(cl Client, req *kmsg.JoinGroupRequest, resp *kmsg.JoinGroupResponse, oldID string) (*kmsg.JoinGroupResponse, func()) {
 	id := newMemberID(*req.InstanceID)
 	old := g.members[oldID]
@@ -248,7 +248,9 @@ func (g *group) rejoinStatic(cl Client, req *kmsg.JoinGroupRequest, resp *kmsg.J
 	g.watchSession(m)
 	g.c.logger.Info("static member rejoined", "group", g.name, "instance", *req.InstanceID, "member", id)
 
-	if g.state == stateStable && sameProtocols(old.protocols, req.Protocols) {
+	// As in Kafka, only a change of the group's protocol forces a
+	// rebalance; new metadata (such as no longer owned partitions) does not.
+	if g.state == stateStable && g.chooseProtocol() == g.protocol {
 		g.fillJoin(m, resp)
 		resp.SkipAssignment = m.id == g.leader // KIP-814: the leader re-sends the current assignment
 		return resp, nil
@@ -264,7 +266,7 @@ func (m *member) update(cl Client, req *kmsg.JoinGroupRequest) {
 	m.clientID, m.clientHost = cl.ID, cl.Host
 	m.sessionTimeout = time.Duration(req.SessionTimeoutMillis) * time.Millisecond
 	m.rebalanceTimeout = time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond
-	if req.Version == 0 {
+	if req.Version == 0 || m.rebalanceTimeout <= 0 { // v0 had only the session timeout
 		m.rebalanceTimeout = m.sessionTimeout
 	}
 	m.protocols = req.Protocols

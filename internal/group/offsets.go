@@ -124,12 +124,12 @@ func (g *group) canCommit(req *kmsg.OffsetCommitRequest) *kerr.Error {
 		}
 	}
 	switch {
-	case g.state == stateCompletingRebalance:
-		return kerr.RebalanceInProgress
 	case g.members[req.MemberID] == nil:
 		return kerr.UnknownMemberID
 	case req.Generation != g.generation:
 		return kerr.IllegalGeneration
+	case g.state == stateCompletingRebalance:
+		return kerr.RebalanceInProgress
 	}
 	return nil
 }
