@@ -510,3 +510,28 @@ func TestGroupAdmin(t *testing.T) {
 		t.Fatalf("after delete: %+v", listed)
 	}
 }
+
+// TestGroupOffsetsGoWithTheirTopic: deleting a topic deletes the offsets
+// groups committed for it.
+func TestGroupOffsetsGoWithTheirTopic(t *testing.T) {
+	b := groupTestBroker(t, "")
+	groupCreateTopic(t, b, "gone", 1)
+	ctx := context.Background()
+	cl := groupClient(t, b)
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CommitOffsets(ctx, "g", kadm.OffsetsFromRecords(kgo.Record{Topic: "gone", Partition: 0, Offset: 7})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.DeleteTopics(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	groupCreateTopic(t, b, "gone", 1)
+	offs, err := adm.FetchOffsets(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := offs.Lookup("gone", 0); ok && o.At >= 0 {
+		t.Fatalf("the re-created topic inherited committed offset %d", o.At)
+	}
+}

@@ -85,11 +85,11 @@ func handleDeleteTopics(b *Broker, r *request, req *kmsg.DeleteTopicsRequest) km
 			if t, ok := b.cluster.Topic(*rt.Topic); ok {
 				st.TopicID = t.ID()
 			}
-			err = b.cluster.DeleteTopic(*rt.Topic)
+			err = b.deleteTopic(*rt.Topic)
 		case rt.TopicID != [16]byte{}:
 			if t, ok := b.cluster.TopicByID(rt.TopicID); ok {
 				st.Topic = stringPtr(t.Name())
-				err = b.cluster.DeleteTopic(t.Name())
+				err = b.deleteTopic(t.Name())
 			} else {
 				err = kerr.UnknownTopicID
 			}
@@ -100,6 +100,15 @@ func handleDeleteTopics(b *Broker, r *request, req *kmsg.DeleteTopicsRequest) km
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp
+}
+
+// deleteTopic deletes a topic and the offsets groups committed for it.
+func (b *Broker) deleteTopic(name string) error {
+	if err := b.cluster.DeleteTopic(name); err != nil {
+		return err
+	}
+	b.groups.ForgetTopic(name)
+	return nil
 }
 
 func handleCreatePartitions(b *Broker, r *request, req *kmsg.CreatePartitionsRequest) kmsg.Response {

@@ -349,3 +349,24 @@ func (c *Coordinator) ExpireOffsets() {
 		}
 	}
 }
+
+// ForgetTopic deletes every group's committed offsets of a deleted topic,
+// so that a topic created again under the same name starts fresh.
+func (c *Coordinator) ForgetTopic(topic string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, g := range c.sortedGroups() {
+		var gone []TopicPartition
+		for tp := range g.offsets {
+			if tp.topic == topic {
+				delete(g.offsets, tp)
+				gone = append(gone, TopicPartition{tp.topic, tp.partition})
+			}
+		}
+		if len(gone) > 0 {
+			if err := c.store.DeleteOffsets(g.name, gone); err != nil {
+				c.logger.Warn("could not delete offsets of a deleted topic", "group", g.name, "topic", topic, "err", err)
+			}
+		}
+	}
+}
