@@ -10,10 +10,13 @@ import (
 )
 
 // File is a parsed creek YAML file. The broker section holds broker
-// settings under the names of BrokerSettings.
+// settings under the names of BrokerSettings; the pipeline sections (input
+// and output for one pipeline, or a pipelines list) are kept as YAML nodes
+// for package pipeline, which knows the sources and sinks.
 type File struct {
-	Path   string
-	Broker map[string]FileValue
+	Path     string
+	Broker   map[string]FileValue
+	Sections map[string]*yaml.Node // input, output, pipelines
 }
 
 // FileValue is a value from a YAML file with the line it is on, for errors.
@@ -23,7 +26,7 @@ type FileValue struct {
 }
 
 // Sections a creek YAML file may have.
-var fileSections = []string{"broker"}
+var fileSections = []string{"broker", "input", "output", "pipelines"}
 
 // ReadFile parses a creek YAML file, rejecting unknown sections and keys
 // with the file name and line.
@@ -36,7 +39,7 @@ func ReadFile(path string) (*File, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	f := &File{Path: path, Broker: map[string]FileValue{}}
+	f := &File{Path: path, Broker: map[string]FileValue{}, Sections: map[string]*yaml.Node{}}
 	if len(doc.Content) == 0 {
 		return f, nil // empty file
 	}
@@ -51,6 +54,8 @@ func ReadFile(path string) (*File, error) {
 			if err := f.readBroker(val); err != nil {
 				return nil, err
 			}
+		case "input", "output", "pipelines":
+			f.Sections[key.Value] = val
 		default:
 			return nil, fmt.Errorf("%s:%d: unknown section %q (known: %s)", path, key.Line, key.Value, strings.Join(fileSections, ", "))
 		}

@@ -1,0 +1,77 @@
+// Package pipeline moves messages from a source to a sink with
+// at-least-once delivery: a source hands out batches, the sink writes each
+// one durably, and only then is the batch acknowledged back to the source
+// (which commits a Kafka offset, saves a file position, or answers an HTTP
+// client). A bounded queue between them gives backpressure: a slow sink
+// slows the source down instead of filling memory.
+//
+// Sources and sinks register themselves by name with their options (see
+// registry.go); the engine only sees these interfaces.
+package pipeline
+
+import (
+	"context"
+	"time"
+)
+
+// Message is one record moving through a pipeline.
+type Message struct {
+	Key       []byte
+	Value     []byte
+	Headers   []Header
+	Timestamp time.Time
+
+	// Where a message read from Kafka came from (Topic is empty otherwise).
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+// Header is a record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Batch is a group of messages acknowledged together.
+type Batch struct {
+	Messages []Message
+
+	// Ack is called once, after the sink has durably accepted every
+	// message of the batch; nil when the source needs no acknowledgement.
+	Ack func()
+	// Nack is called instead of Ack when the batch could not be delivered
+	// (the pipeline is stopping or the sink failed); may be nil.
+	Nack func(error)
+}
+
+// Source produces batches until its context is cancelled.
+type Source interface {
+	// Run sends batches to out until ctx is done or the input ends (a
+	// file read to the end with nothing to follow, a --count reached).
+	// It returns nil when it stopped because ctx was cancelled or the
+	// input ended, and an error for a failure the pipeline cannot
+	// recover from (such as a refused credential).
+	Run(ctx context.Context, out chan<- *Batch) error
+}
+
+// Sink writes batches.
+type Sink interface {
+	// Write delivers a batch and returns once it is durable: acknowledged
+	// by Kafka, written to a file, printed. An error stops the pipeline;
+	// the batch is not acknowledged and will be delivered again.
+	Write(ctx context.Context, b *Batch) error
+	// Close flushes and releases the sink.
+	Close() error
+}
+
+// Processor transforms batches between source and sink (optional).
+type Processor interface {
+	Process(ctx context.Context, b *Batch) (*Batch, error)
+}
+
+// Closer is implemented by sources that hold resources to release after
+// the pipeline has stopped (a position file to save, a consumer to close).
+type Closer interface {
+	Close() error
+}

@@ -1,0 +1,160 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+)
+
+// Stats are a pipeline's counters, kept for status output and dashboards.
+type Stats struct {
+	In     atomic.Int64 // messages received from the source
+	Out    atomic.Int64 // messages durably written by the sink
+	Errors atomic.Int64 // malformed input dropped, failed writes
+	Lag    atomic.Int64 // messages the source knows it has yet to read (Kafka consumer lag), -1 if unknown
+}
+
+// Snapshot is a copy of the counters.
+type Snapshot struct {
+	In, Out, Errors, Lag int64
+}
+
+// Snapshot reads the counters.
+func (s *Stats) Snapshot() Snapshot {
+	return Snapshot{In: s.In.Load(), Out: s.Out.Load(), Errors: s.Errors.Load(), Lag: s.Lag.Load()}
+}
+
+// Pipeline is a source, optional processors and a sink.
+type Pipeline struct {
+	Name       string
+	Source     Source
+	Processors []Processor
+	Sink       Sink
+	Stats      *Stats
+	Logger     *slog.Logger
+
+	// DrainTimeout bounds how long the sink may take, after the pipeline
+	// is asked to stop, to write what the source had already handed over.
+	// What is not written by then is not acknowledged (and so is read
+	// again next time).
+	DrainTimeout time.Duration
+	// QueueBatches is the number of batches between source and sink.
+	QueueBatches int
+}
+
+// Default pipeline settings.
+const (
+	DefaultDrainTimeout = 10 * time.Second
+	DefaultQueueBatches = 16
+)
+
+// Send hands a batch to the pipeline, waiting while the queue is full. It
+// returns false (and nacks the batch) if ctx is done first.
+func Send(ctx context.Context, out chan<- *Batch, b *Batch) bool {
+	select {
+	case out <- b:
+		return true
+	case <-ctx.Done():
+		b.nack(ctx.Err())
+		return false
+	}
+}
+
+func (b *Batch) ack() {
+	if b.Ack != nil {
+		b.Ack()
+	}
+}
+
+func (b *Batch) nack(err error) {
+	if b.Nack != nil {
+		b.Nack(err)
+	}
+}
+
+// Run moves batches until ctx is cancelled or the source ends, then drains:
+// the source stops, and what it already handed over is written and
+// acknowledged within DrainTimeout. It returns the first source or sink
+// error.
+func (p *Pipeline) Run(ctx context.Context) error {
+	if p.Stats == nil {
+		p.Stats = &Stats{}
+	}
+	if p.Logger == nil {
+		p.Logger = slog.Default()
+	}
+	drainTimeout := p.DrainTimeout
+	if drainTimeout <= 0 {
+		drainTimeout = DefaultDrainTimeout
+	}
+	queueLen := p.QueueBatches
+	if queueLen <= 0 {
+		queueLen = DefaultQueueBatches
+	}
+
+	queue := make(chan *Batch, queueLen)
+	srcCtx, stopSource := context.WithCancel(ctx)
+	defer stopSource()
+	srcErr := make(chan error, 1)
+	go func() {
+		defer close(queue)
+		srcErr <- p.Source.Run(srcCtx, queue)
+	}()
+
+	// The sink keeps writing after ctx is cancelled, for at most drainTimeout.
+	sinkCtx, cancelSink := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSink()
+	stopDrain := context.AfterFunc(ctx, func() {
+		time.AfterFunc(drainTimeout, cancelSink)
+	})
+	defer stopDrain()
+
+	var sinkErr error
+	for b := range queue {
+		p.Stats.In.Add(int64(len(b.Messages)))
+		if sinkErr != nil || sinkCtx.Err() != nil {
+			b.nack(errors.Join(sinkErr, sinkCtx.Err()))
+			continue
+		}
+		if err := p.process(sinkCtx, b); err != nil {
+			p.Stats.Errors.Add(int64(len(b.Messages)))
+			b.nack(err)
+			if sinkCtx.Err() == nil {
+				sinkErr = err
+				stopSource()
+			}
+			continue
+		}
+		p.Stats.Out.Add(int64(len(b.Messages)))
+		b.ack()
+	}
+
+	err := <-srcErr
+	if c, ok := p.Source.(Closer); ok {
+		err = errors.Join(err, c.Close())
+	}
+	err = errors.Join(err, p.Sink.Close(), sinkErr)
+	if sinkCtx.Err() != nil && ctx.Err() != nil {
+		p.Logger.Warn("stopped before the sink wrote everything; the rest is delivered again next time", "pipeline", p.Name, "drain_timeout", drainTimeout)
+	}
+	return err
+}
+
+func (p *Pipeline) process(ctx context.Context, b *Batch) error {
+	for _, proc := range p.Processors {
+		var err error
+		if b, err = proc.Process(ctx, b); err != nil {
+			return fmt.Errorf("process: %w", err)
+		}
+	}
+	if len(b.Messages) == 0 {
+		return nil
+	}
+	if err := p.Sink.Write(ctx, b); err != nil {
+		return fmt.Errorf("write to sink: %w", err)
+	}
+	return nil
+}
