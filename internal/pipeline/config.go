@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"log/slog"
 
 	"go.yaml.in/yaml/v3"
 
@@ -23,9 +24,10 @@ func (s *Spec) Build(env Env) (*Pipeline, error) {
 		env.Stats = &Stats{}
 	}
 	env.Stats.Lag.Store(-1)
-	if env.Logger != nil {
-		env.Logger = env.Logger.With("pipeline", s.Name)
+	if env.Logger == nil {
+		env.Logger = slog.Default()
 	}
+	env.Logger = env.Logger.With("pipeline", s.Name)
 	src, err := s.Source.NewSource(s.SourceOpts, env)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: source %s: %w", s.Name, s.Source.Name, err)

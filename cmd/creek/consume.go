@@ -1,0 +1,52 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/creek-pipeline/creek/internal/pipeline"
+)
+
+func newConsumeCommand() *cobra.Command {
+	var to string
+	source, _ := pipeline.LookupSource("kafka")
+	var sinks []*pipeline.Plugin
+	for _, p := range pipeline.Sinks() {
+		if p.Name != "kafka" {
+			sinks = append(sinks, p)
+		}
+	}
+	cmd := &cobra.Command{
+		Use:   "consume --topic TOPIC [--group GROUP] [options]",
+		Short: "Read a Kafka topic and show or store its records",
+		Long: `Read records from a Kafka topic and show them on screen (the default) or
+write them to a file.
+
+With --group the consumer joins a consumer group: members share the topic's
+partitions, and the group remembers where it stopped (offsets are committed
+only after records are shown or written), so the next run continues from
+there. Without --group every partition is read directly, from the end (new
+records only) or with --from-beginning from the start, and nothing is
+remembered: each run starts afresh, like kcat -C.`,
+		Example: `  creek consume --topic tweets --from-beginning
+  creek consume --topic tweets --group dashboard
+  creek consume --topic tweets --format '%t %p %o %k %s\n' --count 10
+  creek consume --topic tweets --group archive --to file --path tweets.jsonl`,
+		Args: cobra.NoArgs,
+	}
+	srcFlags := addPluginFlags(cmd.Flags(), []*pipeline.Plugin{source}, "from")
+	cmd.Flags().StringVar(&to, "to", "console", "where records go")
+	sinkFlags := addPluginFlags(cmd.Flags(), sinks, "to")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		_, srcOpts, err := srcFlags.bind(cmd, "kafka")
+		if err != nil {
+			return err
+		}
+		sink, sinkOpts, err := sinkFlags.bind(cmd, to)
+		if err != nil {
+			return err
+		}
+		spec := &pipeline.Spec{Name: "consume", Source: source, SourceOpts: srcOpts, Sink: sink, SinkOpts: sinkOpts}
+		return runSpecs(cmd, []*pipeline.Spec{spec})
+	}
+	return cmd
+}

@@ -1,0 +1,9 @@
+package main
+
+// Sources and sinks register themselves when imported.
+import (
+	_ "github.com/creek-pipeline/creek/internal/sink/console"
+	_ "github.com/creek-pipeline/creek/internal/sink/kafka"
+	_ "github.com/creek-pipeline/creek/internal/source/generate"
+	_ "github.com/creek-pipeline/creek/internal/source/kafka"
+)

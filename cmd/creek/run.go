@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/creek-pipeline/creek/internal/config"
+	"github.com/creek-pipeline/creek/internal/pipeline"
+)
+
+func newRunCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "run FILE.yaml",
+		Short: "Run the pipelines described in a YAML file",
+		Long: `Run pipelines from a YAML file, Logstash style: an input and an output section
+for one pipeline, or a pipelines list for several. Every source and sink and
+their options are listed by "creek produce --help" and "creek consume --help";
+in YAML the options have the same names without the x- prefix.
+
+  input:
+    generate:
+      rate: 5
+  output:
+    kafka:
+      brokers: localhost:9092
+      topic: tweets
+
+An unknown key or a bad value stops creek at start with the file, line and
+what is allowed.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := config.ReadFile(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			specs, err := pipeline.SpecsFromFile(f)
+			if err != nil {
+				return usageError{err}
+			}
+			if len(specs) == 0 {
+				return usageError{fmt.Errorf("%s has no pipeline: add input and output sections", args[0])}
+			}
+			return runSpecs(cmd, specs)
+		},
+	}
+}
+
+// runSpecs builds and runs pipelines until they end or SIGINT/SIGTERM,
+// then lets them drain.
+func runSpecs(cmd *cobra.Command, specs []*pipeline.Spec) error {
+	ctx, stop := signalContext()
+	defer stop()
+	var pipes []*pipeline.Pipeline
+	for _, s := range specs {
+		p, err := s.Build(pipeline.Env{Logger: slog.Default()})
+		if err != nil {
+			for _, q := range pipes {
+				q.Sink.Close()
+			}
+			return err
+		}
+		pipes = append(pipes, p)
+	}
+	return runPipelines(ctx, pipes)
+}
+
+// runPipelines runs pipelines concurrently and reports progress every 30 s.
+func runPipelines(ctx context.Context, pipes []*pipeline.Pipeline) error {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, p := range pipes {
+					s := p.Stats.Snapshot()
+					slog.Info("progress", "pipeline", p.Name, "in", s.In, "out", s.Out, "errors", s.Errors)
+				}
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	errs := make([]error, len(pipes))
+	for i, p := range pipes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.Run(ctx); err != nil {
+				errs[i] = fmt.Errorf("pipeline %s: %w", p.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	return errors.Join(errs...)
+}

@@ -1,0 +1,135 @@
+// Package kafka is the sink that produces to a Kafka topic with franz-go's
+// idempotent producer, so a batch the pipeline retries is not duplicated.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/creek-pipeline/creek/internal/kafkaopt"
+	"github.com/creek-pipeline/creek/internal/pipeline"
+)
+
+func init() {
+	pipeline.RegisterSink(pipeline.Plugin{
+		Name: "kafka",
+		Doc:  "Produces records to a Kafka topic (creek broker or any Kafka cluster).",
+		Options: []pipeline.Option{
+			kafkaopt.BrokersOption,
+			{Name: "topic", Flag: "topic", Type: pipeline.TypeString, Doc: "Topic to produce to (required)."},
+			{Name: "acks", Flag: "acks", Type: pipeline.TypeString, Default: "all", Enum: []string{"all", "1", "0"},
+				Doc: "all: the broker stores the record durably before answering; 1: the leader has it; 0: no answer is awaited."},
+			{Name: "compression", Flag: "compression", Type: pipeline.TypeString, Default: "none", Enum: []string{"none", "gzip", "snappy", "lz4", "zstd"},
+				Doc: "Compression of record batches."},
+			{Name: "linger", Flag: "linger", Type: pipeline.TypeDuration, Default: "5ms", Doc: "How long to wait for more records to fill a batch."},
+			{Name: "partitioner", Flag: "partitioner", Type: pipeline.TypeString, Default: "key", Enum: []string{"key", "roundrobin", "sticky"},
+				Doc: "key: records with the same key go to the same partition (Kafka's murmur2), keyless ones stick to a partition per batch; roundrobin: spread evenly; sticky: fill one partition's batch at a time."},
+			{Name: "idempotent", Flag: "idempotent", Type: pipeline.TypeBool, Default: "true",
+				Doc: "Idempotent producer: retries never duplicate records (needs acks=all)."},
+		},
+		NewSink: New,
+	})
+}
+
+// Sink produces to a topic.
+type Sink struct {
+	cl    *kgo.Client
+	topic string
+}
+
+// New builds the sink from its options.
+func New(v *pipeline.Values, env pipeline.Env) (pipeline.Sink, error) {
+	if v.String("topic") == "" {
+		return nil, fmt.Errorf("no topic given; use --topic NAME (or topic: in the output section)")
+	}
+	brokers, err := kafkaopt.SplitBrokers(v.String("brokers"))
+	if err != nil {
+		return nil, err
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.DefaultProduceTopic(v.String("topic")),
+		kgo.AllowAutoTopicCreation(),
+		kgo.ProducerLinger(v.Duration("linger")),
+		kgo.WithLogger(kafkaopt.Logger(env.Logger)),
+	}
+	switch v.String("acks") {
+	case "all":
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	case "1":
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()))
+	case "0":
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()))
+	}
+	if !v.Bool("idempotent") || v.String("acks") != "all" {
+		opts = append(opts, kgo.DisableIdempotentWrite())
+	}
+	codec := map[string]kgo.CompressionCodec{
+		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+	}[v.String("compression")]
+	opts = append(opts, kgo.ProducerBatchCompression(codec))
+	switch v.String("partitioner") {
+	case "roundrobin":
+		opts = append(opts, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	case "sticky":
+		opts = append(opts, kgo.RecordPartitioner(kgo.StickyPartitioner()))
+	default:
+		opts = append(opts, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Sink{cl: cl, topic: v.String("topic")}, nil
+}
+
+// Write produces every message of the batch and returns once Kafka has
+// acknowledged all of them (or one failed).
+func (s *Sink) Write(ctx context.Context, b *pipeline.Batch) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	wg.Add(len(b.Messages))
+	for i := range b.Messages {
+		m := &b.Messages[i]
+		r := &kgo.Record{Key: m.Key, Value: m.Value, Timestamp: m.Timestamp}
+		for _, h := range m.Headers {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+		s.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return fmt.Errorf("produce to %s: %w", s.topic, first)
+	}
+	return nil
+}
+
+// Close flushes what is buffered and closes the client.
+func (s *Sink) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.cl.Flush(ctx)
+	s.cl.Close()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("could not deliver buffered records to %s before closing", s.topic)
+	}
+	return err
+}

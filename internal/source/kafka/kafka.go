@@ -1,0 +1,156 @@
+// Package kafka is the source that consumes Kafka topics. In a consumer
+// group it commits a record's offset only after the sink has durably
+// accepted it, so a crash delivers again rather than loses. Without a group
+// it reads every partition directly, like kcat -C, and commits nothing.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/creek-pipeline/creek/internal/kafkaopt"
+	"github.com/creek-pipeline/creek/internal/pipeline"
+)
+
+func init() {
+	pipeline.RegisterSource(pipeline.Plugin{
+		Name: "kafka",
+		Doc:  "Consumes Kafka topics, in a consumer group or directly.",
+		Options: []pipeline.Option{
+			kafkaopt.BrokersOption,
+			{Name: "topic", Flag: "topic", Type: pipeline.TypeStrings, Doc: "Topic(s) to read (required; repeat or separate with commas)."},
+			{Name: "group", Flag: "group", Type: pipeline.TypeString,
+				Doc: "Consumer group: members share the partitions and the group's committed offsets say where to resume. Without a group every partition is read and no offset is committed."},
+			{Name: "from-beginning", Flag: "from-beginning", Type: pipeline.TypeBool,
+				Doc: "Start at the earliest record when there is no committed offset (without a group: always). Otherwise start at the end, with new records only."},
+			{Name: "count", Flag: "count", Type: pipeline.TypeInt, Default: "0", Doc: "Stop after this many records; 0 for no end."},
+			{Name: "max-batch", Type: pipeline.TypeInt, Default: "10000", Doc: "Most records handed to the sink at once."},
+		},
+		NewSource: New,
+	})
+}
+
+// Source consumes Kafka.
+type Source struct {
+	cl       *kgo.Client
+	group    string
+	count    int64
+	maxBatch int
+	env      pipeline.Env
+}
+
+// New builds the source from its options.
+func New(v *pipeline.Values, env pipeline.Env) (pipeline.Source, error) {
+	var topics []string
+	for _, t := range v.Strings("topic") {
+		for _, s := range strings.Split(t, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				topics = append(topics, s)
+			}
+		}
+	}
+	if len(topics) == 0 {
+		return nil, fmt.Errorf("no topic given; use --topic NAME (or topic: in the input section)")
+	}
+	brokers, err := kafkaopt.SplitBrokers(v.String("brokers"))
+	if err != nil {
+		return nil, err
+	}
+	start := kgo.NewOffset().AtEnd()
+	if v.Bool("from-beginning") {
+		start = kgo.NewOffset().AtStart()
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(start),
+		kgo.WithLogger(kafkaopt.Logger(env.Logger)),
+	}
+	if g := v.String("group"); g != "" {
+		// Offsets are marked when the sink acknowledges and committed
+		// from the marks (periodically, on rebalance and on close).
+		opts = append(opts, kgo.ConsumerGroup(g), kgo.AutoCommitMarks(), kgo.AutoCommitInterval(time.Second))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	maxBatch := int(v.Int("max-batch"))
+	if maxBatch <= 0 {
+		maxBatch = 10000
+	}
+	return &Source{cl: cl, group: v.String("group"), count: v.Int("count"), maxBatch: maxBatch, env: env}, nil
+}
+
+// Run polls records and hands them over as batches.
+func (s *Source) Run(ctx context.Context, out chan<- *pipeline.Batch) error {
+	var read int64
+	for s.count == 0 || read < s.count {
+		want := s.maxBatch
+		if s.count > 0 {
+			want = int(min(int64(want), s.count-read))
+		}
+		fs := s.cl.PollRecords(ctx, want)
+		if ctx.Err() != nil || fs.IsClientClosed() {
+			return nil
+		}
+		fs.EachError(func(topic string, p int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			s.env.Logger.Warn("fetch failed", "topic", topic, "partition", p, "err", err)
+			s.env.Stats.Errors.Add(1)
+		})
+		recs := fs.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		s.updateLag(fs)
+		b := &pipeline.Batch{Messages: make([]pipeline.Message, len(recs))}
+		for i, r := range recs {
+			m := &b.Messages[i]
+			m.Key, m.Value, m.Timestamp = r.Key, r.Value, r.Timestamp
+			m.Topic, m.Partition, m.Offset = r.Topic, r.Partition, r.Offset
+			for _, h := range r.Headers {
+				m.Headers = append(m.Headers, pipeline.Header{Key: h.Key, Value: h.Value})
+			}
+		}
+		if s.group != "" {
+			b.Ack = func() { s.cl.MarkCommitRecords(recs...) }
+		}
+		read += int64(len(recs))
+		if !pipeline.Send(ctx, out, b) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// updateLag sums, over the partitions just fetched, how far the last
+// record is from the end of the partition.
+func (s *Source) updateLag(fs kgo.Fetches) {
+	var lag int64
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if n := len(p.Records); n > 0 {
+			lag += max(0, p.HighWatermark-p.Records[n-1].Offset-1)
+		}
+	})
+	s.env.Stats.Lag.Store(lag)
+}
+
+// Close commits the offsets of everything acknowledged and leaves the group.
+func (s *Source) Close() error {
+	var err error
+	if s.group != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = s.cl.CommitMarkedOffsets(ctx)
+	}
+	s.cl.Close()
+	return err
+}
