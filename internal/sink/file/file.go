@@ -1,0 +1,203 @@
+// Package file is the sink that appends records to a file, as JSON lines
+// (one object per record, with topic, partition, offset, key, headers) or
+// as raw lines, rotating it by size or age. A batch is fsynced before it is
+// acknowledged, so a Kafka consumer commits only what is on disk.
+package file
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/creek-pipeline/creek/internal/pipeline"
+)
+
+func init() {
+	pipeline.RegisterSink(pipeline.Plugin{
+		Name: "file",
+		Doc:  "Appends records to a file as JSON lines or raw lines, rotated by size or age.",
+		Options: []pipeline.Option{
+			{Name: "path", Flag: "path", Type: pipeline.TypeString, Doc: "File to write (required). Rotated files get a time stamp before the extension."},
+			{Name: "format", Flag: "file-format", Type: pipeline.TypeString, Default: "json", Enum: []string{"json", "raw"},
+				Doc: "json: one object per record with topic, partition, offset, timestamp, key, value and headers; raw: the value alone."},
+			{Name: "rotate-size", Flag: "rotate-size", Type: pipeline.TypeString, Default: "0", Doc: "Start a new file after this size, such as 100MB or 1GiB; 0 never."},
+			{Name: "rotate-every", Flag: "rotate-every", Type: pipeline.TypeDuration, Default: "0s", Doc: "Start a new file after this long, such as 1h; 0 never."},
+		},
+		NewSink: func(v *pipeline.Values, env pipeline.Env) (pipeline.Sink, error) {
+			size, err := parseSize(v.String("rotate-size"))
+			if err != nil {
+				return nil, fmt.Errorf("rotate-size: %w", err)
+			}
+			if v.String("path") == "" {
+				return nil, fmt.Errorf("no file given; use --path FILE (or path: in the output section)")
+			}
+			return Open(v.String("path"), v.String("format"), size, v.Duration("rotate-every"))
+		},
+	})
+}
+
+// Sink writes records to a file.
+type Sink struct {
+	path        string
+	raw         bool
+	rotateSize  int64
+	rotateEvery time.Duration
+	now         func() time.Time
+
+	f      *os.File
+	w      *bufio.Writer
+	size   int64
+	opened time.Time
+}
+
+// Open opens (appending to) the file at path.
+func Open(path, format string, rotateSize int64, rotateEvery time.Duration) (*Sink, error) {
+	s := &Sink{path: path, raw: format == "raw", rotateSize: rotateSize, rotateEvery: rotateEvery, now: time.Now}
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Sink) open() error {
+	if dir := filepath.Dir(s.path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	s.f, s.w, s.size, s.opened = f, bufio.NewWriterSize(f, 256<<10), st.Size(), s.now()
+	return nil
+}
+
+// Write appends a batch and fsyncs it.
+func (s *Sink) Write(ctx context.Context, b *pipeline.Batch) error {
+	if s.due() {
+		if err := s.rotate(); err != nil {
+			return err
+		}
+	}
+	for i := range b.Messages {
+		line := s.encode(&b.Messages[i])
+		n, err := s.w.Write(line)
+		s.size += int64(n)
+		if err != nil {
+			return err
+		}
+	}
+	if err := s.w.Flush(); err != nil {
+		return err
+	}
+	return s.f.Sync()
+}
+
+func (s *Sink) due() bool {
+	return (s.rotateSize > 0 && s.size >= s.rotateSize) ||
+		(s.rotateEvery > 0 && s.size > 0 && s.now().Sub(s.opened) >= s.rotateEvery)
+}
+
+// rotate renames the current file to name-TIMESTAMP.ext and starts a new one.
+func (s *Sink) rotate() error {
+	if err := s.w.Flush(); err != nil {
+		return err
+	}
+	if err := s.f.Close(); err != nil {
+		return err
+	}
+	ext := filepath.Ext(s.path)
+	stamp := s.now().UTC().Format("20060102T150405.000Z")
+	rotated := strings.TrimSuffix(s.path, ext) + "-" + stamp + ext
+	if err := os.Rename(s.path, rotated); err != nil {
+		return fmt.Errorf("rotate %s: %w", s.path, err)
+	}
+	return s.open()
+}
+
+type jsonRecord struct {
+	Topic     string            `json:"topic,omitempty"`
+	Partition *int32            `json:"partition,omitempty"`
+	Offset    *int64            `json:"offset,omitempty"`
+	Timestamp string            `json:"timestamp,omitempty"`
+	Key       *string           `json:"key,omitempty"`
+	Value     json.RawMessage   `json:"value"`
+	Headers   map[string]string `json:"headers,omitempty"`
+}
+
+func (s *Sink) encode(m *pipeline.Message) []byte {
+	if s.raw {
+		return append(append([]byte(nil), m.Value...), '\n')
+	}
+	r := jsonRecord{Topic: m.Topic}
+	if m.Topic != "" {
+		r.Partition, r.Offset = &m.Partition, &m.Offset
+	}
+	if !m.Timestamp.IsZero() {
+		r.Timestamp = m.Timestamp.UTC().Format(time.RFC3339Nano)
+	}
+	if m.Key != nil {
+		k := string(m.Key)
+		if !utf8.Valid(m.Key) {
+			k = strconv.Quote(k)
+		}
+		r.Key = &k
+	}
+	if json.Valid(m.Value) {
+		r.Value = m.Value
+	} else {
+		r.Value, _ = json.Marshal(string(m.Value))
+	}
+	for _, h := range m.Headers {
+		if r.Headers == nil {
+			r.Headers = map[string]string{}
+		}
+		r.Headers[h.Key] = string(h.Value)
+	}
+	b, _ := json.Marshal(r)
+	return append(b, '\n')
+}
+
+// Close flushes, fsyncs and closes the file.
+func (s *Sink) Close() error {
+	if err := s.w.Flush(); err != nil {
+		return err
+	}
+	if err := s.f.Sync(); err != nil {
+		return err
+	}
+	return s.f.Close()
+}
+
+// parseSize reads sizes such as 100MB, 1GiB, 512k or 1048576.
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(strings.ToUpper(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size such as 100MB or 1GiB", s)
+	}
+	return int64(n * float64(mult)), nil
+}
