@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/creek-pipeline/creek/broker"
 	"github.com/creek-pipeline/creek/internal/config"
@@ -36,7 +38,11 @@ broker settings keep their Kafka names; set them with --override name=value.
   CREEK_FSYNC=always creek broker --config creek.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := brokerConfig(cmd, configFile, overrides)
+			file, err := readConfigFile(configFile)
+			if err != nil {
+				return err
+			}
+			cfg, err := brokerConfig(cmd, file, overrides)
 			if err != nil {
 				return err
 			}
@@ -53,31 +59,43 @@ broker settings keep their Kafka names; set them with --override name=value.
 		},
 	}
 	f := cmd.Flags()
-	for _, s := range config.BrokerSettings.All() {
-		if s.Flag != "" {
-			f.String(s.Flag, s.Default, s.Doc)
-		}
-	}
+	addBrokerFlags(f, nil)
 	f.StringVar(&configFile, "config", "", "YAML file with a broker section of settings")
 	f.StringArrayVar(&overrides, "override", nil, "set a Kafka-named broker setting, name=value (repeatable)")
 	return cmd
 }
 
-// brokerConfig merges flags, CREEK_* variables and the YAML file.
-func brokerConfig(cmd *cobra.Command, configFile string, overrides []string) (broker.Config, error) {
+// addBrokerFlags adds the flags of creek's own broker settings (all of
+// them when only is nil).
+func addBrokerFlags(f *pflag.FlagSet, only []string) {
+	for _, s := range config.BrokerSettings.All() {
+		if s.Flag != "" && (only == nil || slices.Contains(only, s.Flag)) {
+			f.String(s.Flag, s.Default, s.Doc)
+		}
+	}
+}
+
+// readConfigFile parses --config, if given.
+func readConfigFile(path string) (*config.File, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := config.ReadFile(path)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return f, nil
+}
+
+// brokerConfig merges flags, CREEK_* variables and the YAML file (may be nil).
+func brokerConfig(cmd *cobra.Command, file *config.File, overrides []string) (broker.Config, error) {
 	flags, err := parseKeyValues("override", overrides)
 	if err != nil {
 		return broker.Config{}, err
 	}
 	for _, s := range config.BrokerSettings.All() {
-		if s.Flag != "" && cmd.Flags().Changed(s.Flag) {
+		if s.Flag != "" && cmd.Flags().Lookup(s.Flag) != nil && cmd.Flags().Changed(s.Flag) {
 			flags[s.Name], _ = cmd.Flags().GetString(s.Flag)
-		}
-	}
-	var file *config.File
-	if configFile != "" {
-		if file, err = config.ReadFile(configFile); err != nil {
-			return broker.Config{}, usageError{err}
 		}
 	}
 	settings, err := config.MergeBroker(flags, os.Environ(), file)

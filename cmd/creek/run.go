@@ -70,8 +70,11 @@ func runSpecs(cmd *cobra.Command, specs []*pipeline.Spec) error {
 	return runPipelines(ctx, pipes)
 }
 
-// runPipelines runs pipelines concurrently and reports progress every 30 s.
+// runPipelines runs pipelines concurrently, reporting progress every 30 s.
+// When one fails the others are stopped too.
 func runPipelines(ctx context.Context, pipes []*pipeline.Pipeline) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(30 * time.Second)
@@ -96,6 +99,7 @@ func runPipelines(ctx context.Context, pipes []*pipeline.Pipeline) error {
 			defer wg.Done()
 			if err := p.Run(ctx); err != nil {
 				errs[i] = fmt.Errorf("pipeline %s: %w", p.Name, err)
+				cancel()
 			}
 		}()
 	}

@@ -52,7 +52,7 @@ func Open(opts Options) (*Cluster, error) {
 		opts.Logger = slog.Default()
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+		return nil, fmt.Errorf("cannot create data dir %s: %w (choose a folder you can write with --data-dir)", opts.DataDir, err)
 	}
 	if err := checkWritable(opts.DataDir); err != nil {
 		return nil, err
@@ -83,7 +83,7 @@ func Open(opts Options) (*Cluster, error) {
 func checkWritable(dir string) error {
 	f, err := os.CreateTemp(dir, ".write-test-*")
 	if err != nil {
-		return fmt.Errorf("data dir %s is not writable: %w", dir, err)
+		return fmt.Errorf("data dir %s is not writable: %w (choose a folder you can write with --data-dir)", dir, err)
 	}
 	f.Close()
 	return os.Remove(f.Name())
