@@ -32,7 +32,7 @@ lint:
 
 # Regenerate documentation that is generated from the code.
 docs:
-	$(GO) test ./internal/config/ -run TestReferenceIsCurrent -update
+	$(GO) test ./cmd/creek/ -run TestConfigurationReference -update-reference
 
 clean:
 	rm -rf bin

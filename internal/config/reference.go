@@ -11,7 +11,7 @@ func ReferenceMarkdown() string {
 	var b strings.Builder
 	b.WriteString(`# Configuration reference
 
-<!-- Generated from internal/config by "make docs"; do not edit by hand. -->
+<!-- Generated from the code by "make docs"; do not edit by hand. -->
 
 ## Broker settings
 
