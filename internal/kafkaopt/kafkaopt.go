@@ -3,6 +3,7 @@
 package kafkaopt
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -19,6 +20,27 @@ const DefaultBrokers = "localhost:9092"
 var BrokersOption = pipeline.Option{
 	Name: "brokers", Flag: "brokers", Env: []string{"CREEK_BROKERS"}, Type: pipeline.TypeString, Default: DefaultBrokers,
 	Doc: "Kafka bootstrap servers, comma-separated host:port (creek broker or any Kafka cluster).",
+}
+
+// TLSOption turns on TLS to the brokers (Amazon MSK's TLS listener on port
+// 9094, Confluent Cloud and most managed Kafka).
+var TLSOption = pipeline.Option{
+	Name: "tls", Flag: "tls", Type: pipeline.TypeBool,
+	Doc: "Connect to the brokers with TLS, trusting the system's certificate authorities (e.g. Amazon MSK on port 9094).",
+}
+
+// ClientOpts returns the connection options shared by the Kafka source and
+// sink: seed brokers, TLS and logging.
+func ClientOpts(v *pipeline.Values, logger *slog.Logger) ([]kgo.Opt, error) {
+	brokers, err := SplitBrokers(v.String("brokers"))
+	if err != nil {
+		return nil, err
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.WithLogger(Logger(logger))}
+	if v.Bool("tls") {
+		opts = append(opts, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}))
+	}
+	return opts, nil
 }
 
 // SplitBrokers parses a comma-separated broker list.

@@ -21,6 +21,7 @@ func init() {
 		Doc:  "Produces records to a Kafka topic (creek broker or any Kafka cluster).",
 		Options: []pipeline.Option{
 			kafkaopt.BrokersOption,
+			kafkaopt.TLSOption,
 			{Name: "topic", Flag: "topic", Type: pipeline.TypeString, Doc: "Topic to produce to (required)."},
 			{Name: "acks", Flag: "acks", Type: pipeline.TypeString, Default: "all", Enum: []string{"all", "1", "0"},
 				Doc: "all: the broker stores the record durably before answering; 1: the leader has it; 0: no answer is awaited."},
@@ -47,17 +48,15 @@ func New(v *pipeline.Values, env pipeline.Env) (pipeline.Sink, error) {
 	if v.String("topic") == "" {
 		return nil, fmt.Errorf("no topic given; use --topic NAME (or topic: in the output section)")
 	}
-	brokers, err := kafkaopt.SplitBrokers(v.String("brokers"))
+	opts, err := kafkaopt.ClientOpts(v, env.Logger)
 	if err != nil {
 		return nil, err
 	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(brokers...),
+	opts = append(opts,
 		kgo.DefaultProduceTopic(v.String("topic")),
 		kgo.AllowAutoTopicCreation(),
 		kgo.ProducerLinger(v.Duration("linger")),
-		kgo.WithLogger(kafkaopt.Logger(env.Logger)),
-	}
+	)
 	switch v.String("acks") {
 	case "all":
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))

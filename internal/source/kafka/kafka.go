@@ -23,6 +23,7 @@ func init() {
 		Doc:  "Consumes Kafka topics, in a consumer group or directly.",
 		Options: []pipeline.Option{
 			kafkaopt.BrokersOption,
+			kafkaopt.TLSOption,
 			{Name: "topic", Flag: "topic", Type: pipeline.TypeStrings, Doc: "Topic(s) to read (required; repeat or separate with commas)."},
 			{Name: "group", Flag: "group", Type: pipeline.TypeString,
 				Doc: "Consumer group: members share the partitions and the group's committed offsets say where to resume. Without a group every partition is read and no offset is committed."},
@@ -57,7 +58,7 @@ func New(v *pipeline.Values, env pipeline.Env) (pipeline.Source, error) {
 	if len(topics) == 0 {
 		return nil, fmt.Errorf("no topic given; use --topic NAME (or topic: in the input section)")
 	}
-	brokers, err := kafkaopt.SplitBrokers(v.String("brokers"))
+	opts, err := kafkaopt.ClientOpts(v, env.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -65,12 +66,7 @@ func New(v *pipeline.Values, env pipeline.Env) (pipeline.Source, error) {
 	if v.Bool("from-beginning") {
 		start = kgo.NewOffset().AtStart()
 	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(brokers...),
-		kgo.ConsumeTopics(topics...),
-		kgo.ConsumeResetOffset(start),
-		kgo.WithLogger(kafkaopt.Logger(env.Logger)),
-	}
+	opts = append(opts, kgo.ConsumeTopics(topics...), kgo.ConsumeResetOffset(start))
 	if g := v.String("group"); g != "" {
 		// Offsets are marked when the sink acknowledges and committed
 		// from the marks (periodically, on rebalance and on close).
