@@ -1,0 +1,424 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/creek-pipeline/creek/internal/kafkaopt"
+)
+
+// groupsCmd holds what every groups subcommand shares.
+type groupsCmd struct {
+	brokers string
+	tls     bool
+	output  string
+}
+
+func newGroupsCommand() *cobra.Command {
+	g := &groupsCmd{}
+	cmd := &cobra.Command{
+		Use:   "groups",
+		Short: "List, describe, delete consumer groups and reset their offsets",
+		Long: `Inspect and manage consumer groups on creek's broker or any Kafka cluster:
+which groups exist, their members and assignments, how far each one has read
+(committed offset, end offset and lag per partition), and moving a group's
+position.`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&g.brokers, "brokers", envOr("CREEK_BROKERS", kafkaopt.DefaultBrokers), "Kafka bootstrap servers, comma-separated host:port (env CREEK_BROKERS)")
+	pf.BoolVar(&g.tls, "tls", false, "connect to the brokers with TLS")
+	pf.StringVar(&g.output, "output", "table", "table or json")
+	cmd.AddCommand(g.listCommand(), g.describeCommand(), g.deleteCommand(), g.resetCommand())
+	return cmd
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// admin connects to the cluster, checking it can be reached.
+func (g *groupsCmd) admin(ctx context.Context) (*kadm.Client, func(), error) {
+	if g.output != "table" && g.output != "json" {
+		return nil, nil, usageError{fmt.Errorf("--output %q: want table or json", g.output)}
+	}
+	brokers, err := kafkaopt.SplitBrokers(g.brokers)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.RequestRetries(2)}
+	if g.tls {
+		opts = append(opts, kgo.DialTLSConfig(nil))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := cl.Ping(ctx); err != nil {
+		cl.Close()
+		return nil, nil, fmt.Errorf("cannot reach Kafka at %s: %v — is `creek broker` running? use --brokers HOST:PORT", g.brokers, err)
+	}
+	return kadm.NewClient(cl), cl.Close, nil
+}
+
+func (g *groupsCmd) listCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Short:   "List consumer groups with their state and members",
+		Example: "  creek groups list\n  creek groups list --output json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			adm, done, err := g.admin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			listed, err := adm.ListGroups(cmd.Context())
+			if err != nil {
+				return err
+			}
+			described, err := adm.DescribeGroups(cmd.Context(), listed.Groups()...)
+			if err != nil {
+				return err
+			}
+			type row struct {
+				Group        string `json:"group"`
+				State        string `json:"state"`
+				ProtocolType string `json:"protocol_type"`
+				Members      int    `json:"members"`
+			}
+			var rows []row
+			for _, name := range listed.Groups() {
+				d := described[name]
+				rows = append(rows, row{Group: name, State: d.State, ProtocolType: d.ProtocolType, Members: len(d.Members)})
+			}
+			sort.Slice(rows, func(i, j int) bool { return rows[i].Group < rows[j].Group })
+			if g.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), rows)
+			}
+			if len(rows) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "no consumer groups")
+				return nil
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "GROUP\tSTATE\tPROTOCOL TYPE\tMEMBERS")
+			for _, r := range rows {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", r.Group, r.State, dash(r.ProtocolType), r.Members)
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+type partitionLag struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Committed int64  `json:"committed"` // -1: nothing committed
+	End       int64  `json:"end"`
+	Lag       int64  `json:"lag"`
+	Member    string `json:"member,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	Host      string `json:"host,omitempty"`
+}
+
+type groupDescription struct {
+	Group      string         `json:"group"`
+	State      string         `json:"state"`
+	Protocol   string         `json:"protocol,omitempty"`
+	Members    []memberRow    `json:"members"`
+	Partitions []partitionLag `json:"partitions"`
+	TotalLag   int64          `json:"total_lag"`
+}
+
+type memberRow struct {
+	MemberID   string   `json:"member_id"`
+	InstanceID string   `json:"instance_id,omitempty"`
+	ClientID   string   `json:"client_id"`
+	Host       string   `json:"host"`
+	Assigned   []string `json:"assigned"`
+}
+
+func (g *groupsCmd) describeCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "describe GROUP...",
+		Short: "Show a group's members, assignments, and committed offset, end offset and lag per partition",
+		Long: `Show a consumer group: its state, its members and the partitions each one is
+assigned, and for every partition the group has committed an offset for (or
+is assigned): the committed offset, the partition's end offset, and the lag
+between them (records not yet consumed).`,
+		Example: "  creek groups describe creek-console",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			adm, done, err := g.admin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			lags, err := adm.Lag(cmd.Context(), args...)
+			if err != nil {
+				return err
+			}
+			var out []groupDescription
+			for _, name := range args {
+				l, ok := lags[name]
+				if !ok || l.State == "Dead" {
+					return fmt.Errorf("consumer group %q does not exist (see creek groups list)", name)
+				}
+				if err := l.Error(); err != nil {
+					return fmt.Errorf("describe group %s: %w", name, err)
+				}
+				out = append(out, describeLag(l))
+			}
+			if g.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), out)
+			}
+			for i, d := range out {
+				if i > 0 {
+					fmt.Fprintln(cmd.OutOrStdout())
+				}
+				printGroup(cmd.OutOrStdout(), d)
+			}
+			return nil
+		},
+	}
+}
+
+func describeLag(l kadm.DescribedGroupLag) groupDescription {
+	d := groupDescription{Group: l.Group, State: l.State, Protocol: l.Protocol, Members: []memberRow{}, Partitions: []partitionLag{}}
+	for _, m := range l.Members {
+		row := memberRow{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
+		if m.InstanceID != nil {
+			row.InstanceID = *m.InstanceID
+		}
+		if ca, ok := m.Assigned.AsConsumer(); ok {
+			for _, t := range ca.Topics {
+				for _, p := range t.Partitions {
+					row.Assigned = append(row.Assigned, fmt.Sprintf("%s/%d", t.Topic, p))
+				}
+			}
+		}
+		d.Members = append(d.Members, row)
+	}
+	for _, ml := range l.Lag.Sorted() {
+		p := partitionLag{Topic: ml.Topic, Partition: ml.Partition, Committed: ml.Commit.At, End: ml.End.Offset, Lag: ml.Lag}
+		if ml.Member != nil {
+			p.Member, p.ClientID, p.Host = ml.Member.MemberID, ml.Member.ClientID, ml.Member.ClientHost
+		}
+		d.Partitions = append(d.Partitions, p)
+		d.TotalLag += max(ml.Lag, 0)
+	}
+	return d
+}
+
+func printGroup(w io.Writer, d groupDescription) {
+	fmt.Fprintf(w, "Group %s: %s", d.Group, d.State)
+	if d.Protocol != "" {
+		fmt.Fprintf(w, " (assignor %s)", d.Protocol)
+	}
+	fmt.Fprintf(w, ", %d member(s), total lag %d\n\n", len(d.Members), d.TotalLag)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCOMMITTED\tEND\tLAG\tMEMBER\tCLIENT\tHOST")
+	for _, p := range d.Partitions {
+		committed := strconv.FormatInt(p.Committed, 10)
+		if p.Committed < 0 {
+			committed = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\n", p.Topic, p.Partition, committed, p.End, p.Lag, dash(p.Member), dash(p.ClientID), dash(p.Host))
+	}
+	tw.Flush()
+}
+
+func (g *groupsCmd) deleteCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete GROUP...",
+		Short:   "Delete consumer groups without members, with their committed offsets",
+		Example: "  creek groups delete old-dashboard",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			adm, done, err := g.admin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			resp, err := adm.DeleteGroups(cmd.Context(), args...)
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, name := range args {
+				r := resp[name]
+				if r.Err != nil {
+					errs = append(errs, fmt.Errorf("delete group %s: %w", name, r.Err))
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted group %s\n", name)
+			}
+			return errors.Join(errs...)
+		},
+	}
+}
+
+func (g *groupsCmd) resetCommand() *cobra.Command {
+	var (
+		topics                       []string
+		toEarliest, toLatest, dryRun bool
+		toOffset                     int64
+		toDatetime                   string
+	)
+	cmd := &cobra.Command{
+		Use:   "reset-offsets GROUP --topic TOPIC (--to-earliest | --to-latest | --to-offset N | --to-datetime TIME)",
+		Short: "Move a group's committed offsets (the group must have no active members)",
+		Long: `Move where a consumer group will continue reading, for every partition of the
+given topics. As in Kafka, only a group without active members can be reset:
+stop its consumers first. --dry-run shows the plan without changing anything.
+
+--to-datetime takes RFC 3339 (2026-11-24T14:00:00Z or with an offset such as
++09:00) and moves each partition to the first record at or after that time.`,
+		Example: `  creek groups reset-offsets analytics --topic tweets --to-earliest
+  creek groups reset-offsets analytics --topic tweets --to-datetime 2026-11-24T09:00:00+09:00 --dry-run`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			chosen := 0
+			for _, b := range []bool{toEarliest, toLatest, cmd.Flags().Changed("to-offset"), toDatetime != ""} {
+				if b {
+					chosen++
+				}
+			}
+			if chosen != 1 {
+				return usageError{errors.New("choose exactly one of --to-earliest, --to-latest, --to-offset N, --to-datetime TIME")}
+			}
+			if len(topics) == 0 {
+				return usageError{errors.New("give the topic(s) to reset with --topic")}
+			}
+			var at time.Time
+			if toDatetime != "" {
+				var err error
+				if at, err = time.Parse(time.RFC3339, toDatetime); err != nil {
+					return usageError{fmt.Errorf("--to-datetime %q: want RFC 3339 such as 2026-11-24T14:00:00Z", toDatetime)}
+				}
+			}
+			adm, done, err := g.admin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			ctx := cmd.Context()
+			group := args[0]
+			described, err := adm.DescribeGroups(ctx, group)
+			if err != nil {
+				return err
+			}
+			if d := described[group]; len(d.Members) > 0 {
+				return fmt.Errorf("group %s has %d active member(s) (state %s); stop its consumers first: offsets of an active group cannot be reset", group, len(d.Members), d.State)
+			}
+			var target kadm.ListedOffsets
+			switch {
+			case toEarliest:
+				target, err = adm.ListStartOffsets(ctx, topics...)
+			case toLatest:
+				target, err = adm.ListEndOffsets(ctx, topics...)
+			case toDatetime != "":
+				target, err = adm.ListOffsetsAfterMilli(ctx, at.UnixMilli(), topics...)
+			default:
+				target, err = adm.ListEndOffsets(ctx, topics...)
+			}
+			if err != nil {
+				return err
+			}
+			if err := target.Error(); err != nil {
+				return fmt.Errorf("list offsets: %w", err)
+			}
+			current, err := adm.FetchOffsets(ctx, group)
+			if err != nil {
+				return err
+			}
+			plan := kadm.Offsets{}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "TOPIC\tPARTITION\tCURRENT\tNEW")
+			var problems []string
+			target.Each(func(lo kadm.ListedOffset) {
+				next := lo.Offset
+				if cmd.Flags().Changed("to-offset") {
+					next = toOffset
+					if start, ok := startOf(ctx, adm, lo.Topic, lo.Partition); ok && next < start {
+						problems = append(problems, fmt.Sprintf("%s/%d: offset %d is before the earliest available offset %d", lo.Topic, lo.Partition, next, start))
+					}
+					if next > lo.Offset {
+						problems = append(problems, fmt.Sprintf("%s/%d: offset %d is past the end offset %d", lo.Topic, lo.Partition, next, lo.Offset))
+					}
+				}
+				cur := "-"
+				if c, ok := current.Lookup(lo.Topic, lo.Partition); ok && c.At >= 0 {
+					cur = strconv.FormatInt(c.At, 10)
+				}
+				fmt.Fprintf(w, "%s\t%d\t%s\t%d\n", lo.Topic, lo.Partition, cur, next)
+				plan.Add(kadm.Offset{Topic: lo.Topic, Partition: lo.Partition, At: next, LeaderEpoch: -1})
+			})
+			w.Flush()
+			if len(problems) > 0 {
+				sort.Strings(problems)
+				return fmt.Errorf("not reset:\n  %s", strings.Join(problems, "\n  "))
+			}
+			if dryRun {
+				fmt.Fprintln(cmd.OutOrStdout(), "dry run: nothing changed (run again without --dry-run to apply)")
+				return nil
+			}
+			resp, err := adm.CommitOffsets(ctx, group, plan)
+			if err != nil {
+				return err
+			}
+			if err := resp.Error(); err != nil {
+				return fmt.Errorf("reset offsets of %s: %w", group, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "offsets of group %s reset\n", group)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&topics, "topic", nil, "topic whose partitions to reset (repeatable)")
+	f.BoolVar(&toEarliest, "to-earliest", false, "move to the earliest available record")
+	f.BoolVar(&toLatest, "to-latest", false, "move to the end: skip everything not yet read")
+	f.Int64Var(&toOffset, "to-offset", 0, "move every partition to this offset")
+	f.StringVar(&toDatetime, "to-datetime", "", "move to the first record at or after this time (RFC 3339)")
+	f.BoolVar(&dryRun, "dry-run", false, "show the plan without applying it")
+	return cmd
+}
+
+func startOf(ctx context.Context, adm *kadm.Client, topic string, partition int32) (int64, bool) {
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return 0, false
+	}
+	o, ok := starts.Lookup(topic, partition)
+	return o.Offset, ok
+}
