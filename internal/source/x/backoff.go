@@ -1,6 +1,7 @@
 package x
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -26,14 +27,28 @@ func (b *backoff) next(kind waitKind, p Policy, untilReset time.Duration) time.D
 		b.network++
 		return min(p.NetworkStep*time.Duration(b.network), p.NetworkMax)
 	case waitRateLimit:
-		d := p.RateLimitStart << b.rate
+		d := doubled(p.RateLimitStart, b.rate, math.MaxInt64)
 		b.rate++
 		return max(d, untilReset)
 	default:
-		d := min(p.HTTPStart<<b.http, p.HTTPMax)
+		d := doubled(p.HTTPStart, b.http, p.HTTPMax)
 		b.http++
 		return d
 	}
+}
+
+// doubled is start doubled n times, at most limit. It never overflows: a
+// plain start<<n turns negative after some 30 doublings of 5 s (about three
+// hours of 5xx answers at the 320 s cap), and a negative wait is no wait.
+func doubled(start time.Duration, n int, limit time.Duration) time.Duration {
+	d := start
+	for ; n > 0 && d < limit; n-- {
+		if d > limit/2 {
+			return limit
+		}
+		d *= 2
+	}
+	return min(d, limit)
 }
 
 // rateLimitReset reads x-rate-limit-reset (Unix seconds) as a duration

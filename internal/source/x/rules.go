@@ -34,6 +34,14 @@ type apiProblem struct {
 	Detail  string   `json:"detail,omitempty"`
 	Type    string   `json:"type,omitempty"`
 	Details []string `json:"details,omitempty"`
+
+	DisconnectType string `json:"disconnect_type,omitempty"` // in the stream: why X closed it
+}
+
+// duplicate reports whether the problem is X's "a rule with this value
+// exists already".
+func (p apiProblem) duplicate() bool {
+	return p.Title == "DuplicateRule" || strings.HasSuffix(p.Type, "/duplicate-rules")
 }
 
 func (p apiProblem) String() string {
@@ -48,6 +56,11 @@ func (p apiProblem) String() string {
 // syncRules makes the stream's rules those configured: it adds the missing
 // ones (checked with dry_run first, so a rejected rule is reported and the
 // valid ones still go in) and deletes the others unless KeepRules.
+//
+// The old rules are deleted before the new ones are added: X keys rules by
+// value, so a configured rule whose tag changed is a duplicate of the old
+// one until that is gone. The dry run comes before both, so that a
+// configuration X rejects entirely leaves the stream's rules alone.
 func (s *Source) syncRules(ctx context.Context) error {
 	var current rulesResponse
 	if err := s.call(ctx, "list the stream rules", http.MethodGet, rulesPath, nil, nil, &current); err != nil {
@@ -61,20 +74,26 @@ func (s *Source) syncRules(ctx context.Context) error {
 	want := map[Rule]bool{}
 	for _, r := range s.Rules {
 		key := Rule{Value: r.Value, Tag: r.Tag}
+		if want[key] {
+			continue
+		}
 		want[key] = true
 		if _, ok := have[key]; !ok {
 			add = append(add, key)
 		}
 	}
 	var del []string
+	deleting := map[string]bool{} // values of the rules about to be deleted
 	if !s.KeepRules {
 		for _, r := range current.Data {
 			if !want[Rule{Value: r.Value, Tag: r.Tag}] {
 				del = append(del, r.ID)
+				deleting[r.Value] = true
 			}
 		}
 	}
 
+	var valid []Rule
 	if len(add) > 0 {
 		var check rulesResponse
 		q := url.Values{"dry_run": {"true"}}
@@ -83,28 +102,27 @@ func (s *Source) syncRules(ctx context.Context) error {
 		}
 		rejected := map[string]bool{}
 		for _, p := range check.Errors {
-			if p.Value != "" {
+			switch {
+			case p.duplicate() && deleting[p.Value]:
+				// On the stream with another tag and about to be deleted:
+				// it goes in again, with its new tag, after that.
+			case p.duplicate():
+				rejected[p.Value] = true
+				s.Logger.Warn("a filter rule with this value is already on the stream with another tag; it is kept as it is", "rule", p.Value)
+			case p.Value != "":
 				rejected[p.Value] = true
 				s.Logger.Error("X rejected a filter rule; it is left out", "rule", p.Value, "reason", p.String())
+			default:
+				s.Logger.Error("X rejected the filter rules", "reason", p.String())
 			}
 		}
-		var valid []Rule
 		for _, r := range add {
 			if !rejected[r.Value] {
 				valid = append(valid, r)
 			}
 		}
-		if len(valid) == 0 && len(have) == 0 && !s.KeepRules {
+		if len(valid) == 0 && len(current.Data)-len(del) == 0 {
 			return fmt.Errorf("X rejected every filter rule (see the errors above); fix the --x-rule values")
-		}
-		if len(valid) > 0 {
-			var added rulesResponse
-			if err := s.call(ctx, "add the stream rules", http.MethodPost, rulesPath, nil, map[string]any{"add": valid}, &added); err != nil {
-				return err
-			}
-			for _, r := range added.Data {
-				s.Logger.Info("filter rule added", "rule", r.Value, "tag", r.Tag, "id", r.ID)
-			}
 		}
 	}
 	if len(del) > 0 {
@@ -114,6 +132,18 @@ func (s *Source) syncRules(ctx context.Context) error {
 			return err
 		}
 		s.Logger.Info("filter rules not in the configuration deleted (keep them with --x-keep-rules)", "deleted", len(del))
+	}
+	if len(valid) > 0 {
+		var added rulesResponse
+		if err := s.call(ctx, "add the stream rules", http.MethodPost, rulesPath, nil, map[string]any{"add": valid}, &added); err != nil {
+			return err
+		}
+		for _, r := range added.Data {
+			s.Logger.Info("filter rule added", "rule", r.Value, "tag", r.Tag, "id", r.ID)
+		}
+		for _, p := range added.Errors {
+			s.Logger.Error("X did not add a filter rule", "rule", p.Value, "reason", p.String())
+		}
 	}
 	return nil
 }
@@ -207,15 +237,13 @@ func problemText(body []byte) string {
 	}
 	if json.Unmarshal(body, &p) == nil {
 		switch {
-		case p.Detail != "" || p.Title != "":
+		case p.Detail != "" && p.Detail != p.Title:
 			return strings.Trim(p.Title+": "+p.Detail, ": ")
+		case p.Title != "":
+			return p.Title
 		case len(p.Errors) > 0:
 			return p.Errors[0].String()
 		}
 	}
-	s := strings.TrimSpace(string(body))
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
+	return clip(strings.TrimSpace(string(body)), 200)
 }

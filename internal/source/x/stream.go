@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+	"unicode/utf8"
 
 	"github.com/creek-pipeline/creek/internal/pipeline"
 	"github.com/creek-pipeline/creek/internal/tweet"
@@ -114,6 +115,12 @@ func (s *Source) read(ctx context.Context, body io.ReadCloser, out chan<- *pipel
 		case <-ctx.Done():
 			return "stopping"
 		case <-stall.C:
+			if len(lines) > 0 {
+				// Lines are waiting: the pipeline was slow to take the
+				// last batch, X was not silent.
+				stall.Reset(s.Policy.Stall)
+				continue
+			}
 			return fmt.Sprintf("no data or keep-alive for %s (stalled)", s.Policy.Stall)
 		case line, ok := <-lines:
 			if !ok {
@@ -137,8 +144,12 @@ func (s *Source) read(ctx context.Context, body io.ReadCloser, out chan<- *pipel
 				break more
 			}
 		}
-		if len(batch.Messages) > 0 && !pipeline.Send(ctx, out, &batch) {
-			return "stopping"
+		if len(batch.Messages) > 0 {
+			if !pipeline.Send(ctx, out, &batch) {
+				return "stopping"
+			}
+			// Time spent waiting for the sink is not silence of X's.
+			stall.Reset(s.Policy.Stall)
 		}
 	}
 }
@@ -161,15 +172,11 @@ func (s *Source) handle(line []byte, b *pipeline.Batch, seen *dedup) {
 	}
 	if err := json.Unmarshal(line, &msg); err != nil {
 		s.Stats.Errors.Add(1)
-		preview := string(line)
-		if len(preview) > 120 {
-			preview = preview[:120] + "…"
-		}
-		s.Logger.Warn("malformed line from the X stream; skipped", "err", err, "line", preview)
+		s.Logger.Warn("malformed line from the X stream; skipped", "err", err, "line", clip(string(line), 120))
 		return
 	}
 	for _, p := range msg.Errors {
-		s.Logger.Warn("the X stream sent an error", "title", p.Title, "detail", p.Detail, "type", p.Type)
+		s.Logger.Warn("the X stream sent an error", "title", p.Title, "detail", p.Detail, "type", p.Type, "disconnect_type", p.DisconnectType)
 	}
 	if msg.Data == nil || msg.Data.ID == "" {
 		return
@@ -188,6 +195,18 @@ func (s *Source) handle(line []byte, b *pipeline.Batch, seen *dedup) {
 		m.Headers = append(m.Headers, pipeline.Header{Key: "rule", Value: []byte(r.Tag)})
 	}
 	b.Messages = append(b.Messages, m)
+}
+
+// clip shortens s to at most n bytes for a log line, cutting between
+// characters (posts are often Korean: three bytes a character).
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // dedup remembers the last n post ids.

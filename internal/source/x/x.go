@@ -33,7 +33,7 @@ func init() {
 				Doc: "Keep rules already on the stream that are not configured here (by default they are deleted)."},
 			{Name: "bearer-token", Type: pipeline.TypeString, Env: []string{"X_BEARER_TOKEN", "TWITTER_BEARER_TOKEN"}, Secret: true,
 				Doc: "App-only bearer token; from X_BEARER_TOKEN or TWITTER_BEARER_TOKEN when not in the file. Never logged."},
-			{Name: "api-url", Flag: "x-api-url", Type: pipeline.TypeString, Default: "https://api.x.com",
+			{Name: "api-url", Flag: "x-api-url", Env: []string{"X_API_URL"}, Type: pipeline.TypeString, Default: "https://api.x.com",
 				Doc: "Base URL of the X API (for proxies and tests)."},
 			{Name: "tweet-fields", Flag: "x-tweet-fields", Type: pipeline.TypeString, Default: "created_at,lang,author_id,public_metrics",
 				Doc: "tweet.fields to request."},
