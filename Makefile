@@ -4,7 +4,7 @@ GO        ?= go
 STATICCHECK_VERSION ?= 2025.1.1
 FUZZTIME  ?= 10s
 
-.PHONY: all build test test-deps fuzz lint docs clean
+.PHONY: all build test test-deps compat fuzz lint docs clean
 
 all: build
 
@@ -15,11 +15,18 @@ test-deps:
 	./scripts/test-deps.sh
 
 # The whole suite: vet, every package's tests (real clients over TCP, kill -9
-# crash tests), then each fuzz target briefly.
+# crash tests), the client compatibility suite (which prints its matrix),
+# then each fuzz target briefly.
 test: test-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
+	$(MAKE) compat
 	$(MAKE) fuzz
+
+# Every Kafka client against the broker; prints the client × scenario matrix.
+compat: test-deps
+	cd test/compat && $(GO) vet ./... && COMPAT_MATRIX=$(CURDIR)/compat-matrix.txt $(GO) test -count=1 -timeout 10m ./... ; \
+		status=$$?; cat $(CURDIR)/compat-matrix.txt; rm -f $(CURDIR)/compat-matrix.txt; exit $$status
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestFraming$$' -fuzztime $(FUZZTIME) ./broker/

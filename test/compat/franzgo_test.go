@@ -1,0 +1,143 @@
+package compat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestFranzGo(t *testing.T) {
+	const topic, group = "compat-franz-go", "compat-franz-go-g"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	codecs := map[string]kgo.CompressionCodec{"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(),
+		"snappy": kgo.SnappyCompression(), "lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression()}
+
+	consume := func(n int) ([]rec, error) {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
+		if err != nil {
+			return nil, err
+		}
+		defer cl.Close()
+		var got []rec
+		for len(got) < n {
+			fs := cl.PollFetches(ctx)
+			if err := fs.Err(); err != nil {
+				return got, err
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				h := map[string]string{}
+				for _, x := range r.Headers {
+					h[x.Key] = string(x.Value)
+				}
+				got = append(got, rec{string(r.Key), string(r.Value), h})
+			})
+		}
+		return got, cl.CommitUncommittedOffsets(ctx)
+	}
+
+	runScenarios(t, "franz-go", map[string]scenarioFunc{
+		"create-topic": func(t *testing.T) error {
+			_, err := adm.CreateTopic(ctx, 3, 1, map[string]*string{"retention.ms": kadm.StringPtr("3600000")}, topic)
+			return err
+		},
+		"produce-codecs": func(t *testing.T) error {
+			for _, r := range produced(allCodecs) {
+				codec := r.headers["codec"]
+				cl, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr), kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(codecs[codec]))
+				if err != nil {
+					return err
+				}
+				res := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(r.key), Value: []byte(r.value), Headers: []kgo.RecordHeader{{Key: "codec", Value: []byte(codec)}}})
+				cl.Close()
+				if err := res.FirstErr(); err != nil {
+					return fmt.Errorf("%s: %w", codec, err)
+				}
+			}
+			return nil
+		},
+		"consume-group": func(t *testing.T) error {
+			got, err := consume(len(allCodecs) * perCodec)
+			if err != nil {
+				return err
+			}
+			return sameRecords(got, produced(allCodecs))
+		},
+		"resume": func(t *testing.T) error {
+			cl, _ := kgo.NewClient(kgo.SeedBrokers(brokerAddr), kgo.DefaultProduceTopic(topic))
+			after := []rec{{key: "after-1", value: "later", headers: map[string]string{}}, {key: "after-2", value: "later", headers: map[string]string{}}}
+			for _, r := range after {
+				cl.Produce(ctx, &kgo.Record{Key: []byte(r.key), Value: []byte(r.value)}, nil)
+			}
+			err := cl.Flush(ctx)
+			cl.Close()
+			if err != nil {
+				return err
+			}
+			got, err := consume(2)
+			if err != nil {
+				return err
+			}
+			return sameRecords(got, after)
+		},
+		"list-offsets": func(t *testing.T) error {
+			ends, err := adm.ListEndOffsets(ctx, topic)
+			if err != nil {
+				return err
+			}
+			var total int64
+			ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
+			if total != int64(len(allCodecs)*perCodec+2) {
+				return fmt.Errorf("end offsets add up to %d", total)
+			}
+			starts, err := adm.ListStartOffsets(ctx, topic)
+			if err != nil {
+				return err
+			}
+			var sum int64
+			starts.Each(func(o kadm.ListedOffset) { sum += o.Offset })
+			if sum != 0 {
+				return fmt.Errorf("start offsets add up to %d", sum)
+			}
+			return nil
+		},
+		"describe-configs": func(t *testing.T) error {
+			rc, err := adm.DescribeTopicConfigs(ctx, topic)
+			if err != nil {
+				return err
+			}
+			c, err := rc.On(topic, nil)
+			if err != nil {
+				return err
+			}
+			for _, kv := range c.Configs {
+				if kv.Key == "retention.ms" && kv.MaybeValue() == "3600000" && kv.Source.String() == "DYNAMIC_TOPIC_CONFIG" {
+					return nil
+				}
+			}
+			return fmt.Errorf("retention.ms=3600000 (topic config) not described: %+v", c.Configs)
+		},
+		"error-path": func(t *testing.T) error {
+			cl, _ := kgo.NewClient(kgo.SeedBrokers(brokerAddr), kgo.RecordRetries(1))
+			defer cl.Close()
+			err := cl.ProduceSync(ctx, &kgo.Record{Topic: "bad topic name!", Value: []byte("x")}).FirstErr()
+			if !errors.Is(err, kerr.InvalidTopicException) && !errors.Is(err, kerr.UnknownTopicOrPartition) {
+				return fmt.Errorf("producing to an invalid topic name: %v", err)
+			}
+			return nil
+		},
+	})
+}

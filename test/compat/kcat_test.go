@@ -1,0 +1,102 @@
+package compat
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// kcat (librdkafka, Debian's kcat package) has no admin API: topics come
+// from auto-creation and configs are not shown.
+func TestKcat(t *testing.T) {
+	if _, err := exec.LookPath("kcat"); err != nil {
+		t.Skip("kcat is not installed (make test installs it)")
+	}
+	const topic, group = "compat-kcat", "compat-kcat-g"
+	kcat := func(stdin string, args ...string) (string, error) {
+		cmd := exec.Command("kcat", append([]string{"-b", brokerAddr}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return string(out), fmt.Errorf("kcat %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out), nil
+	}
+	// consume reads n records in the group, printing key|value|headers.
+	consume := func(n int) ([]rec, error) {
+		out, err := kcat("", "-G", group, "-X", "auto.offset.reset=earliest", "-c", fmt.Sprint(n), "-f", "%k|%s|%h\n", "-q", topic)
+		if err != nil {
+			return nil, err
+		}
+		var got []rec
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			f := strings.SplitN(line, "|", 3)
+			if len(f) != 3 {
+				continue
+			}
+			hs := map[string]string{}
+			for _, h := range strings.Split(f[2], ",") {
+				if k, v, ok := strings.Cut(h, "="); ok {
+					hs[k] = v
+				}
+			}
+			got = append(got, rec{f[0], f[1], hs})
+		}
+		return got, nil
+	}
+	runScenarios(t, "kcat", map[string]scenarioFunc{
+		"create-topic": func(t *testing.T) error {
+			return notApplicable("kcat has no admin API; the topic is created on first produce")
+		},
+		"produce-codecs": func(t *testing.T) error {
+			for _, codec := range allCodecs {
+				var lines []string
+				for _, r := range produced([]string{codec}) {
+					lines = append(lines, r.key+"\t"+r.value)
+				}
+				if _, err := kcat(strings.Join(lines, "\n")+"\n", "-P", "-t", topic, "-K", "\t", "-z", codec, "-H", "codec="+codec,
+					"-X", "enable.idempotence=true"); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		"consume-group": func(t *testing.T) error {
+			got, err := consume(len(allCodecs) * perCodec)
+			if err != nil {
+				return err
+			}
+			return sameRecords(got, produced(allCodecs))
+		},
+		"resume": func(t *testing.T) error {
+			if _, err := kcat("after-1\tlater\nafter-2\tlater\n", "-P", "-t", topic, "-K", "\t"); err != nil {
+				return err
+			}
+			got, err := consume(2)
+			if err != nil {
+				return err
+			}
+			return sameRecords(got, []rec{{"after-1", "later", map[string]string{}}, {"after-2", "later", map[string]string{}}})
+		},
+		"list-offsets": func(t *testing.T) error {
+			// -Q: offsets for a timestamp (0 = the first offset).
+			out, err := kcat("", "-Q", "-t", topic+":0:0")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(out, "offset 0") {
+				return fmt.Errorf("offset for timestamp 0: %s", out)
+			}
+			return nil
+		},
+		"describe-configs": func(t *testing.T) error { return notApplicable("kcat cannot describe configs") },
+		"error-path": func(t *testing.T) error {
+			out, err := kcat("", "-C", "-t", topic, "-p", "0", "-o", "1000000", "-c", "1", "-e", "-X", "auto.offset.reset=error")
+			if err == nil || !strings.Contains(strings.ToLower(out), "offset out of range") {
+				return fmt.Errorf("consuming past the end with auto.offset.reset=error: %v\n%s", err, out)
+			}
+			return nil
+		},
+	})
+}

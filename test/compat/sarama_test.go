@@ -1,0 +1,207 @@
+package compat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+func saramaConfig() *sarama.Config {
+	c := sarama.NewConfig()
+	c.Version = sarama.V3_6_0_0
+	c.ClientID = "compat-sarama"
+	c.Producer.Return.Successes = true
+	c.Producer.RequiredAcks = sarama.WaitForAll
+	c.Consumer.Offsets.Initial = sarama.OffsetOldest
+	c.Consumer.Offsets.AutoCommit.Enable = false
+	return c
+}
+
+// saramaCollector is a consumer group handler that collects n records and commits.
+type saramaCollector struct {
+	n    int
+	mu   sync.Mutex
+	got  []rec
+	done chan struct{}
+	once sync.Once
+}
+
+func (h *saramaCollector) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (h *saramaCollector) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (h *saramaCollector) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	for m := range c.Messages() {
+		hs := map[string]string{}
+		for _, x := range m.Headers {
+			hs[string(x.Key)] = string(x.Value)
+		}
+		h.mu.Lock()
+		h.got = append(h.got, rec{string(m.Key), string(m.Value), hs})
+		full := len(h.got) >= h.n
+		h.mu.Unlock()
+		s.MarkMessage(m, "")
+		if full {
+			s.Commit()
+			h.once.Do(func() { close(h.done) })
+		}
+	}
+	return nil
+}
+
+func TestSarama(t *testing.T) {
+	const topic, group = "compat-sarama", "compat-sarama-g"
+	brokers := []string{brokerAddr}
+	codecs := map[string]sarama.CompressionCodec{"none": sarama.CompressionNone, "gzip": sarama.CompressionGZIP,
+		"snappy": sarama.CompressionSnappy, "lz4": sarama.CompressionLZ4, "zstd": sarama.CompressionZSTD}
+
+	consume := func(n int) ([]rec, error) {
+		g, err := sarama.NewConsumerGroup(brokers, group, saramaConfig())
+		if err != nil {
+			return nil, err
+		}
+		defer g.Close()
+		h := &saramaCollector{n: n, done: make(chan struct{})}
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() {
+			for ctx.Err() == nil {
+				if err := g.Consume(ctx, []string{topic}, h); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+		select {
+		case <-h.done:
+		case err := <-errc:
+			cancel()
+			return nil, err
+		case <-time.After(30 * time.Second):
+			cancel()
+			return h.got, fmt.Errorf("timed out with %d of %d records", len(h.got), n)
+		}
+		cancel()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.got, nil
+	}
+
+	admin := func() (sarama.ClusterAdmin, error) { return sarama.NewClusterAdmin(brokers, saramaConfig()) }
+
+	runScenarios(t, "sarama", map[string]scenarioFunc{
+		"create-topic": func(t *testing.T) error {
+			a, err := admin()
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			ret := "3600000"
+			return a.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 3, ReplicationFactor: 1, ConfigEntries: map[string]*string{"retention.ms": &ret}}, false)
+		},
+		"produce-codecs": func(t *testing.T) error {
+			for _, codec := range allCodecs {
+				cfg := saramaConfig()
+				cfg.Producer.Compression = codecs[codec]
+				cfg.Producer.Idempotent = true
+				cfg.Net.MaxOpenRequests = 1
+				p, err := sarama.NewSyncProducer(brokers, cfg)
+				if err != nil {
+					return fmt.Errorf("%s: %w", codec, err)
+				}
+				var msgs []*sarama.ProducerMessage
+				for _, r := range produced([]string{codec}) {
+					msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(r.key), Value: sarama.StringEncoder(r.value),
+						Headers: []sarama.RecordHeader{{Key: []byte("codec"), Value: []byte(codec)}}})
+				}
+				err = p.SendMessages(msgs)
+				p.Close()
+				if err != nil {
+					return fmt.Errorf("%s: %w", codec, err)
+				}
+			}
+			return nil
+		},
+		"consume-group": func(t *testing.T) error {
+			got, err := consume(len(allCodecs) * perCodec)
+			if err != nil {
+				return err
+			}
+			return sameRecords(got, produced(allCodecs))
+		},
+		"resume": func(t *testing.T) error {
+			p, err := sarama.NewSyncProducer(brokers, saramaConfig())
+			if err != nil {
+				return err
+			}
+			after := []rec{{key: "after-1", value: "later", headers: map[string]string{}}, {key: "after-2", value: "later", headers: map[string]string{}}}
+			for _, r := range after {
+				if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(r.key), Value: sarama.StringEncoder(r.value)}); err != nil {
+					return err
+				}
+			}
+			p.Close()
+			got, err := consume(2)
+			if err != nil {
+				return err
+			}
+			return sameRecords(got, after)
+		},
+		"list-offsets": func(t *testing.T) error {
+			c, err := sarama.NewClient(brokers, saramaConfig())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			var total int64
+			for p := int32(0); p < 3; p++ {
+				newest, err := c.GetOffset(topic, p, sarama.OffsetNewest)
+				if err != nil {
+					return err
+				}
+				oldest, err := c.GetOffset(topic, p, sarama.OffsetOldest)
+				if err != nil || oldest != 0 {
+					return fmt.Errorf("oldest offset of partition %d: %d %v", p, oldest, err)
+				}
+				total += newest
+			}
+			if total != int64(len(allCodecs)*perCodec+2) {
+				return fmt.Errorf("newest offsets add up to %d", total)
+			}
+			return nil
+		},
+		"describe-configs": func(t *testing.T) error {
+			a, err := admin()
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			entries, err := a.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic})
+			if err != nil {
+				return err
+			}
+			for _, e := range entries {
+				if e.Name == "retention.ms" && e.Value == "3600000" && e.Source == sarama.SourceTopic {
+					return nil
+				}
+			}
+			return fmt.Errorf("retention.ms=3600000 (topic) not described: %+v", entries)
+		},
+		"error-path": func(t *testing.T) error {
+			a, err := admin()
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			err = a.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false)
+			var te *sarama.TopicError
+			if !errors.As(err, &te) || te.Err != sarama.ErrTopicAlreadyExists {
+				return fmt.Errorf("creating an existing topic: %v", err)
+			}
+			return nil
+		},
+	})
+}
