@@ -15,15 +15,18 @@ type api struct {
 	handle   func(*Broker, *request, kmsg.Request) (kmsg.Response, func())
 }
 
-// apis lists what the broker serves. Version floors are those that carry
-// record batches v2 (Kafka 0.11): Produce v3 and Fetch v4. Older versions
-// need message formats v0/v1, which creek does not store. The other APIs
-// start at v0 so that clients still shipped by Linux distributions work.
-// Version ceilings are the newest kmsg knows.
+// apis lists what the broker serves. Fetch starts at v4, the first version
+// whose answer may hold record batches v2 (Kafka 0.11); older fetchers expect
+// message formats v0/v1, which creek does not store or convert to. Produce
+// starts at v0 even so: librdkafka before 2.11 turns compression off unless
+// Produce v0 is advertised, and a produce request of any version carrying a
+// v0/v1 message set is refused per partition with UNSUPPORTED_VERSION by
+// the storage layer. The other APIs start at v0 so that clients still
+// shipped by Linux distributions work. Ceilings are the newest kmsg knows.
 var apis = map[int16]api{}
 
 func init() {
-	registerAsync(kmsg.Produce, 3, handleProduce)
+	registerAsync(kmsg.Produce, 0, handleProduce)
 	registerAsync(kmsg.Fetch, 4, handleFetch)
 	register(kmsg.ListOffsets, 0, handleListOffsets)
 	register(kmsg.Metadata, 0, handleMetadata)
