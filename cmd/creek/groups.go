@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,16 +14,12 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/creek-pipeline/creek/internal/kafkaopt"
 )
 
 // groupsCmd holds what every groups subcommand shares.
 type groupsCmd struct {
-	brokers string
-	tls     bool
-	output  string
+	kafka  *kafkaFlags
+	output string
 }
 
 func newGroupsCommand() *cobra.Command {
@@ -37,45 +32,22 @@ which groups exist, their members and assignments, how far each one has read
 (committed offset, end offset and lag per partition), and moving a group's
 position.`,
 	}
-	pf := cmd.PersistentFlags()
-	pf.StringVar(&g.brokers, "brokers", envOr("CREEK_BROKERS", kafkaopt.DefaultBrokers), "Kafka bootstrap servers, comma-separated host:port (env CREEK_BROKERS)")
-	pf.BoolVar(&g.tls, "tls", false, "connect to the brokers with TLS")
-	pf.StringVar(&g.output, "output", "table", "table or json")
+	g.kafka = addKafkaFlags(cmd)
+	cmd.PersistentFlags().StringVar(&g.output, "output", "table", "table or json")
 	cmd.AddCommand(g.listCommand(), g.describeCommand(), g.deleteCommand(), g.resetCommand())
 	return cmd
 }
 
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
 // admin connects to the cluster, checking it can be reached.
-func (g *groupsCmd) admin(ctx context.Context) (*kadm.Client, func(), error) {
+func (g *groupsCmd) admin(cmd *cobra.Command) (*kadm.Client, func(), error) {
 	if g.output != "table" && g.output != "json" {
 		return nil, nil, usageError{fmt.Errorf("--output %q: want table or json", g.output)}
 	}
-	brokers, err := kafkaopt.SplitBrokers(g.brokers)
-	if err != nil {
-		return nil, nil, usageError{err}
-	}
-	opts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.RequestRetries(2)}
-	if g.tls {
-		opts = append(opts, kgo.DialTLSConfig(nil))
-	}
-	cl, err := kgo.NewClient(opts...)
+	c, err := g.kafka.connect(cmd.Context(), cmd)
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := cl.Ping(ctx); err != nil {
-		cl.Close()
-		return nil, nil, fmt.Errorf("cannot reach Kafka at %s: %v — is `creek broker` running? use --brokers HOST:PORT", g.brokers, err)
-	}
-	return kadm.NewClient(cl), cl.Close, nil
+	return c.Client, c.cl.Close, nil
 }
 
 func (g *groupsCmd) listCommand() *cobra.Command {
@@ -85,7 +57,7 @@ func (g *groupsCmd) listCommand() *cobra.Command {
 		Example: "  creek groups list\n  creek groups list --output json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, done, err := g.admin(cmd.Context())
+			adm, done, err := g.admin(cmd)
 			if err != nil {
 				return err
 			}
@@ -179,7 +151,7 @@ between them (records not yet consumed).`,
 		Example: "  creek groups describe creek-console",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, done, err := g.admin(cmd.Context())
+			adm, done, err := g.admin(cmd)
 			if err != nil {
 				return err
 			}
@@ -265,7 +237,7 @@ func (g *groupsCmd) deleteCommand() *cobra.Command {
 		Example: "  creek groups delete old-dashboard",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, done, err := g.admin(cmd.Context())
+			adm, done, err := g.admin(cmd)
 			if err != nil {
 				return err
 			}
@@ -327,7 +299,7 @@ stop its consumers first. --dry-run shows the plan without changing anything.
 					return usageError{fmt.Errorf("--to-datetime %q: want RFC 3339 such as 2026-11-24T14:00:00Z", toDatetime)}
 				}
 			}
-			adm, done, err := g.admin(cmd.Context())
+			adm, done, err := g.admin(cmd)
 			if err != nil {
 				return err
 			}
