@@ -121,7 +121,7 @@ func up(cmd *cobra.Command, cfg broker.Config, file *config.File, opts upOptions
 		if err != nil {
 			return err
 		}
-		show, err := bindSpec("console", "kafka", map[string][]string{
+		show, err := pipeline.NewSpec("console", "kafka", map[string][]string{
 			"brokers": {addr}, "topic": {opts.topic}, "group": {consoleGroup}, "from-beginning": {"true"},
 		}, "console", nil)
 		if err != nil {
@@ -157,41 +157,12 @@ func collectorSpec(addr string, opts upOptions) (*pipeline.Spec, string, error) 
 		if len(rules) == 0 {
 			rules = []string{defaultXRule}
 		}
-		spec, err := bindSpec("collector", "x", map[string][]string{"rules": rules}, "kafka", sink)
+		spec, err := pipeline.NewSpec("collector", "x", map[string][]string{"rules": rules}, "kafka", sink)
 		return spec, fmt.Sprintf("the X API filtered stream (rules: %q)", rules), err
 	}
-	spec, err := bindSpec("collector", "generate", map[string][]string{"rate": {strconv.Itoa(opts.rate)}}, "kafka", sink)
+	spec, err := pipeline.NewSpec("collector", "generate", map[string][]string{"rate": {strconv.Itoa(opts.rate)}}, "kafka", sink)
 	what := fmt.Sprintf("synthetic tweets, %d a second; set X_BEARER_TOKEN to collect real posts from the X API", opts.rate)
 	return spec, what, err
-}
-
-// bindSpec builds a pipeline spec from option values.
-func bindSpec(name, source string, sourceOpts map[string][]string, sink string, sinkOpts map[string][]string) (*pipeline.Spec, error) {
-	src, err := pipeline.LookupSource(source)
-	if err != nil {
-		return nil, err
-	}
-	dst, err := pipeline.LookupSink(sink)
-	if err != nil {
-		return nil, err
-	}
-	raw := func(m map[string][]string) map[string]pipeline.Raw {
-		out := map[string]pipeline.Raw{}
-		for k, v := range m {
-			out[k] = pipeline.Raw{Flag: v}
-		}
-		return out
-	}
-	where := func(int) string { return name }
-	sv, err := src.Bind(raw(sourceOpts), where)
-	if err != nil {
-		return nil, err
-	}
-	dv, err := dst.Bind(raw(sinkOpts), where)
-	if err != nil {
-		return nil, err
-	}
-	return &pipeline.Spec{Name: name, Source: src, SourceOpts: sv, Sink: dst, SinkOpts: dv}, nil
 }
 
 // ensureTopic creates the topic if it does not exist yet, so the console

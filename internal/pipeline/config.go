@@ -162,3 +162,32 @@ func pluginFromNode(n *yaml.Node, section string, lookup func(string) (*Plugin, 
 	}
 	return p, vals, nil
 }
+
+// NewSpec builds a spec in code, with options given as flag values.
+func NewSpec(name, source string, sourceOpts map[string][]string, sink string, sinkOpts map[string][]string) (*Spec, error) {
+	src, err := LookupSource(source)
+	if err != nil {
+		return nil, err
+	}
+	dst, err := LookupSink(sink)
+	if err != nil {
+		return nil, err
+	}
+	raw := func(m map[string][]string) map[string]Raw {
+		out := map[string]Raw{}
+		for k, v := range m {
+			out[k] = Raw{Flag: v}
+		}
+		return out
+	}
+	where := func(int) string { return name }
+	sv, err := src.Bind(raw(sourceOpts), where)
+	if err != nil {
+		return nil, err
+	}
+	dv, err := dst.Bind(raw(sinkOpts), where)
+	if err != nil {
+		return nil, err
+	}
+	return &Spec{Name: name, Source: src, SourceOpts: sv, Sink: dst, SinkOpts: dv}, nil
+}
