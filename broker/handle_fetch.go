@@ -70,7 +70,7 @@ func (b *Broker) fetch(req *kmsg.FetchRequest, fr *fetchResponse) {
 			continue
 		}
 		if p.chunk.Len >= sendfileMin {
-			sp.RecordBatches = placeholderOf(p.chunk.Len)
+			sp.RecordBatches = placeholder
 			fr.regions = append(fr.regions, region{chunk: p.chunk, dst: &sp.RecordBatches})
 			continue
 		}
