@@ -65,6 +65,16 @@ type Sink interface {
 	Close() error
 }
 
+// PipelinedSink is a sink that takes the next batch before the previous
+// one is durable, as Kafka's producer keeps several requests in flight.
+// WriteAsync hands the batch over and calls done once, when the batch is
+// durable or has failed, from any goroutine. The runner keeps a few
+// batches in flight and acknowledges them to the source in order.
+type PipelinedSink interface {
+	Sink
+	WriteAsync(ctx context.Context, b *Batch, done func(error))
+}
+
 // Processor transforms batches between source and sink (optional).
 type Processor interface {
 	Process(ctx context.Context, b *Batch) (*Batch, error)

@@ -43,12 +43,16 @@ type Pipeline struct {
 	DrainTimeout time.Duration
 	// QueueBatches is the number of batches between source and sink.
 	QueueBatches int
+	// InFlightBatches is how many batches a PipelinedSink may be writing at
+	// once; other sinks write one at a time.
+	InFlightBatches int
 }
 
 // Default pipeline settings.
 const (
-	DefaultDrainTimeout = 10 * time.Second
-	DefaultQueueBatches = 16
+	DefaultDrainTimeout    = 10 * time.Second
+	DefaultQueueBatches    = 16
+	DefaultInFlightBatches = 4
 )
 
 // Send hands a batch to the pipeline, waiting while the queue is full. It
@@ -112,24 +116,54 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	})
 	defer stopDrain()
 
-	var sinkErr error
+	inFlight := 1
+	if _, ok := p.Sink.(PipelinedSink); ok {
+		inFlight = p.InFlightBatches
+		if inFlight <= 0 {
+			inFlight = DefaultInFlightBatches
+		}
+	}
+	var (
+		sinkErr error
+		pending []*write // oldest first
+	)
+	// settle waits for the oldest write and acknowledges its batch. Batches
+	// are settled in the order the source sent them, and none after a
+	// failed one is acknowledged, so a source that commits a position
+	// never commits past a batch that was not written.
+	settle := func() {
+		w := pending[0]
+		pending = pending[1:]
+		err := <-w.done
+		n := int64(len(w.batch.Messages))
+		switch {
+		case err != nil:
+			p.Stats.Errors.Add(n)
+			w.batch.nack(err)
+			if sinkErr == nil && sinkCtx.Err() == nil {
+				sinkErr = err
+				stopSource()
+			}
+		case sinkErr != nil:
+			w.batch.nack(sinkErr)
+		default:
+			p.Stats.Out.Add(n)
+			w.batch.ack()
+		}
+	}
 	for b := range queue {
 		p.Stats.In.Add(int64(len(b.Messages)))
 		if sinkErr != nil || sinkCtx.Err() != nil {
 			b.nack(errors.Join(sinkErr, sinkCtx.Err()))
 			continue
 		}
-		if err := p.process(sinkCtx, b); err != nil {
-			p.Stats.Errors.Add(int64(len(b.Messages)))
-			b.nack(err)
-			if sinkCtx.Err() == nil {
-				sinkErr = err
-				stopSource()
-			}
-			continue
+		pending = append(pending, p.start(sinkCtx, b))
+		for len(pending) >= inFlight {
+			settle()
 		}
-		p.Stats.Out.Add(int64(len(b.Messages)))
-		b.ack()
+	}
+	for len(pending) > 0 {
+		settle()
 	}
 
 	err := <-srcErr
@@ -143,18 +177,36 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return err
 }
 
-func (p *Pipeline) process(ctx context.Context, b *Batch) error {
+// write is a batch being written; done receives the outcome once.
+type write struct {
+	batch *Batch
+	done  chan error
+}
+
+// start processes a batch and hands it to the sink: a PipelinedSink
+// returns at once, another sink when the batch is written.
+func (p *Pipeline) start(ctx context.Context, b *Batch) *write {
+	w := &write{batch: b, done: make(chan error, 1)}
 	for _, proc := range p.Processors {
 		var err error
 		if b, err = proc.Process(ctx, b); err != nil {
-			return fmt.Errorf("process: %w", err)
+			w.done <- fmt.Errorf("process: %w", err)
+			return w
 		}
 	}
-	if len(b.Messages) == 0 {
-		return nil
+	finish := func(err error) {
+		if err != nil {
+			err = fmt.Errorf("write to sink: %w", err)
+		}
+		w.done <- err
 	}
-	if err := p.Sink.Write(ctx, b); err != nil {
-		return fmt.Errorf("write to sink: %w", err)
+	switch sink, pipelined := p.Sink.(PipelinedSink); {
+	case len(b.Messages) == 0:
+		finish(nil)
+	case pipelined:
+		sink.WriteAsync(ctx, b, finish)
+	default:
+		finish(p.Sink.Write(ctx, b))
 	}
-	return nil
+	return w
 }

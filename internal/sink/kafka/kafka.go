@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -91,34 +92,53 @@ func New(v *pipeline.Values, env pipeline.Env) (pipeline.Sink, error) {
 // Write produces every message of the batch and returns once Kafka has
 // acknowledged all of them (or one failed).
 func (s *Sink) Write(ctx context.Context, b *pipeline.Batch) error {
+	done := make(chan error, 1)
+	s.WriteAsync(ctx, b, func(err error) { done <- err })
+	return <-done
+}
+
+// WriteAsync produces every message of the batch and calls done once Kafka
+// has acknowledged all of them (or one failed). The client pipelines the
+// batches, so the next one is produced while this one is being synced.
+func (s *Sink) WriteAsync(ctx context.Context, b *pipeline.Batch, done func(error)) {
+	if len(b.Messages) == 0 {
+		done(nil)
+		return
+	}
 	var (
-		wg    sync.WaitGroup
+		left  atomic.Int64
 		mu    sync.Mutex
 		first error
 	)
-	wg.Add(len(b.Messages))
-	for i := range b.Messages {
-		m := &b.Messages[i]
-		r := &kgo.Record{Key: m.Key, Value: m.Value, Timestamp: m.Timestamp}
-		for _, h := range m.Headers {
-			r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
-		}
-		s.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
+	left.Store(int64(len(b.Messages)))
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			if first == nil {
+				first = err
 			}
-			wg.Done()
-		})
+			mu.Unlock()
+		}
+		if left.Add(-1) == 0 {
+			if first != nil {
+				done(fmt.Errorf("produce to %s: %w", s.topic, first))
+			} else {
+				done(nil)
+			}
+		}
 	}
-	wg.Wait()
-	if first != nil {
-		return fmt.Errorf("produce to %s: %w", s.topic, first)
+	records := make([]kgo.Record, len(b.Messages))
+	for i := range b.Messages {
+		m, r := &b.Messages[i], &records[i]
+		r.Key, r.Value, r.Timestamp = m.Key, m.Value, m.Timestamp
+		if len(m.Headers) > 0 {
+			r.Headers = make([]kgo.RecordHeader, len(m.Headers))
+			for j, h := range m.Headers {
+				r.Headers[j] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
+			}
+		}
+		s.cl.Produce(ctx, r, promise)
 	}
-	return nil
 }
 
 // Close flushes what is buffered and closes the client.

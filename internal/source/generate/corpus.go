@@ -1,13 +1,28 @@
 package generate
 
-import "fmt"
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
 
 // The material synthetic tweets are made of.
 
 type author struct {
-	n      int // user id is 5000+n
-	handle string
-	name   string
+	id       string // 5000+n
+	handle   string
+	name     string
+	userJSON []byte // the expanded user object
+}
+
+func newAuthor(n int, handle, name string) author {
+	a := author{id: strconv.Itoa(5000 + n), handle: handle, name: name}
+	a.userJSON, _ = json.Marshal(struct {
+		ID       string `json:"id"`
+		Name     string `json:"name"`
+		Username string `json:"username"`
+	}{a.id, name, handle})
+	return a
 }
 
 var authors = func() []author {
@@ -19,16 +34,16 @@ var authors = func() []author {
 	}
 	var out []author
 	for i, h := range handles {
-		out = append(out, author{n: i + 1, handle: h.handle, name: h.name})
+		out = append(out, newAuthor(i+1, h.handle, h.name))
 	}
 	// A long tail of plain accounts, as on the real stream.
 	for i := len(handles) + 1; i <= 400; i++ {
-		out = append(out, author{n: i, handle: fmt.Sprintf("user%d", 5000+i), name: fmt.Sprintf("User %d", 5000+i)})
+		out = append(out, newAuthor(i, fmt.Sprintf("user%d", 5000+i), fmt.Sprintf("User %d", 5000+i)))
 	}
 	return out
 }()
 
-var korean = []string{
+var korean = phrases("ko",
 	"카프카로 트윗을 모읍니다",
 	"데이터 파이프라인 스터디 4일차, 오늘은 프로듀서와 컨슈머",
 	"로그스태시 설정 끝! 이제 큐에 쌓이는 걸 지켜보는 중",
@@ -45,9 +60,9 @@ var korean = []string{
 	"퇴근길에 읽는 카프카 논문, 로그가 전부다",
 	"수집량보다 소비량이 더 많을 수도 있다는 게 포인트",
 	"새벽 배포 끝, 지연 시간 그래프가 평평해서 기분 좋음",
-}
+)
 
-var english = []string{
+var english = phrases("en",
 	"Collecting tweets into Kafka with a tiny pipeline",
 	"Consumer groups remember their offsets, so restarts are painless",
 	"Just set retention.bytes to 1GB; old segments fall off like a waterfall",
@@ -62,27 +77,57 @@ var english = []string{
 	"Benchmarking the broker on a 2-core box this afternoon",
 	"Elasticsearch sink is live, search feels instant",
 	"Another day, another million events through the pipe",
-}
+)
 
-var japanese = []string{
+var japanese = phrases("ja",
 	"カフカでツイートを集めています",
 	"ストリーム処理の勉強中",
 	"コンシューマーグループ便利すぎる",
+)
+
+// phrase is a tweet's text before its hashtags.
+type phrase struct {
+	text, lang string
+	openJSON   []byte // the text as a JSON string, without the closing quote
+}
+
+func phrases(lang string, texts ...string) []phrase {
+	out := make([]phrase, len(texts))
+	for i, t := range texts {
+		q, _ := json.Marshal(t)
+		out[i] = phrase{text: t, lang: lang, openJSON: q[:len(q)-1]}
+	}
+	return out
 }
 
 type topic struct {
 	tag    string // hashtag in the text
 	rule   string // tag of the matching rule
 	ruleID string
+
+	hashJSON   []byte // " #tag" inside a JSON string
+	ruleJSON   []byte // the matching_rules entry
+	ruleHeader []byte // the rule header's value
+}
+
+func newTopic(tag, rule, ruleID string) topic {
+	t := topic{tag: tag, rule: rule, ruleID: ruleID, ruleHeader: []byte(rule)}
+	q, _ := json.Marshal(" #" + tag)
+	t.hashJSON = q[1 : len(q)-1]
+	t.ruleJSON, _ = json.Marshal(struct {
+		ID  string `json:"id"`
+		Tag string `json:"tag"`
+	}{ruleID, rule})
+	return t
 }
 
 var topics = []topic{
-	{"kafka", "kafka", "1860000000000000101"},
-	{"카프카", "kafka", "1860000000000000101"},
-	{"dataengineering", "data", "1860000000000000102"},
-	{"데이터", "data", "1860000000000000102"},
-	{"bigdata", "data", "1860000000000000102"},
-	{"logstash", "logs", "1860000000000000103"},
-	{"aws", "cloud", "1860000000000000104"},
-	{"streaming", "kafka", "1860000000000000101"},
+	newTopic("kafka", "kafka", "1860000000000000101"),
+	newTopic("카프카", "kafka", "1860000000000000101"),
+	newTopic("dataengineering", "data", "1860000000000000102"),
+	newTopic("데이터", "data", "1860000000000000102"),
+	newTopic("bigdata", "data", "1860000000000000102"),
+	newTopic("logstash", "logs", "1860000000000000103"),
+	newTopic("aws", "cloud", "1860000000000000104"),
+	newTopic("streaming", "kafka", "1860000000000000101"),
 }

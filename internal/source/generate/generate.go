@@ -8,7 +8,6 @@ package generate
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -104,161 +103,146 @@ func (s *Source) Run(ctx context.Context, out chan<- *pipeline.Batch) error {
 type Generator struct {
 	rnd    *rand.Rand
 	nextID uint64
-	quoted map[string][]byte // JSON string literals of the corpus' strings
+	// created_at of the last millisecond formatted; a busy generator makes
+	// hundreds of tweets in the same millisecond.
+	lastMilli   int64
+	lastCreated []byte
 }
 
 // New returns a generator.
 func New(seed uint64) *Generator {
 	rnd := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	return &Generator{rnd: rnd, nextID: 1860000000000000000 + rnd.Uint64N(1<<40), quoted: map[string][]byte{}}
+	return &Generator{rnd: rnd, nextID: 1860000000000000000 + rnd.Uint64N(1<<40), lastMilli: -1}
+}
+
+// post is one tweet as drawn from the corpus: everything random about it.
+type post struct {
+	id                         uint64
+	author                     *author
+	text                       *phrase
+	topic, extra               *topic // extra is nil for one hashtag
+	likes, replies, quotes, ex int    // ex: impressions beyond 20 a like
+}
+
+// draw makes the random choices of the next tweet.
+func (g *Generator) draw() post {
+	r := g.rnd
+	g.nextID += 1 + r.Uint64N(1<<22)
+	p := post{id: g.nextID, author: &authors[r.IntN(len(authors))]}
+	switch n := r.IntN(100); {
+	case n < 55:
+		p.text = &korean[r.IntN(len(korean))]
+	case n < 95:
+		p.text = &english[r.IntN(len(english))]
+	default:
+		p.text = &japanese[r.IntN(len(japanese))]
+	}
+	p.topic = &topics[r.IntN(len(topics))]
+	if r.IntN(3) == 0 {
+		if extra := &topics[r.IntN(len(topics))]; extra.tag != p.topic.tag {
+			p.extra = extra
+		}
+	}
+	p.likes = int(r.ExpFloat64() * 8)
+	p.replies = r.IntN(3)
+	p.quotes = r.IntN(2)
+	p.ex = r.IntN(200)
+	return p
 }
 
 // Next returns the next tweet as a pipeline message: key = post id,
 // value = the stream JSON, timestamp = created_at, a "rule" header per
 // matching rule tag.
 func (g *Generator) Next(now time.Time) pipeline.Message {
-	e := g.Envelope(now)
-	value := g.appendJSON(make([]byte, 0, 512), &e)
-	m := pipeline.Message{Key: []byte(e.Data.ID), Value: value, Timestamp: now.Truncate(time.Millisecond)}
-	for _, r := range e.MatchingRules {
-		m.Headers = append(m.Headers, pipeline.Header{Key: "rule", Value: []byte(r.Tag)})
+	p := g.draw()
+	value, idStart, idEnd := g.appendJSON(make([]byte, 0, 768), &p, now) // tweets are 400–700 bytes
+	return pipeline.Message{
+		Key:       value[idStart:idEnd:idEnd], // the id inside the value; capped so appends copy
+		Value:     value,
+		Timestamp: now.Truncate(time.Millisecond),
+		Headers:   []pipeline.Header{{Key: "rule", Value: p.topic.ruleHeader}},
 	}
-	return m
 }
 
-// Envelope returns the next tweet.
+// Envelope returns the next tweet as a structure.
 func (g *Generator) Envelope(now time.Time) tweet.Envelope {
-	r := g.rnd
-	g.nextID += 1 + r.Uint64N(1<<22)
-	id := strconv.FormatUint(g.nextID, 10)
-	a := authors[r.IntN(len(authors))]
-	authorID := strconv.Itoa(5000 + a.n)
+	p := g.draw()
+	return p.envelope(now)
+}
 
-	var text, lang string
-	switch p := r.IntN(100); {
-	case p < 55:
-		text, lang = korean[r.IntN(len(korean))], "ko"
-	case p < 95:
-		text, lang = english[r.IntN(len(english))], "en"
-	default:
-		text, lang = japanese[r.IntN(len(japanese))], "ja"
+func (p *post) envelope(now time.Time) tweet.Envelope {
+	id := strconv.FormatUint(p.id, 10)
+	text := p.text.text + " #" + p.topic.tag
+	if p.extra != nil {
+		text += " #" + p.extra.tag
 	}
-	topic := topics[r.IntN(len(topics))]
-	text += " #" + topic.tag
-	if r.IntN(3) == 0 {
-		extra := topics[r.IntN(len(topics))]
-		if extra.tag != topic.tag {
-			text += " #" + extra.tag
-		}
-	}
-	likes := int(r.ExpFloat64() * 8)
 	return tweet.Envelope{
 		Data: tweet.Post{
 			ID:        id,
 			Text:      text,
 			CreatedAt: now.UTC().Format(tweet.TimeFormat),
-			Lang:      lang,
-			AuthorID:  authorID,
+			Lang:      p.text.lang,
+			AuthorID:  p.author.id,
 			PublicMetrics: &tweet.Metrics{
-				LikeCount:       likes,
-				RetweetCount:    likes / 3,
-				ReplyCount:      r.IntN(3),
-				QuoteCount:      r.IntN(2),
-				ImpressionCount: likes*20 + r.IntN(200),
+				LikeCount:       p.likes,
+				RetweetCount:    p.likes / 3,
+				ReplyCount:      p.replies,
+				QuoteCount:      p.quotes,
+				ImpressionCount: p.likes*20 + p.ex,
 			},
 			EditHistory: []string{id},
 		},
-		Includes:      &tweet.Includes{Users: []tweet.User{{ID: authorID, Name: a.name, Username: a.handle}}},
-		MatchingRules: []tweet.RuleRef{{ID: topic.ruleID, Tag: topic.rule}},
+		Includes:      &tweet.Includes{Users: []tweet.User{{ID: p.author.id, Name: p.author.name, Username: p.author.handle}}},
+		MatchingRules: []tweet.RuleRef{{ID: p.topic.ruleID, Tag: p.topic.rule}},
 	}
 }
 
-// appendJSON appends e as encoding/json would encode it (a test checks
-// they agree byte for byte), several times faster: generated envelopes
-// always have the same fields, and their strings come from a small corpus
-// whose JSON literals are made once by encoding/json and then reused.
-func (g *Generator) appendJSON(b []byte, e *tweet.Envelope) []byte {
-	d, m := &e.Data, e.Data.PublicMetrics
-	b = append(b, `{"data":{"id":`...)
-	b = g.appendString(b, d.ID)
-	b = append(b, `,"text":`...)
-	b = g.appendString(b, d.Text)
-	b = append(b, `,"created_at":`...)
-	b = g.appendString(b, d.CreatedAt)
-	b = append(b, `,"lang":`...)
-	b = g.appendString(b, d.Lang)
-	b = append(b, `,"author_id":`...)
-	b = g.appendString(b, d.AuthorID)
-	b = append(b, `,"public_metrics":{"retweet_count":`...)
-	b = strconv.AppendInt(b, int64(m.RetweetCount), 10)
+// appendJSON appends the post as encoding/json encodes its envelope (a test
+// checks they agree byte for byte), several times faster: the corpus' JSON
+// pieces are encoded once, at start. It returns where the id's digits are.
+func (g *Generator) appendJSON(b []byte, p *post, now time.Time) (_ []byte, idStart, idEnd int) {
+	b = append(b, `{"data":{"id":"`...)
+	idStart = len(b)
+	b = strconv.AppendUint(b, p.id, 10)
+	idEnd = len(b)
+	b = append(b, `","text":`...)
+	// JSON escapes character by character, so the text's literal is the
+	// phrase's literal and each hashtag's, joined.
+	b = append(b, p.text.openJSON...)
+	b = append(b, p.topic.hashJSON...)
+	if p.extra != nil {
+		b = append(b, p.extra.hashJSON...)
+	}
+	b = append(b, `","created_at":"`...)
+	b = append(b, g.created(now)...)
+	b = append(b, `","lang":"`...)
+	b = append(b, p.text.lang...)
+	b = append(b, `","author_id":"`...)
+	b = append(b, p.author.id...)
+	b = append(b, `","public_metrics":{"retweet_count":`...)
+	b = strconv.AppendInt(b, int64(p.likes/3), 10)
 	b = append(b, `,"reply_count":`...)
-	b = strconv.AppendInt(b, int64(m.ReplyCount), 10)
+	b = strconv.AppendInt(b, int64(p.replies), 10)
 	b = append(b, `,"like_count":`...)
-	b = strconv.AppendInt(b, int64(m.LikeCount), 10)
+	b = strconv.AppendInt(b, int64(p.likes), 10)
 	b = append(b, `,"quote_count":`...)
-	b = strconv.AppendInt(b, int64(m.QuoteCount), 10)
-	b = append(b, `,"bookmark_count":`...)
-	b = strconv.AppendInt(b, int64(m.BookmarkCount), 10)
-	b = append(b, `,"impression_count":`...)
-	b = strconv.AppendInt(b, int64(m.ImpressionCount), 10)
-	b = append(b, `},"edit_history_tweet_ids":[`...)
-	for i, id := range d.EditHistory {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = g.appendString(b, id)
-	}
-	b = append(b, `]},"includes":{"users":[`...)
-	for i, u := range e.Includes.Users {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"id":`...)
-		b = g.appendString(b, u.ID)
-		b = append(b, `,"name":`...)
-		b = g.appendString(b, u.Name)
-		b = append(b, `,"username":`...)
-		b = g.appendString(b, u.Username)
-		b = append(b, '}')
-	}
+	b = strconv.AppendInt(b, int64(p.quotes), 10)
+	b = append(b, `,"bookmark_count":0,"impression_count":`...)
+	b = strconv.AppendInt(b, int64(p.likes*20+p.ex), 10)
+	b = append(b, `},"edit_history_tweet_ids":["`...)
+	b = append(b, b[idStart:idEnd]...)
+	b = append(b, `"]},"includes":{"users":[`...)
+	b = append(b, p.author.userJSON...)
 	b = append(b, `]},"matching_rules":[`...)
-	for i, r := range e.MatchingRules {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"id":`...)
-		b = g.appendString(b, r.ID)
-		b = append(b, `,"tag":`...)
-		b = g.appendString(b, r.Tag)
-		b = append(b, '}')
-	}
-	return append(b, "]}"...)
+	b = append(b, p.topic.ruleJSON...)
+	return append(b, "]}"...), idStart, idEnd
 }
 
-// appendString appends s as a JSON string. Digits and the timestamp need no
-// escaping; other strings are the corpus' and are quoted once.
-func (g *Generator) appendString(b []byte, s string) []byte {
-	if plainJSON(s) {
-		b = append(b, '"')
-		b = append(b, s...)
-		return append(b, '"')
+// created returns now as created_at, formatted once per millisecond.
+func (g *Generator) created(now time.Time) []byte {
+	if ms := now.UnixMilli(); ms != g.lastMilli {
+		g.lastMilli = ms
+		g.lastCreated = now.UTC().AppendFormat(g.lastCreated[:0], tweet.TimeFormat)
 	}
-	q, ok := g.quoted[s]
-	if !ok {
-		q, _ = json.Marshal(s)
-		g.quoted[s] = q
-	}
-	return append(b, q...)
-}
-
-// plainJSON reports whether s is made only of characters encoding/json
-// writes as they are and that are common in ids and times.
-func plainJSON(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || c == '-' || c == ':' || c == '.' || c == 'T' || c == 'Z') {
-			return false
-		}
-	}
-	return true
+	return g.lastCreated
 }

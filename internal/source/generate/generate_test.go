@@ -17,13 +17,18 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	for seed := uint64(0); seed < 4; seed++ {
 		g := New(seed)
 		for i := 0; i < 5000; i++ {
-			e := g.Envelope(now.Add(time.Duration(i) * time.Millisecond))
-			want, err := json.Marshal(e)
+			at := now.Add(time.Duration(i) * time.Millisecond)
+			p := g.draw()
+			want, err := json.Marshal(p.envelope(at))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := g.appendJSON(nil, &e); !bytes.Equal(got, want) {
+			got, idStart, idEnd := g.appendJSON(nil, &p, at)
+			if !bytes.Equal(got, want) {
 				t.Fatalf("seed %d tweet %d:\n got %s\nwant %s", seed, i, got, want)
+			}
+			if id := string(got[idStart:idEnd]); id != p.envelope(at).Data.ID {
+				t.Fatalf("seed %d tweet %d: id at [%d:%d] is %q", seed, i, idStart, idEnd, id)
 			}
 		}
 	}
