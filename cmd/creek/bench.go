@@ -1,0 +1,325 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/creek-pipeline/creek/internal/bench"
+	"github.com/creek-pipeline/creek/internal/kafkaopt"
+)
+
+// benchCmd holds what every bench subcommand shares.
+type benchCmd struct {
+	kafka     *kafkaFlags
+	self      bool
+	brokerPID int
+	output    string
+	quiet     bool
+	profile   string
+}
+
+func newBenchCommand() *cobra.Command {
+	b := &benchCmd{}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure throughput and latency of a broker or a pipeline",
+		Long: `Load generators in the spirit of Kafka's kafka-producer-perf-test and
+kafka-consumer-perf-test. They speak only the Kafka protocol, so they measure
+creek's broker or any Kafka cluster (--brokers), and they print figures:
+records/s, MB/s (10^6 bytes of record values a second) and latency
+percentiles.
+
+With --self the benchmark starts its own creek broker as a child process, on
+a free port and a temporary data folder that is removed afterwards, and
+reports the CPU time that broker used per GB moved. For a broker you started
+yourself on this machine, --broker-pid PID does the same.
+
+Progress is printed to stderr every 5 s; the result goes to stdout, as one
+line of text or, with --output json, as a JSON object.`,
+		Example: `  creek bench produce --self --records 2000000 --record-size 1024 --acks all
+  creek bench consume --self --records 2000000
+  creek bench pipeline --self --events 2000000
+  creek bench produce --brokers kafka-1:9092 --topic perf --acks 1 --compression lz4`,
+	}
+	b.kafka = addKafkaFlags(cmd)
+	pf := cmd.PersistentFlags()
+	pf.BoolVar(&b.self, "self", false, "start a creek broker as a child process for the benchmark (ignores --brokers)")
+	pf.IntVar(&b.brokerPID, "broker-pid", 0, "process id of a broker on this machine whose CPU time to report")
+	pf.StringVar(&b.output, "output", "text", "text or json")
+	pf.BoolVar(&b.quiet, "quiet", false, "no progress lines on stderr")
+	pf.StringVar(&b.profile, "cpuprofile", "", "write a CPU profile of the benchmark's own process (the clients, and for pipeline the whole engine) to this file, for go tool pprof")
+	cmd.AddCommand(b.produceCommand(), b.consumeCommand(), b.pipelineCommand())
+	return cmd
+}
+
+// target is the cluster a benchmark runs against.
+type target struct {
+	brokers []string
+	pid     int          // broker process to measure, 0 for none
+	stop    func() error // stops a broker started with --self
+}
+
+// connect resolves --self, --brokers and --broker-pid.
+func (b *benchCmd) connect(cmd *cobra.Command) (*target, error) {
+	if b.output != "text" && b.output != "json" {
+		return nil, usageError{fmt.Errorf("--output %q: want text or json", b.output)}
+	}
+	if !b.self {
+		brokers, err := kafkaopt.SplitBrokers(b.kafka.brokerList(cmd))
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return &target{brokers: brokers, pid: b.brokerPID, stop: func() error { return nil }}, nil
+	}
+	return startSelfBroker(cmd.Context(), cmd.ErrOrStderr(), b.quiet)
+}
+
+// startSelfBroker runs `creek broker` from this executable on a free
+// loopback port with a temporary data folder, and waits until it answers.
+func startSelfBroker(ctx context.Context, stderr io.Writer, quiet bool) (*target, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("--self: cannot find the creek executable: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "creek-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("--self: %w", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("--self: no free port: %w", err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+
+	child := exec.Command(exe, "broker", "--listen", addr, "--data-dir", dir, "--log-level", "warn")
+	child.Stderr = stderr // warnings and errors only; its banner is not wanted here
+	if err := child.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("--self: start creek broker: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- child.Wait() }()
+	stop := func() error {
+		defer os.RemoveAll(dir)
+		child.Process.Signal(os.Interrupt)
+		select {
+		case err := <-exited:
+			return err
+		case <-time.After(10 * time.Second):
+			child.Process.Kill()
+			return errors.New("the benchmark's broker did not stop within 10 s; killed it")
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case err := <-exited:
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("--self: the benchmark's broker exited at start: %v", err)
+		case <-ctx.Done():
+			stop()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, errors.New("--self: the benchmark's broker did not listen within 15 s")
+		}
+	}
+	if !quiet {
+		fmt.Fprintf(stderr, "bench: started creek broker (pid %d) on %s with data in %s\n", child.Process.Pid, addr, dir)
+	}
+	return &target{brokers: []string{addr}, pid: child.Process.Pid, stop: stop}, nil
+}
+
+// progress prints a progress line on stderr unless --quiet.
+func (b *benchCmd) progress(cmd *cobra.Command) func(bench.Progress) {
+	if b.quiet {
+		return nil
+	}
+	w := cmd.ErrOrStderr()
+	return func(p bench.Progress) {
+		line := fmt.Sprintf("bench: %d records, %.0f records/s, %.1f MB/s", p.Records, p.Rate, p.MBPerS)
+		if p.AvgMs > 0 {
+			line += fmt.Sprintf(", latency avg %.1f ms max %.1f ms", p.AvgMs, p.MaxMs)
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+// run connects, runs fn with the broker's CPU measured, prints the result.
+func (b *benchCmd) run(cmd *cobra.Command, fn func(ctx context.Context, t *target) (*bench.Result, error)) (err error) {
+	t, err := b.connect(cmd)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if serr := t.stop(); err == nil && serr != nil && cmd.Context().Err() == nil {
+			err = serr
+		}
+	}()
+	ctx, cancel := signalContext()
+	defer cancel()
+	if b.profile != "" {
+		f, err := os.Create(b.profile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	cpu := bench.StartCPU(t.pid)
+	res, err := fn(ctx, t)
+	if res == nil {
+		return err
+	}
+	cpu.Stop(res)
+	if b.output == "json" {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		if jerr := enc.Encode(res); jerr != nil {
+			return jerr
+		}
+	} else {
+		fmt.Fprintln(cmd.OutOrStdout(), res)
+	}
+	if errors.Is(err, context.Canceled) {
+		return errors.New("interrupted; the figures above cover what ran")
+	}
+	return err
+}
+
+func (b *benchCmd) produceCommand() *cobra.Command {
+	cfg := bench.ProduceConfig{}
+	var acks, compression string
+	cmd := &cobra.Command{
+		Use:   "produce",
+		Short: "Produce records as fast as acknowledged, like kafka-producer-perf-test",
+		Long: `Produce --records records of --record-size bytes (random text from a small
+pool) and report records/s, MB/s and the latency from send to
+acknowledgement (p50, p95, p99, p99.9). The topic is created with
+--partitions when it does not exist.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg.Acks, cfg.Compression = acks, compression
+			return b.run(cmd, func(ctx context.Context, t *target) (*bench.Result, error) {
+				cfg.Brokers, cfg.Progress = t.brokers, b.progress(cmd)
+				return bench.Produce(ctx, cfg)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Topic, "topic", "creek-bench", "topic to produce to")
+	f.Int64Var(&cfg.Records, "records", 1_000_000, "records to produce")
+	f.IntVar(&cfg.RecordSize, "record-size", 1024, "bytes in each record's value")
+	f.StringVar(&acks, "acks", "all", "all, 1 or 0")
+	f.StringVar(&compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
+	f.IntVar(&cfg.Producers, "producers", 1, "concurrent producer clients")
+	f.Int32Var(&cfg.Partitions, "partitions", 3, "partitions of the topic when it is created")
+	f.DurationVar(&cfg.Linger, "linger", 0, "how long a producer waits to fill a batch")
+	f.Int32Var(&cfg.BatchBytes, "batch-bytes", 1<<20, "largest batch a producer sends to one partition")
+	f.Int64Var(&cfg.Throughput, "throughput", 0, "most records a second; 0 for no limit")
+	f.BoolVar(&cfg.Idempotent, "idempotent", true, "idempotent producer (with --acks all)")
+	return cmd
+}
+
+func (b *benchCmd) consumeCommand() *cobra.Command {
+	cfg := bench.ConsumeConfig{}
+	var fill int64
+	var fillSize int
+	cmd := &cobra.Command{
+		Use:   "consume",
+		Short: "Read a topic from its start as fast as possible, like kafka-consumer-perf-test",
+		Long: `Read --records records from the start of --topic (all it holds with 0) and
+report records/s, MB/s and the wait for the first record. Without --group
+the partitions are read directly; with --group through a consumer group.
+
+With --self the benchmark's new broker is empty, so the topic is first
+filled with --records records of --fill-record-size bytes; filling is not
+measured.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return b.run(cmd, func(ctx context.Context, t *target) (*bench.Result, error) {
+				if b.self {
+					if fill = cfg.Records; fill <= 0 {
+						fill = 1_000_000
+					}
+					if !b.quiet {
+						fmt.Fprintf(cmd.ErrOrStderr(), "bench: filling %s with %d records of %d bytes (not measured)\n", cfg.Topic, fill, fillSize)
+					}
+					_, err := bench.Produce(ctx, bench.ProduceConfig{Brokers: t.brokers, Topic: cfg.Topic, Records: fill,
+						RecordSize: fillSize, Acks: "1", Compression: "none", Producers: 1, Partitions: 3, BatchBytes: 1 << 20})
+					if err != nil {
+						return nil, fmt.Errorf("filling the topic: %w", err)
+					}
+				}
+				cfg.Brokers, cfg.Progress = t.brokers, b.progress(cmd)
+				return bench.Consume(ctx, cfg)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Topic, "topic", "creek-bench", "topic to read")
+	f.Int64Var(&cfg.Records, "records", 0, "records to read; 0 for all the topic holds")
+	f.StringVar(&cfg.Group, "group", "", "read through this consumer group")
+	f.Int32Var(&cfg.FetchMaxBytes, "fetch-max-bytes", 50<<20, "most bytes in one fetch answer")
+	f.Int32Var(&cfg.PartitionMaxBytes, "partition-max-bytes", 10<<20, "most bytes from one partition in a fetch answer")
+	f.BoolVar(&cfg.EndToEnd, "end-to-end", false, "report latency from each record's timestamp to its arrival (run beside bench produce)")
+	f.IntVar(&fillSize, "fill-record-size", 1024, "with --self: bytes in each record written before measuring")
+	return cmd
+}
+
+func (b *benchCmd) pipelineCommand() *cobra.Command {
+	cfg := bench.PipelineConfig{}
+	cmd := &cobra.Command{
+		Use:   "pipeline",
+		Short: "Run generate → Kafka → file end to end and measure events/s",
+		Long: `Run two of creek's own pipelines at once: the tweet generator producing to
+--topic, and a Kafka consumer of that topic writing every event to a file.
+Reports events/s and MB/s from the first event generated until the file sink
+has written the last one. The file goes to --out-dir (a temporary folder,
+removed afterwards, when not given).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cfg.OutDir == "" {
+				dir, err := os.MkdirTemp("", "creek-bench-out-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				cfg.OutDir = dir
+			}
+			return b.run(cmd, func(ctx context.Context, t *target) (*bench.Result, error) {
+				cfg.Brokers = t.brokers
+				return bench.Pipeline(ctx, cfg)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Topic, "topic", "creek-bench-pipeline", "topic between the two pipelines")
+	f.Int64Var(&cfg.Events, "events", 1_000_000, "events to generate")
+	f.Int32Var(&cfg.Partitions, "partitions", 3, "partitions of the topic when it is created")
+	f.StringVar(&cfg.OutDir, "out-dir", "", "folder of the file sink's output")
+	f.StringVar(&cfg.FileFormat, "file-format", "raw", "json or raw")
+	return cmd
+}
