@@ -3,6 +3,9 @@ package storage
 import (
 	"fmt"
 	"math"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // AppendResult is what a producer learns from an append.
@@ -18,20 +21,19 @@ type AppendResult struct {
 // Append returns, so it survives the broker process being killed; Sync
 // makes it survive the machine losing power too. data is modified in place.
 func (l *Log) Append(data []byte) (AppendResult, error) {
-	res := AppendResult{LogAppendTime: -1}
 	raws, hdrs, err := splitBatches(data)
 	if err != nil {
-		return res, err
+		return AppendResult{LogAppendTime: -1}, err
 	}
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	res := AppendResult{LogAppendTime: -1}
 	if l.closed {
 		return res, ErrClosed
 	}
 	cfg := l.cfg
 	now := l.now()
-	nowMs := now.UnixMilli()
 	for i, raw := range raws {
 		if int64(len(raw)) > cfg.MaxMessageBytes {
 			return res, fmt.Errorf("%w: batch of %d bytes, max.message.bytes is %d", ErrBatchTooLarge, len(raw), cfg.MaxMessageBytes)
@@ -41,12 +43,23 @@ func (l *Log) Append(data []byte) (AppendResult, error) {
 		}
 	}
 
+	return l.appendLocked(raws, hdrs, now)
+}
+
+// appendLocked gives batches offsets and writes them; l.mu is held.
+func (l *Log) appendLocked(raws [][]byte, hdrs []kmsg.RecordBatch, now time.Time) (AppendResult, error) {
+	res := AppendResult{LogAppendTime: -1}
+	cfg := l.cfg
+	nowMs := now.UnixMilli()
 	rolled := false
+	var err error
 	for i, raw := range raws {
 		rb := &hdrs[i]
-		dup, err := l.producers.check(rb)
-		if err != nil {
-			return res, err
+		var dup *producerBatch
+		if !isControl(rb) { // markers have no sequence; AppendMarker checks their epoch
+			if dup, err = l.producers.check(rb); err != nil {
+				return res, err
+			}
 		}
 		if dup != nil {
 			if i == 0 {
@@ -77,7 +90,13 @@ func (l *Log) Append(data []byte) (AppendResult, error) {
 		if err := a.append(raw, rb, cfg.IndexIntervalBytes, now); err != nil {
 			return res, err
 		}
-		l.producers.record(rb, nowMs)
+		if isControl(rb) {
+			if err := l.noteMarker(rb, nowMs, true); err != nil {
+				return res, err
+			}
+		} else {
+			l.producers.record(rb, nowMs)
+		}
 		if i == 0 {
 			res.BaseOffset = rb.FirstOffset
 		}

@@ -25,7 +25,8 @@ type batchSpec struct {
 	seq      int32
 	codec    kgo.CompressionCodec
 	noCodec  bool
-	padValue int // extra bytes appended to each value
+	padValue int  // extra bytes appended to each value
+	txn      bool // part of a transaction
 }
 
 // makeBatch encodes a v2 record batch the way a producer would.
@@ -62,6 +63,9 @@ func makeBatch(t testing.TB, sp batchSpec) []byte {
 		out, codec := comp.Compress(new(bytes.Buffer), recs)
 		recs = append([]byte(nil), out...)
 		attrs = int16(codec)
+	}
+	if sp.txn {
+		attrs |= attrTransactional
 	}
 	pid := sp.pid
 	if pid == 0 {

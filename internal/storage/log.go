@@ -66,6 +66,7 @@ type Log struct {
 	segments  []*segment
 	start     int64 // log start offset: first readable offset
 	producers producerState
+	aborted   []AbortedTxn  // aborted transactions, by marker offset
 	appended  chan struct{} // closed and replaced on every append, for long polls
 	closed    bool
 
@@ -112,6 +113,7 @@ func (l *Log) load() error {
 		return err
 	}
 	clean := fileExists(filepath.Join(l.dir, cleanShutdownFile))
+	l.loadAborted()
 	for i, base := range bases[:max(len(bases)-1, 0)] {
 		s, err := openSealedSegment(l.dir, base, bases[i+1])
 		if err != nil {
@@ -215,6 +217,7 @@ func (l *Log) recoverActive(s *segment, snapOffset int64) error {
 	}
 	var tornErr error
 	var buf []byte
+	abortedBefore := len(l.aborted)
 	for s.size < fileSize {
 		pos := s.size
 		var hdr [batchLengthEnd]byte
@@ -250,7 +253,13 @@ func (l *Log) recoverActive(s *segment, snapOffset int64) error {
 			return err
 		}
 		if rb.FirstOffset >= snapOffset {
-			l.producers.record(&rb, rb.MaxTimestamp)
+			if isControl(&rb) {
+				if err := l.noteMarker(&rb, rb.MaxTimestamp, false); err != nil {
+					return err
+				}
+			} else {
+				l.producers.record(&rb, rb.MaxTimestamp)
+			}
 		}
 	}
 	if tornErr != nil {
@@ -258,6 +267,11 @@ func (l *Log) recoverActive(s *segment, snapOffset int64) error {
 			"file", s.log.Name(), "position", s.size, "dropped_bytes", fileSize-s.size, "next_offset", s.next, "reason", tornErr)
 		if err := s.log.Truncate(s.size); err != nil {
 			return fmt.Errorf("truncate %s: %w", s.log.Name(), err)
+		}
+	}
+	if len(l.aborted) != abortedBefore {
+		if err := l.saveAborted(); err != nil {
+			return err
 		}
 	}
 	if snapOffset > s.next {

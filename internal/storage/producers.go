@@ -32,14 +32,20 @@ type producerEntry struct {
 	Epoch         int16           `json:"epoch"`
 	Batches       []producerBatch `json:"batches"`
 	LastTimestamp int64           `json:"last_timestamp"`
+	// OpenTxn is set from the producer's first transactional batch in this
+	// partition until its commit or abort marker; TxnStart is that batch's
+	// offset, which bounds the last stable offset.
+	OpenTxn  bool  `json:"open_txn,omitempty"`
+	TxnStart int64 `json:"txn_start,omitempty"`
 }
 
 // ProducerInfo describes one producer's last write to a partition.
 type ProducerInfo struct {
 	ProducerID    int64
 	Epoch         int16
-	LastSequence  int32
+	LastSequence  int32 // -1 when only markers were written
 	LastTimestamp int64
+	TxnStart      int64 // first offset of its open transaction, -1 for none
 }
 
 type producerSnapshot struct {
@@ -112,12 +118,15 @@ func (ps producerState) record(rb *kmsg.RecordBatch, appendTime int64) {
 		e.Batches = e.Batches[len(e.Batches)-cachedBatches:]
 	}
 	e.LastTimestamp = appendTime
+	if isTransactional(rb) && !e.OpenTxn {
+		e.OpenTxn, e.TxnStart = true, rb.FirstOffset
+	}
 }
 
 // expire forgets producers idle since before cutoff (producer.id.expiration.ms).
 func (ps producerState) expire(cutoff int64) {
 	for id, e := range ps {
-		if e.LastTimestamp < cutoff {
+		if e.LastTimestamp < cutoff && !e.OpenTxn {
 			delete(ps, id)
 		}
 	}

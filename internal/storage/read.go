@@ -52,6 +52,12 @@ func (c Chunk) Bytes() ([]byte, error) {
 // than maxBytes it is returned whole if minOne is set (KIP-74) and not at
 // all otherwise. Reading at the log end offset returns an empty chunk.
 func (l *Log) Read(offset, maxBytes int64, minOne bool) (ReadResult, error) {
+	return l.ReadUpTo(offset, maxBytes, minOne, noLimit)
+}
+
+// ReadUpTo is Read that stops before the batch holding offset limit:
+// read_committed fetches pass the last stable offset.
+func (l *Log) ReadUpTo(offset, maxBytes int64, minOne bool, limit int64) (ReadResult, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
@@ -65,6 +71,9 @@ func (l *Log) Read(offset, maxBytes int64, minOne bool) (ReadResult, error) {
 		s := l.segments[i]
 		if offset >= s.next || s.size == 0 {
 			continue // offsets in a gap (a segment set aside) continue in the next segment
+		}
+		if offset >= limit {
+			return res, nil
 		}
 		ref, found, err := s.locate(max(offset, s.base), s.size)
 		if err != nil {
@@ -81,6 +90,9 @@ func (l *Log) Read(offset, maxBytes int64, minOne bool) (ReadResult, error) {
 			end = s.size
 		} else if b := s.boundaryBefore(limit); b > end {
 			end = b
+		}
+		if end, err = s.untilLimit(ref.pos, end, limit); err != nil || end == ref.pos {
+			return res, err
 		}
 		res.Chunk = Chunk{File: s.log, Pos: ref.pos, Len: end - ref.pos}
 		return res, nil

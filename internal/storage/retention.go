@@ -60,6 +60,7 @@ func (l *Log) enforceRetention(now time.Time) (int, error) {
 	if first := l.segments[0].base; first > l.start {
 		l.start = first
 	}
+	l.pruneAborted()
 	l.logger.Info("retention deleted segments", "segments", n, "log_start_offset", l.start, "bytes_left", total)
 	return n, nil
 }
