@@ -24,6 +24,7 @@ import (
 	"github.com/creek-pipeline/creek/internal/cluster"
 	"github.com/creek-pipeline/creek/internal/config"
 	"github.com/creek-pipeline/creek/internal/group"
+	"github.com/creek-pipeline/creek/internal/txn"
 )
 
 // Config configures a broker. Zero values take the defaults of `creek broker`.
@@ -45,6 +46,7 @@ type Config struct {
 type Broker struct {
 	cluster *cluster.Cluster
 	groups  *group.Coordinator
+	txns    *txn.Coordinator
 	ln      net.Listener
 	logger  *slog.Logger
 
@@ -96,9 +98,17 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		cl.Close()
 		return nil, err
 	}
+	txns, err := txn.New(txnConfig(values), cl.TxnStore(), txnEnv{cluster: cl, groups: groups, logger: logger}, logger)
+	if err != nil {
+		ln.Close()
+		groups.Close()
+		cl.Close()
+		return nil, err
+	}
 	b := &Broker{
 		cluster:        cl,
 		groups:         groups,
+		txns:           txns,
 		ln:             ln,
 		logger:         logger,
 		nodeID:         int32(values.Int64("node.id")),
@@ -111,6 +121,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		done:           make(chan struct{}),
 	}
 	go b.acceptLoop()
+	txnCtx, stopTxns := context.WithCancel(context.Background())
+	go func() { <-b.closing; stopTxns() }()
+	go txns.Run(txnCtx)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -171,6 +184,7 @@ func (b *Broker) Close() error {
 		}
 		b.mu.Unlock()
 		b.groups.Close() // answers members waiting in JoinGroup/SyncGroup
+		b.txns.Close()
 		finished := make(chan struct{})
 		go func() { b.connsWG.Wait(); close(finished) }()
 		select {

@@ -143,13 +143,30 @@ func (b *Broker) fetchRead(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, par
 		p := &parts[i]
 		sp := &resp.Topics[p.ti].Partitions[p.pi]
 		limit := min(p.max, budget-total)
-		res, err := p.log.Read(p.offset, max(limit, 0), total == 0)
-		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+		// The LSO is taken before reading: what lies below it stays decided.
+		lso := p.log.LastStableOffset()
+		var res storage.ReadResult
+		var err error
+		if req.IsolationLevel == 1 { // read_committed: only decided transactions
+			res, err = p.log.ReadUpTo(p.offset, max(limit, 0), total == 0, lso)
+		} else {
+			res, err = p.log.Read(p.offset, max(limit, 0), total == 0)
+		}
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, lso, res.LogStartOffset
 		p.chunk = res.Chunk
 		if err != nil {
 			sp.ErrorCode = errorCode(err)
 			failed = true
 			continue
+		}
+		if req.IsolationLevel == 1 && res.Chunk.Len > 0 {
+			// The consumer drops the records of these producers' aborted
+			// transactions; the markers tell it where each one ends.
+			for _, a := range p.log.AbortedTxns(p.offset, lso) {
+				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+				at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+				sp.AbortedTransactions = append(sp.AbortedTransactions, at)
+			}
 		}
 		total += res.Chunk.Len
 	}

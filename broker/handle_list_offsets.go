@@ -30,7 +30,11 @@ func handleListOffsets(b *Broker, r *request, req *kmsg.ListOffsetsRequest) kmsg
 			case req.Version >= 4 && checkLeaderEpoch(rp.CurrentLeaderEpoch) != 0:
 				sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch)
 			default:
-				offset, ts, err := listOffset(t.Partition(rp.Partition), rp.Timestamp)
+				l := t.Partition(rp.Partition)
+				offset, ts, err := listOffset(l, rp.Timestamp)
+				if rp.Timestamp == latestTimestamp && req.IsolationLevel == 1 {
+					offset = l.LastStableOffset() // read_committed consumers end at the LSO
+				}
 				sp.ErrorCode = errorCode(err)
 				sp.Offset, sp.Timestamp = offset, ts
 				sp.LeaderEpoch = leaderEpoch

@@ -33,7 +33,7 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) (kmsg.Respon
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogStartOffset = -1, -1
-			l, err := b.producePartition(req, t, topicErr, rp.Partition)
+			l, err := b.producePartition(req, t, topicErr, rp)
 			if err == nil {
 				var res storage.AppendResult
 				res, err = l.Append(rp.Records)
@@ -74,20 +74,24 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) (kmsg.Respon
 }
 
 // producePartition checks that a produce may go to a partition.
-func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, topicErr error, p int32) (*storage.Log, error) {
+func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, topicErr error, rp kmsg.ProduceRequestTopicPartition) (*storage.Log, error) {
+	p := rp.Partition
 	switch {
 	case topicErr != nil:
 		return nil, topicErr
 	case req.Acks != -1 && req.Acks != 0 && req.Acks != 1:
 		return nil, fmt.Errorf("%w: acks=%d (want -1/all, 0 or 1)", kerr.InvalidRequiredAcks, req.Acks)
-	case req.TransactionID != nil:
-		return nil, fmt.Errorf("%w: transactions are not supported", kerr.TransactionalIDAuthorizationFailed)
 	case req.Acks == -1 && t.MinInsyncReplicas() > 1:
 		return nil, fmt.Errorf("%w: min.insync.replicas is %d but one node has one replica", kerr.NotEnoughReplicas, t.MinInsyncReplicas())
 	}
 	l := t.Partition(p)
 	if l == nil {
 		return nil, fmt.Errorf("%w: partition %d of %s", cluster.ErrUnknownTopic, p, t.Name())
+	}
+	if req.TransactionID != nil {
+		if err := b.checkTransactionalProduce(*req.TransactionID, t.Name(), p, rp.Records); err != nil {
+			return nil, err
+		}
 	}
 	return l, nil
 }

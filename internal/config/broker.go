@@ -68,6 +68,10 @@ var BrokerSettings = newRegistry([]Setting{
 		Doc: "How often expired committed offsets are looked for."},
 	{Name: "offset.metadata.max.bytes", Type: Int, Default: "4096", Min: minimum(0),
 		Doc: "Largest metadata string a consumer may commit with an offset."},
+	{Name: "transaction.max.timeout.ms", Type: Int, Default: "900000", Min: minimum(1),
+		Doc: "Longest transaction timeout a transactional producer may ask for (transaction.timeout.ms); longer requests get INVALID_TRANSACTION_TIMEOUT."},
+	{Name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: Int, Default: "10000", Min: minimum(1),
+		Doc: "How often transactions open longer than their timeout are looked for; they are aborted and their producer fenced."},
 })
 
 func checkHostPort(v string) error {

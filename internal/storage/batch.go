@@ -15,13 +15,15 @@ import (
 // positions below are those of its fixed-size header and are used only to
 // patch broker-owned fields without copying the batch.
 const (
-	batchHeaderSize = 61 // kmsg.RecordBatch fields before Records
-	batchLengthEnd  = 12 // FirstOffset (8) + Length (4): bytes not counted by Length
-	posLeaderEpoch  = 12
-	posMagic        = 16
-	posCRC          = 17
-	posAttributes   = 21 // the CRC covers everything from here on
-	posMaxTimestamp = 35
+	batchHeaderSize  = 61 // kmsg.RecordBatch fields before Records
+	batchLengthEnd   = 12 // FirstOffset (8) + Length (4): bytes not counted by Length
+	posLeaderEpoch   = 12
+	posMagic         = 16
+	posCRC           = 17
+	posAttributes    = 21 // the CRC covers everything from here on
+	posMaxTimestamp  = 35
+	posProducerID    = 43
+	posProducerEpoch = 51
 
 	attrTimestampLogAppend = 0x08
 	attrTransactional      = 0x10
@@ -121,4 +123,12 @@ func isTransactional(rb *kmsg.RecordBatch) bool { return rb.Attributes&attrTrans
 // IsTransactional reports whether a raw batch has the transactional bit set.
 func IsTransactional(b []byte) bool {
 	return len(b) >= batchHeaderSize && binary.BigEndian.Uint16(b[posAttributes:])&attrTransactional != 0
+}
+
+// BatchProducer returns the producer id and epoch of the first batch in b.
+func BatchProducer(b []byte) (producerID int64, epoch int16, ok bool) {
+	if len(b) < batchHeaderSize {
+		return -1, -1, false
+	}
+	return int64(binary.BigEndian.Uint64(b[posProducerID:])), int16(binary.BigEndian.Uint16(b[posProducerEpoch:])), true
 }
