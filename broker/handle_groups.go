@@ -33,7 +33,11 @@ func init() {
 		return b.groups.Commit(r.client(), req)
 	})
 	register(kmsg.OffsetFetch, 0, func(b *Broker, r *request, req *kmsg.OffsetFetchRequest) kmsg.Response {
-		return b.groups.Fetch(r.client(), req)
+		resp := b.groups.Fetch(r.client(), req)
+		if req.RequireStable {
+			b.markUnstableOffsets(req, resp)
+		}
+		return resp
 	})
 	register(kmsg.OffsetDelete, 0, func(b *Broker, r *request, req *kmsg.OffsetDeleteRequest) kmsg.Response {
 		return b.groups.DeleteOffsets(r.client(), req)

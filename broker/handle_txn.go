@@ -371,3 +371,35 @@ func handleDescribeProducers(b *Broker, r *request, req *kmsg.DescribeProducersR
 	}
 	return resp
 }
+
+// markUnstableOffsets answers UNSTABLE_OFFSET_COMMIT (KIP-447) for the
+// partitions whose offset an open transaction is about to commit, so that
+// a consumer asking for stable offsets waits instead of reading the old one.
+func (b *Broker) markUnstableOffsets(req *kmsg.OffsetFetchRequest, resp *kmsg.OffsetFetchResponse) {
+	unstable := func(group, topic string, p int32) bool {
+		return b.txns.HasPendingOffsets(group, txn.Partition{Topic: topic, Partition: p})
+	}
+	for j := range resp.Topics { // before v8: one group
+		for k := range resp.Topics[j].Partitions {
+			if sp := &resp.Topics[j].Partitions[k]; sp.ErrorCode == 0 && unstable(req.Group, resp.Topics[j].Topic, sp.Partition) {
+				sp.ErrorCode = kerr.UnstableOffsetCommit.Code
+			}
+		}
+	}
+	for i := range resp.Groups {
+		g := &resp.Groups[i]
+		for j := range g.Topics {
+			topic := g.Topics[j].Topic
+			if resp.Version >= 10 {
+				if t, ok := b.cluster.TopicByID(g.Topics[j].TopicID); ok {
+					topic = t.Name()
+				}
+			}
+			for k := range g.Topics[j].Partitions {
+				if sp := &g.Topics[j].Partitions[k]; sp.ErrorCode == 0 && unstable(g.Group, topic, sp.Partition) {
+					sp.ErrorCode = kerr.UnstableOffsetCommit.Code
+				}
+			}
+		}
+	}
+}

@@ -391,3 +391,57 @@ func markTransactional(t *testing.T, b []byte) []byte {
 	rb.CRC = int32(crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
 	return rb.AppendTo(nil)
 }
+
+// Offsets a transaction commits stay invisible until it commits; a
+// consumer asking for stable offsets meanwhile gets UNSTABLE_OFFSET_COMMIT.
+func TestTransactionalOffsetCommit(t *testing.T) {
+	b := protoBroker(t, nil)
+	protoCreateTopic(t, b, "tx-in", 1, nil)
+	c := protoDial(t, b)
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = kmsg.StringPtr("offsets-txn"), 10000
+	ir := c.roundTrip(init, 4).(*kmsg.InitProducerIDResponse)
+	protoErr(t, "init", ir.ErrorCode, nil)
+
+	commit := kmsg.NewPtrTxnOffsetCommitRequest()
+	commit.TransactionalID, commit.Group, commit.ProducerID, commit.ProducerEpoch = "offsets-txn", "g", ir.ProducerID, ir.ProducerEpoch
+	ct := kmsg.NewTxnOffsetCommitRequestTopic()
+	ct.Topic = "tx-in"
+	cp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+	cp.Partition, cp.Offset = 0, 42
+	ct.Partitions = append(ct.Partitions, cp)
+	commit.Topics = append(commit.Topics, ct)
+	cr := c.roundTrip(commit, 3).(*kmsg.TxnOffsetCommitResponse)
+	protoErr(t, "TxnOffsetCommit before AddOffsetsToTxn", cr.Topics[0].Partitions[0].ErrorCode, kerr.InvalidTxnState)
+
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = "offsets-txn", ir.ProducerID, ir.ProducerEpoch, "g"
+	protoErr(t, "AddOffsetsToTxn", c.roundTrip(add, 3).(*kmsg.AddOffsetsToTxnResponse).ErrorCode, nil)
+	cr = c.roundTrip(commit, 3).(*kmsg.TxnOffsetCommitResponse)
+	protoErr(t, "TxnOffsetCommit", cr.Topics[0].Partitions[0].ErrorCode, nil)
+
+	fetch := func(stable bool) kmsg.OffsetFetchResponseGroupTopicPartition {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.RequireStable = stable
+		g := kmsg.NewOffsetFetchRequestGroup()
+		g.Group = "g"
+		gt := kmsg.NewOffsetFetchRequestGroupTopic()
+		gt.Topic, gt.Partitions = "tx-in", []int32{0}
+		g.Topics = append(g.Topics, gt)
+		req.Groups = append(req.Groups, g)
+		resp := c.roundTrip(req, 8).(*kmsg.OffsetFetchResponse)
+		return resp.Groups[0].Topics[0].Partitions[0]
+	}
+	protoErr(t, "a stable offset fetch during the transaction", fetch(true).ErrorCode, kerr.UnstableOffsetCommit)
+	if p := fetch(false); p.ErrorCode != 0 || p.Offset != -1 {
+		t.Fatalf("before the commit the group's offset is %d (error %d), want none", p.Offset, p.ErrorCode)
+	}
+
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = "offsets-txn", ir.ProducerID, ir.ProducerEpoch, true
+	protoErr(t, "EndTxn", c.roundTrip(end, 3).(*kmsg.EndTxnResponse).ErrorCode, nil)
+	protoErr(t, "a retried EndTxn", c.roundTrip(end, 3).(*kmsg.EndTxnResponse).ErrorCode, nil)
+	if p := fetch(true); p.ErrorCode != 0 || p.Offset != 42 {
+		t.Fatalf("after the commit the group's offset is %d (error %d), want 42", p.Offset, p.ErrorCode)
+	}
+}
