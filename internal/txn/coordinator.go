@@ -63,6 +63,11 @@ type Txn struct {
 
 func (t *Txn) open() bool { return t.State == Ongoing }
 
+// preparing reports a transaction whose end was decided but not completed
+// (its markers could not all be written); it is completed on the next
+// EndTxn, InitProducerId or start.
+func (t *Txn) preparing() bool { return t.State == PrepareCommit || t.State == PrepareAbort }
+
 func (t *Txn) hasPartition(p Partition) bool {
 	for _, q := range t.Partitions {
 		if q == p {
@@ -180,6 +185,11 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, producerI
 		if producerID >= 0 && (producerID != t.ProducerID || epoch != t.Epoch) {
 			return -1, -1, fmt.Errorf("%w: producer %d epoch %d is not the current incarnation of %q", kerr.ProducerFenced, producerID, epoch, id)
 		}
+		if t.preparing() {
+			if err := c.complete(t, t.State == PrepareCommit); err != nil {
+				return -1, -1, err
+			}
+		}
 		if t.open() {
 			// The previous producer crashed or was replaced mid-transaction:
 			// abort at a new epoch so its late writes are refused.
@@ -224,6 +234,16 @@ func (c *Coordinator) check(id string, producerID int64, epoch int16) (*Txn, err
 	return t, nil
 }
 
+// checkOpenable is check for the requests that add to a transaction: they
+// wait (a retriable error) while the previous one is still completing.
+func (c *Coordinator) checkOpenable(id string, producerID int64, epoch int16) (*Txn, error) {
+	t, err := c.check(id, producerID, epoch)
+	if err == nil && t.preparing() {
+		return nil, fmt.Errorf("%w: the previous transaction of %q is still completing", kerr.ConcurrentTransactions, id)
+	}
+	return t, err
+}
+
 // begin moves a transaction to Ongoing on its first partition or group.
 func (c *Coordinator) begin(t *Txn) {
 	if !t.open() {
@@ -238,7 +258,7 @@ func (c *Coordinator) begin(t *Txn) {
 func (c *Coordinator) AddPartitions(id string, producerID int64, epoch int16, parts []Partition, verifyOnly bool) (map[Partition]error, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, err := c.check(id, producerID, epoch)
+	t, err := c.checkOpenable(id, producerID, epoch)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +288,7 @@ func (c *Coordinator) AddPartitions(id string, producerID int64, epoch int16, pa
 func (c *Coordinator) AddOffsets(id string, producerID int64, epoch int16, group string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, err := c.check(id, producerID, epoch)
+	t, err := c.checkOpenable(id, producerID, epoch)
 	if err != nil {
 		return err
 	}
@@ -287,7 +307,7 @@ func (c *Coordinator) AddOffsets(id string, producerID int64, epoch int16, group
 func (c *Coordinator) CommitOffsets(id string, producerID int64, epoch int16, group string, offsets []Offset) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, err := c.check(id, producerID, epoch)
+	t, err := c.checkOpenable(id, producerID, epoch)
 	if err != nil {
 		return err
 	}
@@ -322,7 +342,7 @@ func (c *Coordinator) CommitOffsets(id string, producerID int64, epoch int16, gr
 func (c *Coordinator) CheckProduce(id string, producerID int64, epoch int16, p Partition) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, err := c.check(id, producerID, epoch)
+	t, err := c.checkOpenable(id, producerID, epoch)
 	if err != nil {
 		return err
 	}
@@ -344,6 +364,8 @@ func (c *Coordinator) End(id string, producerID int64, epoch int16, commit bool)
 	switch {
 	case t.open():
 		return c.end(t, commit)
+	case commit && t.State == PrepareCommit, !commit && t.State == PrepareAbort:
+		return c.complete(t, commit) // a retry after markers failed
 	case commit && t.State == CompleteCommit, !commit && t.State == CompleteAbort:
 		return nil
 	case !commit && t.State == Empty:
@@ -402,6 +424,12 @@ func (c *Coordinator) AbortTimedOut() {
 	}
 	now := c.now()
 	for _, t := range c.sortedLocked() {
+		if t.preparing() { // markers failed earlier: try again
+			if err := c.complete(t, t.State == PrepareCommit); err != nil {
+				c.logger.Error("could not complete a transaction; will retry", "transactional_id", t.ID, "err", err)
+			}
+			continue
+		}
 		if !t.open() || now.Sub(t.Started) < time.Duration(t.TimeoutMs)*time.Millisecond {
 			continue
 		}
