@@ -1,7 +1,7 @@
 # creek: `make test` installs what the tests need and runs the whole suite.
 
 GO        ?= go
-STATICCHECK_VERSION ?= 2025.1.1
+STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME  ?= 10s
 
 .PHONY: all build test test-deps compat fuzz lint docs clean

@@ -81,7 +81,7 @@ func (c *conn) serve() {
 	close(c.queue)
 	<-writerDone
 	c.nc.Close()
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
+	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
 		c.b.logger.Warn("closing client connection", "client", c.nc.RemoteAddr().String(), "reason", err)
 	}
 }

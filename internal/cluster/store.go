@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // store is the broker's metadata: topics and their configs, the cluster id
@@ -44,7 +45,7 @@ func openStore(dataDir string) (*store, bool, error) {
 	path := filepath.Join(dataDir, "meta.db")
 	created := !fileExists(path)
 	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: 500 * time.Millisecond})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, false, fmt.Errorf("%w (%s is locked); stop the other broker or choose another --data-dir", ErrDataDirLocked, path)
 	}
 	if err != nil {

@@ -386,3 +386,38 @@ func TestSyncGroupCommit(t *testing.T) {
 		t.Fatal("clean-shutdown marker present while the log is open")
 	}
 }
+
+// Idempotent producers idle past producer.id.expiration.ms are forgotten
+// by the retention pass (any sequence is then accepted, as for a new
+// producer); an open transaction keeps its producer.
+func TestProducerExpiration(t *testing.T) {
+	now := time.Now()
+	opts := quietOptions()
+	opts.Now = func() time.Time { return now }
+	cfg := DefaultConfig()
+	cfg.ProducerExpirationMs = 60_000
+	l, err := Open(t.TempDir(), cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.Append(makeBatch(t, batchSpec{pid: 5, seq: 0})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(makeBatch(t, batchSpec{pid: 6, seq: 0, txn: true})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(makeBatch(t, batchSpec{pid: 5, seq: 7})); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("a gap before expiry: %v", err)
+	}
+	now = now.Add(2 * time.Minute)
+	if _, err := l.EnforceRetention(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(makeBatch(t, batchSpec{pid: 5, seq: 7})); err != nil {
+		t.Fatalf("after expiry the producer should be new: %v", err)
+	}
+	if lso, end := l.LastStableOffset(), l.active().next; lso == end {
+		t.Fatal("expiry dropped a producer with an open transaction")
+	}
+}

@@ -9,14 +9,19 @@ import (
 
 // EnforceRetention deletes the oldest segments that retention.bytes or
 // retention.ms no longer keep, and those wholly below the log start offset.
-// It returns the number of segments deleted.
+// It returns the number of segments deleted. It also forgets idempotent
+// producers idle for longer than producer.id.expiration.ms, as Kafka does.
 func (l *Log) EnforceRetention() (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return 0, nil
 	}
-	return l.enforceRetention(l.now())
+	now := l.now()
+	if l.cfg.ProducerExpirationMs > 0 {
+		l.producers.expire(now.UnixMilli() - l.cfg.ProducerExpirationMs)
+	}
+	return l.enforceRetention(now)
 }
 
 // enforceRetention works like Kafka's: whole segments go, oldest first, while
