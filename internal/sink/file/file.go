@@ -93,10 +93,7 @@ func (s *Sink) Write(ctx context.Context, b *pipeline.Batch) error {
 		}
 	}
 	for i := range b.Messages {
-		line := s.encode(&b.Messages[i])
-		n, err := s.w.Write(line)
-		s.size += int64(n)
-		if err != nil {
+		if err := s.writeLine(&b.Messages[i]); err != nil {
 			return err
 		}
 	}
@@ -138,10 +135,28 @@ type jsonRecord struct {
 	Headers   map[string]string `json:"headers,omitempty"`
 }
 
-func (s *Sink) encode(m *pipeline.Message) []byte {
+// writeLine writes one message as a line; raw values go straight to the
+// buffer, without an intermediate copy.
+func (s *Sink) writeLine(m *pipeline.Message) error {
+	var line []byte
 	if s.raw {
-		return append(append([]byte(nil), m.Value...), '\n')
+		line = m.Value
+	} else {
+		line = s.encode(m)
 	}
+	n, err := s.w.Write(line)
+	s.size += int64(n)
+	if err != nil {
+		return err
+	}
+	if !s.raw {
+		return nil // encode ends the line
+	}
+	s.size++
+	return s.w.WriteByte('\n')
+}
+
+func (s *Sink) encode(m *pipeline.Message) []byte {
 	r := jsonRecord{Topic: m.Topic}
 	if m.Topic != "" {
 		r.Partition, r.Offset = &m.Partition, &m.Offset
