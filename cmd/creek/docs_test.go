@@ -22,6 +22,11 @@ func TestDocumentedCommandsParse(t *testing.T) {
 		}
 		for _, line := range shellLines(string(text)) {
 			args := creekArgs(splitWords(line))
+			for i, a := range args {
+				if strings.HasPrefix(a, "$") {
+					args[i] = "1" // a shell value ($!, $(pgrep ...)): any number or string parses
+				}
+			}
 			if args == nil {
 				continue
 			}
@@ -113,9 +118,19 @@ func splitWords(line string) []string {
 		cur   strings.Builder
 		quote rune
 		has   bool
+		depth int // inside $( ... )
 	)
-	for _, r := range line {
+	for i, r := range line {
 		switch {
+		case quote == 0 && r == '$' && strings.HasPrefix(line[i:], "$("):
+			depth++
+			cur.WriteRune(r)
+			has = true
+		case quote == 0 && depth > 0 && r == ')':
+			depth--
+			cur.WriteRune(r)
+		case quote == 0 && depth > 0:
+			cur.WriteRune(r)
 		case quote != 0 && r == quote:
 			quote = 0
 		case quote != 0:
