@@ -296,6 +296,10 @@ func (p piece) write(w *bufio.Writer, m *pipeline.Message) {
 	case 's':
 		w.Write(m.Value)
 	case 'T':
+		if m.Timestamp.IsZero() {
+			w.WriteString("-1") // as kcat shows a record without a timestamp
+			break
+		}
 		w.WriteString(strconv.FormatInt(m.Timestamp.UnixMilli(), 10))
 	case 'K':
 		w.WriteString(strconv.Itoa(len(m.Key)))
