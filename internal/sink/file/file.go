@@ -69,12 +69,12 @@ func Open(path, format string, rotateSize int64, rotateEvery time.Duration) (*Si
 func (s *Sink) open() error {
 	if dir := filepath.Dir(s.path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
+			return fmt.Errorf("file sink: %w", err)
 		}
 	}
 	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return err
+		return fmt.Errorf("file sink: %w", err)
 	}
 	st, err := f.Stat()
 	if err != nil {
@@ -117,12 +117,23 @@ func (s *Sink) rotate() error {
 		return err
 	}
 	ext := filepath.Ext(s.path)
-	stamp := s.now().UTC().Format("20060102T150405.000Z")
-	rotated := strings.TrimSuffix(s.path, ext) + "-" + stamp + ext
+	// Two rotations within a millisecond: the later one takes the next
+	// free millisecond, so names stay unique and sort in rotation order.
+	at := s.now().UTC()
+	rotated := strings.TrimSuffix(s.path, ext) + "-" + at.Format("20060102T150405.000Z") + ext
+	for fileExists(rotated) {
+		at = at.Add(time.Millisecond)
+		rotated = strings.TrimSuffix(s.path, ext) + "-" + at.Format("20060102T150405.000Z") + ext
+	}
 	if err := os.Rename(s.path, rotated); err != nil {
 		return fmt.Errorf("rotate %s: %w", s.path, err)
 	}
 	return s.open()
+}
+
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 type jsonRecord struct {
