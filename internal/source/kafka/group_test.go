@@ -209,4 +209,3 @@ func committedTotal(t *testing.T, adm *kadm.Client, group string) int64 {
 	offsets.Each(func(o kadm.OffsetResponse) { total += o.At })
 	return total
 }
-
