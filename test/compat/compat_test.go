@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ var scenarios = []string{
 	"list-offsets",     // earliest/latest (and by time where offered)
 	"describe-configs", // topic configs
 	"error-path",       // a Kafka error surfaces as the client's error (client-specific)
+	"transactions",     // a transactional producer commits one transaction and aborts another; read_committed sees only the committed records
 }
 
 var clients = []string{"kcat", "kafka-python", "confluent-kafka", "kafkajs", "sarama", "kafka-go", "franz-go"}
@@ -150,3 +152,23 @@ func runScenarios(t *testing.T, client string, fns map[string]scenarioFunc) {
 
 // codecs are the compression codecs each client tries.
 var allCodecs = []string{"none", "gzip", "snappy", "lz4", "zstd"}
+
+// txnScript is the transactions scenario: one transaction committed, one
+// aborted, one committed with the "end" marker the reader stops at, all to
+// a topic of one partition so that their order is the log's.
+var txnScript = []struct {
+	values []string
+	commit bool
+}{
+	{[]string{"c0", "c1", "c2"}, true},
+	{[]string{"a0", "a1"}, false},
+	{[]string{"end"}, true},
+}
+
+// checkCommitted checks what a read_committed consumer read.
+func checkCommitted(got []string) error {
+	if want := []string{"c0", "c1", "c2", "end"}; !slices.Equal(got, want) {
+		return fmt.Errorf("read_committed read %q, want %q", got, want)
+	}
+	return nil
+}

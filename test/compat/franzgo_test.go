@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -138,6 +139,45 @@ func TestFranzGo(t *testing.T) {
 				return fmt.Errorf("producing to an invalid topic name: %v", err)
 			}
 			return nil
+		},
+		"transactions": func(t *testing.T) error {
+			txTopic := topic + "-txn"
+			if _, err := adm.CreateTopic(ctx, 1, 1, nil, txTopic); err != nil {
+				return err
+			}
+			p, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr), kgo.TransactionalID("compat-franz-go-txn"), kgo.DefaultProduceTopic(txTopic))
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			for _, tx := range txnScript {
+				if err := p.BeginTransaction(); err != nil {
+					return err
+				}
+				for _, v := range tx.values {
+					if err := p.ProduceSync(ctx, &kgo.Record{Key: []byte(v), Value: []byte(v)}).FirstErr(); err != nil {
+						return err
+					}
+				}
+				if err := p.EndTransaction(ctx, kgo.TransactionEndTry(tx.commit)); err != nil {
+					return err
+				}
+			}
+			c, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr), kgo.ConsumeTopics(txTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+				kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			var got []string
+			for !slices.Contains(got, "end") {
+				fs := c.PollFetches(ctx)
+				if err := fs.Err(); err != nil {
+					return err
+				}
+				fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+			}
+			return checkCommitted(got)
 		},
 	})
 }

@@ -39,6 +39,9 @@ func TestKafkaGo(t *testing.T) {
 	}
 
 	runScenarios(t, "kafka-go", map[string]scenarioFunc{
+		"transactions": func(t *testing.T) error {
+			return notApplicable("segmentio/kafka-go has no transactional producer")
+		},
 		"create-topic": func(t *testing.T) error {
 			resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
 				Topic: topic, NumPartitions: 3, ReplicationFactor: 1,

@@ -46,6 +46,7 @@ func TestKcat(t *testing.T) {
 		return got, nil
 	}
 	runScenarios(t, "kcat", map[string]scenarioFunc{
+		"transactions": func(t *testing.T) error { return notApplicable("kcat has no transactional producer") },
 		"create-topic": func(t *testing.T) error {
 			return notApplicable("kcat has no admin API; the topic is created on first produce")
 		},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -202,6 +203,69 @@ func TestSarama(t *testing.T) {
 				return fmt.Errorf("creating an existing topic: %v", err)
 			}
 			return nil
+		},
+		"transactions": func(t *testing.T) error {
+			txTopic := topic + "-txn"
+			a, err := admin()
+			if err != nil {
+				return err
+			}
+			err = a.CreateTopic(txTopic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false)
+			a.Close()
+			if err != nil {
+				return err
+			}
+			cfg := saramaConfig()
+			cfg.Producer.Idempotent = true
+			cfg.Producer.Transaction.ID = "compat-sarama-txn"
+			cfg.Net.MaxOpenRequests = 1
+			p, err := sarama.NewSyncProducer(brokers, cfg)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			for _, tx := range txnScript {
+				if err := p.BeginTxn(); err != nil {
+					return err
+				}
+				for _, v := range tx.values {
+					if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: txTopic, Key: sarama.StringEncoder(v), Value: sarama.StringEncoder(v)}); err != nil {
+						return err
+					}
+				}
+				end := p.AbortTxn
+				if tx.commit {
+					end = p.CommitTxn
+				}
+				if err := end(); err != nil {
+					return err
+				}
+			}
+			ccfg := saramaConfig()
+			ccfg.Consumer.IsolationLevel = sarama.ReadCommitted
+			c, err := sarama.NewConsumer(brokers, ccfg)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			pc, err := c.ConsumePartition(txTopic, 0, sarama.OffsetOldest)
+			if err != nil {
+				return err
+			}
+			defer pc.Close()
+			var got []string
+			timeout := time.After(30 * time.Second)
+			for !slices.Contains(got, "end") {
+				select {
+				case m := <-pc.Messages():
+					got = append(got, string(m.Value))
+				case err := <-pc.Errors():
+					return err
+				case <-timeout:
+					return fmt.Errorf("read_committed read %q before the timeout", got)
+				}
+			}
+			return checkCommitted(got)
 		},
 	})
 }

@@ -118,6 +118,34 @@ async function main () {
     }
     throw new Error('producing to an invalid topic name did not fail')
   })
+  await result('transactions', async () => {
+    const txTopic = topic + '-txn'
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: txTopic, numPartitions: 1, replicationFactor: 1 }] })
+    const producer = kafka.producer({ transactionalId: topic + '-txn-id', idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    for (const [values, commit] of [[['c0', 'c1', 'c2'], true], [['a0', 'a1'], false], [['end'], true]]) {
+      const tx = await producer.transaction()
+      await tx.send({ topic: txTopic, messages: values.map(v => ({ key: v, value: v })) })
+      if (commit) await tx.commit()
+      else await tx.abort()
+    }
+    await producer.disconnect()
+    const consumer = kafka.consumer({ groupId: topic + '-txn-g', readUncommitted: false })
+    await consumer.connect()
+    await consumer.subscribe({ topic: txTopic, fromBeginning: true })
+    const got = []
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`read_committed read ${JSON.stringify(got)} before the timeout`)), 30000)
+      consumer.run({
+        eachMessage: async ({ message }) => {
+          got.push(message.value.toString())
+          if (message.value.toString() === 'end') { clearTimeout(timer); resolve() }
+        }
+      })
+    })
+    await consumer.disconnect()
+    if (got.join(',') !== 'c0,c1,c2,end') throw new Error(`read_committed read ${JSON.stringify(got)}`)
+  })
   await admin.disconnect()
 }
 

@@ -115,7 +115,38 @@ def error_path():
     raise AssertionError("creating an existing topic did not fail")
 
 
+def transactions():
+    txn_topic = topic + "-txn"
+    for f in admin().create_topics([NewTopic(txn_topic, num_partitions=1, replication_factor=1)]).values():
+        f.result()
+    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": topic + "-txn-id"})
+    p.init_transactions(15)
+    for values, commit in [(["c0", "c1", "c2"], True), (["a0", "a1"], False), (["end"], True)]:
+        p.begin_transaction()
+        for v in values:
+            p.produce(txn_topic, key=v.encode(), value=v.encode())
+        p.flush(10)  # the aborted records reach the log too
+        if commit:
+            p.commit_transaction(15)
+        else:
+            p.abort_transaction(15)
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": topic + "-txn-g", "auto.offset.reset": "earliest",
+                  "isolation.level": "read_committed", "enable.auto.commit": False})
+    c.subscribe([txn_topic])
+    got, deadline = [], time.time() + 30
+    while "end" not in got and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            raise KafkaException(m.error())
+        got.append(m.value().decode())
+    c.close()
+    if got != ["c0", "c1", "c2", "end"]:
+        raise AssertionError("read_committed read %s" % got)
+
+
 for name, fn in [("create-topic", create), ("produce-codecs", produce), ("consume-group", consume),
                  ("resume", resume), ("list-offsets", offsets), ("describe-configs", configs),
-                 ("error-path", error_path)]:
+                 ("error-path", error_path), ("transactions", transactions)]:
     result(name, fn)
