@@ -107,38 +107,6 @@ func protoStr(s *string) string {
 	return *s
 }
 
-// protoProduce produces values to one partition of a topic with a plain
-// franz-go producer (idempotent, acks=all) and returns their offsets.
-func protoProduce(t *testing.T, cl *kgo.Client, topic string, partition int32, values ...string) []int64 {
-	t.Helper()
-	recs := make([]*kgo.Record, len(values))
-	for i, v := range values {
-		recs[i] = &kgo.Record{Topic: topic, Partition: partition, Value: []byte(v)}
-	}
-	return protoProduceRecords(t, cl, recs...)
-}
-
-// protoProduceRecords produces records synchronously and returns their offsets.
-func protoProduceRecords(t *testing.T, cl *kgo.Client, recs ...*kgo.Record) []int64 {
-	t.Helper()
-	res := cl.ProduceSync(protoCtx(t), recs...)
-	if err := res.FirstErr(); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
-	offsets := make([]int64, len(res))
-	for i, r := range res {
-		offsets[i] = r.Record.Offset
-	}
-	return offsets
-}
-
-// protoPartitioned is a producer client that writes each record to the
-// partition it names.
-func protoPartitioned(t *testing.T, b *Broker, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	return protoClient(t, b, append([]kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner())}, opts...)...)
-}
-
 // protoConsume reads want records of a topic from the start with a franz-go
 // consumer and returns them ordered by partition and offset.
 func protoConsume(t *testing.T, b *Broker, topic string, want int) []*kgo.Record {
@@ -439,19 +407,6 @@ func protoListOffset(t *testing.T, c *protoConn, topic string, partition int32, 
 	return sp.Offset, sp.Timestamp
 }
 
-// protoMetadata asks for the metadata of topics by name (v12).
-func protoMetadata(t *testing.T, c *protoConn, allowCreate bool, topics ...string) *kmsg.MetadataResponse {
-	t.Helper()
-	req := kmsg.NewPtrMetadataRequest()
-	req.AllowAutoTopicCreation = allowCreate
-	for _, name := range topics {
-		rt := kmsg.NewMetadataRequestTopic()
-		rt.Topic = kmsg.StringPtr(name)
-		req.Topics = append(req.Topics, rt)
-	}
-	return c.roundTrip(req, 12).(*kmsg.MetadataResponse)
-}
-
 // protoTopicExists reports whether the broker lists a topic.
 func protoTopicExists(t *testing.T, b *Broker, topic string) bool {
 	t.Helper()
@@ -464,28 +419,6 @@ func protoTopicExists(t *testing.T, b *Broker, topic string) bool {
 		}
 	}
 	return false
-}
-
-// protoLogDirSize is the size DescribeLogDirs reports for a partition.
-func protoLogDirSize(t *testing.T, b *Broker, topic string, partition int32) int64 {
-	t.Helper()
-	c := protoDial(t, b)
-	req := kmsg.NewPtrDescribeLogDirsRequest()
-	rt := kmsg.NewDescribeLogDirsRequestTopic()
-	rt.Topic, rt.Partitions = topic, []int32{partition}
-	req.Topics = append(req.Topics, rt)
-	resp := c.roundTrip(req, 4).(*kmsg.DescribeLogDirsResponse)
-	for _, d := range resp.Dirs {
-		for _, dt := range d.Topics {
-			for _, dp := range dt.Partitions {
-				if dt.Topic == topic && dp.Partition == partition {
-					return dp.Size
-				}
-			}
-		}
-	}
-	t.Fatalf("DescribeLogDirs does not list %s[%d]", topic, partition)
-	return 0
 }
 
 // protoWait polls cond until it holds or a generous deadline passes.
