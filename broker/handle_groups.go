@@ -2,6 +2,7 @@ package broker
 
 import (
 	"net"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -50,6 +51,14 @@ func init() {
 	})
 	register(kmsg.DeleteGroups, 0, func(b *Broker, r *request, req *kmsg.DeleteGroupsRequest) kmsg.Response {
 		return b.groups.DeleteGroups(req)
+	})
+	// KIP-848: v1 only, where members choose their own ids; v0 was Kafka
+	// 3.7's early access and no released client needs it.
+	register(kmsg.ConsumerGroupHeartbeat, 1, func(b *Broker, r *request, req *kmsg.ConsumerGroupHeartbeatRequest) kmsg.Response {
+		return b.groups.ConsumerHeartbeat(r.client(), req)
+	})
+	register(kmsg.ConsumerGroupDescribe, 0, func(b *Broker, r *request, req *kmsg.ConsumerGroupDescribeRequest) kmsg.Response {
+		return b.groups.ConsumerDescribe(req)
 	})
 }
 
@@ -101,6 +110,10 @@ func handleFindCoordinator(b *Broker, r *request, req *kmsg.FindCoordinatorReque
 // groupConfig reads the coordinator's settings.
 func groupConfig(v *config.BrokerValues) group.Config {
 	ms := func(name string) time.Duration { return time.Duration(v.Int64(name)) * time.Millisecond }
+	var assignors []string
+	for _, a := range strings.Split(v.String("group.consumer.assignors"), ",") {
+		assignors = append(assignors, strings.TrimSpace(a))
+	}
 	return group.Config{
 		MinSessionTimeout:     ms("group.min.session.timeout.ms"),
 		MaxSessionTimeout:     ms("group.max.session.timeout.ms"),
@@ -109,6 +122,10 @@ func groupConfig(v *config.BrokerValues) group.Config {
 		OffsetsRetention:      time.Duration(v.Int64("offsets.retention.minutes")) * time.Minute,
 		RetentionCheck:        ms("offsets.retention.check.interval.ms"),
 		MaxMetadataBytes:      int(v.Int64("offset.metadata.max.bytes")),
+
+		ConsumerSessionTimeout:    ms("group.consumer.session.timeout.ms"),
+		ConsumerHeartbeatInterval: ms("group.consumer.heartbeat.interval.ms"),
+		ConsumerAssignors:         assignors,
 	}
 }
 
@@ -121,6 +138,14 @@ func (d topicDirectory) TopicByName(name string) ([16]byte, int32, bool) {
 		return [16]byte{}, 0, false
 	}
 	return t.ID(), t.NumPartitions(), true
+}
+
+func (d topicDirectory) TopicNames() []string {
+	var names []string
+	for _, t := range d.c.Topics() {
+		names = append(names, t.Name())
+	}
+	return names
 }
 
 func (d topicDirectory) TopicByID(id [16]byte) (string, int32, bool) {

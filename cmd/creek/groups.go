@@ -52,8 +52,11 @@ func (g *groupsCmd) admin(cmd *cobra.Command) (*kadm.Client, func(), error) {
 
 func (g *groupsCmd) listCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:     "list",
-		Short:   "List consumer groups with their state and members",
+		Use:   "list",
+		Short: "List consumer groups with their type, state and members",
+		Long: `List every group: classic consumer groups, consumer groups of Kafka 4's
+protocol (KIP-848, type consumer) and share groups (KIP-932, type share),
+with their state and number of members.`,
 		Example: "  creek groups list\n  creek groups list --output json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -62,24 +65,26 @@ func (g *groupsCmd) listCommand() *cobra.Command {
 				return err
 			}
 			defer done()
-			listed, err := adm.ListGroups(cmd.Context())
+			ctx := cmd.Context()
+			listed, types, err := listGroupTypes(ctx, adm)
 			if err != nil {
 				return err
 			}
-			described, err := adm.DescribeGroups(cmd.Context(), listed.Groups()...)
+			members, err := memberCounts(ctx, adm, types)
 			if err != nil {
 				return err
 			}
 			type row struct {
 				Group        string `json:"group"`
+				Type         string `json:"type"`
 				State        string `json:"state"`
 				ProtocolType string `json:"protocol_type"`
 				Members      int    `json:"members"`
 			}
 			var rows []row
 			for _, name := range listed.Groups() {
-				d := described[name]
-				rows = append(rows, row{Group: name, State: d.State, ProtocolType: d.ProtocolType, Members: len(d.Members)})
+				l := listed[name]
+				rows = append(rows, row{Group: name, Type: types[name], State: l.State, ProtocolType: l.ProtocolType, Members: members[name]})
 			}
 			sort.Slice(rows, func(i, j int) bool { return rows[i].Group < rows[j].Group })
 			if g.output == "json" {
@@ -90,13 +95,76 @@ func (g *groupsCmd) listCommand() *cobra.Command {
 				return nil
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "GROUP\tSTATE\tPROTOCOL TYPE\tMEMBERS")
+			fmt.Fprintln(w, "GROUP\tTYPE\tSTATE\tPROTOCOL TYPE\tMEMBERS")
 			for _, r := range rows {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", r.Group, r.State, dash(r.ProtocolType), r.Members)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\n", r.Group, r.Type, r.State, dash(r.ProtocolType), r.Members)
 			}
 			return w.Flush()
 		},
 	}
+}
+
+// listGroupTypes lists every group and its type: classic, consumer (the
+// KIP-848 protocol) or share. A cluster too old to filter by type has only
+// classic groups.
+func listGroupTypes(ctx context.Context, adm *kadm.Client) (kadm.ListedGroups, map[string]string, error) {
+	listed, err := adm.ListGroups(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	types := make(map[string]string, len(listed))
+	for name := range listed {
+		types[name] = "classic"
+	}
+	for _, typ := range []string{"consumer", "share"} {
+		byType, err := adm.ListGroupsByType(ctx, []string{typ})
+		if err != nil {
+			continue
+		}
+		for name, l := range byType {
+			types[name] = typ
+			listed[name] = l
+		}
+	}
+	return listed, types, nil
+}
+
+// memberCounts describes the groups with the API of their type and counts
+// their members.
+func memberCounts(ctx context.Context, adm *kadm.Client, types map[string]string) (map[string]int, error) {
+	byType := map[string][]string{}
+	for name, typ := range types {
+		byType[typ] = append(byType[typ], name)
+	}
+	out := map[string]int{}
+	if names := byType["classic"]; len(names) > 0 {
+		d, err := adm.DescribeGroups(ctx, names...)
+		if err != nil {
+			return nil, err
+		}
+		for name, g := range d {
+			out[name] = len(g.Members)
+		}
+	}
+	if names := byType["consumer"]; len(names) > 0 {
+		d, err := adm.DescribeConsumerGroups(ctx, names...)
+		if err != nil {
+			return nil, err
+		}
+		for name, g := range d {
+			out[name] = len(g.Members)
+		}
+	}
+	if names := byType["share"]; len(names) > 0 {
+		d, err := adm.DescribeShareGroups(ctx, names...)
+		if err != nil {
+			return nil, err
+		}
+		for name, g := range d {
+			out[name] = len(g.Members)
+		}
+	}
+	return out, nil
 }
 
 func dash(s string) string {
@@ -156,12 +224,32 @@ between them (records not yet consumed).`,
 				return err
 			}
 			defer done()
-			lags, err := adm.Lag(cmd.Context(), args...)
+			_, types, err := listGroupTypes(cmd.Context(), adm)
 			if err != nil {
 				return err
 			}
+			var classic []string
+			for _, name := range args {
+				if types[name] != "consumer" {
+					classic = append(classic, name)
+				}
+			}
+			var lags kadm.DescribedGroupLags
+			if len(classic) > 0 { // Lag of no groups would describe them all
+				if lags, err = adm.Lag(cmd.Context(), classic...); err != nil {
+					return err
+				}
+			}
 			var out []groupDescription
 			for _, name := range args {
+				if types[name] == "consumer" {
+					d, err := describeConsumerProtocolGroup(cmd.Context(), adm, name)
+					if err != nil {
+						return err
+					}
+					out = append(out, d)
+					continue
+				}
 				l, ok := lags[name]
 				if !ok || l.State == "Dead" {
 					return fmt.Errorf("consumer group %q does not exist (see creek groups list)", name)
@@ -210,6 +298,90 @@ func describeLag(l kadm.DescribedGroupLag) groupDescription {
 		d.TotalLag += max(ml.Lag, 0)
 	}
 	return d
+}
+
+// describeConsumerProtocolGroup describes a group of Kafka 4's consumer
+// protocol (KIP-848), which ConsumerGroupDescribe describes, as describeLag
+// does a classic group.
+func describeConsumerProtocolGroup(ctx context.Context, adm *kadm.Client, name string) (groupDescription, error) {
+	described, err := adm.DescribeConsumerGroups(ctx, name)
+	if err != nil {
+		return groupDescription{}, err
+	}
+	dg := described[name]
+	if dg.Err != nil {
+		return groupDescription{}, fmt.Errorf("describe group %s: %w", name, dg.Err)
+	}
+	d := groupDescription{Group: name, State: dg.State, Protocol: dg.AssignorName, Members: []memberRow{}, Partitions: []partitionLag{}}
+	type tp struct {
+		topic     string
+		partition int32
+	}
+	owners := map[tp]kadm.ConsumerGroupMember{}
+	topics := map[string]bool{}
+	for _, m := range dg.Members {
+		row := memberRow{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
+		if m.InstanceID != nil {
+			row.InstanceID = *m.InstanceID
+		}
+		for _, t := range m.Assignment.Sorted() {
+			for _, p := range t.Partitions {
+				row.Assigned = append(row.Assigned, fmt.Sprintf("%s/%d", t.Topic, p))
+				owners[tp{t.Topic, p}] = m
+				topics[t.Topic] = true
+			}
+		}
+		d.Members = append(d.Members, row)
+	}
+	committed, err := adm.FetchOffsets(ctx, name)
+	if err != nil {
+		return groupDescription{}, fmt.Errorf("committed offsets of group %s: %w", name, err)
+	}
+	committed.Each(func(o kadm.OffsetResponse) { topics[o.Topic] = true })
+	if len(topics) == 0 {
+		return d, nil
+	}
+	names := make([]string, 0, len(topics))
+	for t := range topics {
+		names = append(names, t)
+	}
+	starts, err := adm.ListStartOffsets(ctx, names...)
+	if err != nil {
+		return groupDescription{}, err
+	}
+	ends, err := adm.ListEndOffsets(ctx, names...)
+	if err != nil {
+		return groupDescription{}, err
+	}
+	parts := map[tp]bool{}
+	for k := range owners {
+		parts[k] = true
+	}
+	committed.Each(func(o kadm.OffsetResponse) { parts[tp{o.Topic, o.Partition}] = true })
+	for k := range parts {
+		p := partitionLag{Topic: k.topic, Partition: k.partition, Committed: -1}
+		from := int64(0)
+		if s, ok := starts.Lookup(k.topic, k.partition); ok {
+			from = s.Offset
+		}
+		if o, ok := committed.Lookup(k.topic, k.partition); ok && o.Err == nil {
+			p.Committed, from = o.At, o.At
+		}
+		if e, ok := ends.Lookup(k.topic, k.partition); ok {
+			p.End = e.Offset
+			p.Lag = max(e.Offset-from, 0)
+		}
+		if m, ok := owners[k]; ok {
+			p.Member, p.ClientID, p.Host = m.MemberID, m.ClientID, m.ClientHost
+		}
+		d.Partitions = append(d.Partitions, p)
+		d.TotalLag += p.Lag
+	}
+	sort.Slice(d.Partitions, func(i, j int) bool {
+		a, b := d.Partitions[i], d.Partitions[j]
+		return a.Topic < b.Topic || a.Topic == b.Topic && a.Partition < b.Partition
+	})
+	return d, nil
 }
 
 func printGroup(w io.Writer, d groupDescription) {
@@ -306,12 +478,19 @@ stop its consumers first. --dry-run shows the plan without changing anything.
 			defer done()
 			ctx := cmd.Context()
 			group := args[0]
-			described, err := adm.DescribeGroups(ctx, group)
+			listed, types, err := listGroupTypes(ctx, adm)
 			if err != nil {
 				return err
 			}
-			if d := described[group]; len(d.Members) > 0 {
-				return fmt.Errorf("group %s has %d active member(s) (state %s); stop its consumers first: offsets of an active group cannot be reset", group, len(d.Members), d.State)
+			if _, ok := types[group]; !ok {
+				types[group] = "classic" // a group that does not exist yet
+			}
+			members, err := memberCounts(ctx, adm, map[string]string{group: types[group]})
+			if err != nil {
+				return err
+			}
+			if n := members[group]; n > 0 {
+				return fmt.Errorf("group %s has %d active member(s) (state %s); stop its consumers first: offsets of an active group cannot be reset", group, n, listed[group].State)
 			}
 			var target kadm.ListedOffsets
 			switch {

@@ -177,3 +177,69 @@ func fetchGroupOffsets(t *testing.T, b *broker.Broker, group string) map[string]
 	})
 	return out
 }
+
+// Groups of Kafka 4's consumer protocol (KIP-848) are listed with their type
+// and described through ConsumerGroupDescribe.
+func TestGroupsCLIConsumerProtocol(t *testing.T) {
+	b, classic := groupsCLIBroker(t)
+	defer classic.Close()
+	brokers := "--brokers=" + b.Addr()
+	ctx := context.Background()
+	member, _ := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumerGroup("kafka4"), kgo.ConsumeTopics("events"),
+		kgo.ServerSideBalancer(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ClientID("next-gen"))
+	defer member.Close()
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for n := 0; n < 10; {
+		fs := member.PollFetches(tctx)
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		n += fs.NumRecords()
+	}
+	if err := member.CommitUncommittedOffsets(tctx); err != nil {
+		t.Fatal(err)
+	}
+
+	out, _, err := runCreek(t, "groups", "list", brokers, "--output=json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []struct {
+		Group, Type, State string
+		Members            int
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	types := map[string]string{}
+	for _, r := range rows {
+		types[r.Group] = r.Type
+		if r.Members != 1 {
+			t.Fatalf("list: %+v", rows)
+		}
+	}
+	if types["kafka4"] != "consumer" || types["readers"] != "classic" {
+		t.Fatalf("list types: %v", types)
+	}
+
+	out, _, err = runCreek(t, "groups", "describe", "kafka4", brokers, "--output=json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds []groupDescription
+	if err := json.Unmarshal([]byte(out), &ds); err != nil {
+		t.Fatalf("json output: %v\n%s", err, out)
+	}
+	d := ds[0]
+	if d.State != "Stable" || d.Protocol != "uniform" || len(d.Members) != 1 || d.Members[0].ClientID != "next-gen" || len(d.Members[0].Assigned) != 2 {
+		t.Fatalf("describe: %+v", d)
+	}
+	if len(d.Partitions) != 2 || d.TotalLag != 0 || d.Partitions[0].Committed != 5 || d.Partitions[0].Member == "" {
+		t.Fatalf("describe partitions: %+v", d.Partitions)
+	}
+	out, _, _ = runCreek(t, "groups", "describe", "kafka4", brokers)
+	if !strings.Contains(out, "Group kafka4: Stable (assignor uniform), 1 member(s), total lag 0") {
+		t.Fatalf("table:\n%s", out)
+	}
+}

@@ -62,6 +62,12 @@ var BrokerSettings = newRegistry([]Setting{
 		Doc: "How long a new consumer group waits for more members before its first assignment (each new member extends it, within the rebalance timeout)."},
 	{Name: "group.max.size", Type: Int, Default: "2147483647", Min: minimum(1),
 		Doc: "Most members a consumer group may have."},
+	{Name: "group.consumer.session.timeout.ms", Type: Int, Default: "45000", Min: minimum(1),
+		Doc: "Session timeout of members of consumer-protocol groups (KIP-848, Kafka 4 consumers): a member that sends no heartbeat for this long is removed and its partitions reassigned."},
+	{Name: "group.consumer.heartbeat.interval.ms", Type: Int, Default: "5000", Min: minimum(1),
+		Doc: "How often members of consumer-protocol groups heartbeat; partitions moved between members are handed over within a few intervals."},
+	{Name: "group.consumer.assignors", Type: List, Default: "uniform,range", check: checkAssignors,
+		Doc: "Server-side assignors of consumer-protocol groups; the first is used when members ask for none. uniform spreads partitions evenly and keeps them where they are; range gives each member contiguous partitions of every topic."},
 	{Name: "offsets.retention.minutes", Type: Int, Default: "10080", Min: minimum(1),
 		Doc: "How long a consumer group's committed offsets are kept after the group becomes empty (7 days); offsets committed without group membership are kept this long after their commit."},
 	{Name: "offsets.retention.check.interval.ms", Type: Long, Default: "600000", Min: minimum(1),
@@ -130,6 +136,17 @@ func checkCleanupPolicy(v string) error {
 			return fmt.Errorf("creek does not compact logs; use cleanup.policy=delete")
 		default:
 			return fmt.Errorf("%q is not a cleanup policy (delete)", p)
+		}
+	}
+	return nil
+}
+
+func checkAssignors(v string) error {
+	for _, a := range strings.Split(v, ",") {
+		switch strings.TrimSpace(a) {
+		case "uniform", "range":
+		default:
+			return fmt.Errorf("%q is not an assignor (uniform, range)", a)
 		}
 	}
 	return nil

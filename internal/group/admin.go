@@ -18,14 +18,18 @@ func (c *Coordinator) List(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse
 		return resp
 	}
 	for _, g := range c.sortedGroups() {
-		if len(req.StatesFilter) > 0 && !containsFold(req.StatesFilter, g.state.String()) {
+		state, kind := g.state.String(), "classic"
+		if g.cg != nil {
+			state, kind = g.cg.state(), "consumer"
+		}
+		if len(req.StatesFilter) > 0 && !containsFold(req.StatesFilter, state) {
 			continue
 		}
-		if len(req.TypesFilter) > 0 && !containsFold(req.TypesFilter, "classic") {
+		if len(req.TypesFilter) > 0 && !containsFold(req.TypesFilter, kind) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
-		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.name, g.protocolType, g.state.String(), "classic"
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.name, g.protocolType, state, kind
 		resp.Groups = append(resp.Groups, lg)
 	}
 	return resp
@@ -58,11 +62,17 @@ func (c *Coordinator) Describe(req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGr
 			dg.ErrorCode = kerr.NotCoordinator.Code
 		case name == "":
 			dg.ErrorCode = kerr.InvalidGroupID.Code
-		case g == nil:
+		case g == nil || g.cg != nil:
+			// As Kafka 4: a consumer-protocol group is described by
+			// ConsumerGroupDescribe, not by this classic API.
 			dg.State = "Dead"
 			if req.Version >= 6 {
 				dg.ErrorCode = kerr.GroupIDNotFound.Code
-				dg.ErrorMessage = kmsg.StringPtr("group " + name + " does not exist")
+				msg := "group " + name + " does not exist"
+				if g != nil {
+					msg = "group " + name + " is not a classic group; use ConsumerGroupDescribe"
+				}
+				dg.ErrorMessage = kmsg.StringPtr(msg)
 			}
 		default:
 			dg.State, dg.ProtocolType = g.state.String(), g.protocolType
@@ -119,7 +129,7 @@ func (c *Coordinator) DeleteGroups(req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGr
 			err = kerr.InvalidGroupID
 		case g == nil:
 			err = kerr.GroupIDNotFound
-		case len(g.members) > 0 || g.state != stateEmpty:
+		case g.hasMembers():
 			err = kerr.NonEmptyGroup
 		}
 		if err == nil {

@@ -1,9 +1,13 @@
-// Package group is the coordinator of Kafka's classic consumer group
-// protocol: members join, one of them (the leader) assigns partitions, the
-// coordinator relays the assignment and watches heartbeats; and it keeps each
-// group's committed offsets. The coordinator relays the members' own
-// assignment protocols without reading them, so every client assignor works
-// (range, roundrobin, sticky, cooperative-sticky).
+// Package group is the coordinator of Kafka's consumer groups and keeps
+// each group's committed offsets. It speaks both group protocols:
+//
+//   - the classic protocol (membership.go): members join, one of them (the
+//     leader) assigns partitions, the coordinator relays the assignment and
+//     watches heartbeats. It relays the members' own assignment protocols
+//     without reading them, so every client assignor works (range,
+//     roundrobin, sticky, cooperative-sticky);
+//   - KIP-848, the consumer protocol of Kafka 4 (consumer.go): members only
+//     heartbeat and the coordinator assigns partitions itself (assignors.go).
 //
 // Requests and responses are kmsg structs. JoinGroup and SyncGroup answers
 // wait for other members, so those calls return the response together with
@@ -31,12 +35,17 @@ type Config struct {
 	OffsetsRetention      time.Duration // offsets.retention.minutes
 	RetentionCheck        time.Duration // offsets.retention.check.interval.ms
 	MaxMetadataBytes      int           // offset.metadata.max.bytes
+
+	ConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms
+	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms
+	ConsumerAssignors         []string      // group.consumer.assignors, the default first
 }
 
 // Topics is what the coordinator needs to know about topics.
 type Topics interface {
 	TopicByName(name string) (id [16]byte, partitions int32, ok bool)
 	TopicByID(id [16]byte) (name string, partitions int32, ok bool)
+	TopicNames() []string
 }
 
 // Client identifies who sent a request.
@@ -71,6 +80,15 @@ func New(cfg Config, store Store, topics Topics, logger *slog.Logger) (*Coordina
 	if logger == nil {
 		logger = slog.Default()
 	}
+	if cfg.ConsumerSessionTimeout <= 0 {
+		cfg.ConsumerSessionTimeout = 45 * time.Second
+	}
+	if cfg.ConsumerHeartbeatInterval <= 0 {
+		cfg.ConsumerHeartbeatInterval = 5 * time.Second
+	}
+	if len(cfg.ConsumerAssignors) == 0 {
+		cfg.ConsumerAssignors = []string{"uniform", "range"}
+	}
 	c := &Coordinator{
 		cfg: cfg, store: store, topics: topics, logger: logger, now: time.Now,
 		groups: map[string]*group{},
@@ -83,6 +101,9 @@ func New(cfg Config, store Store, topics Topics, logger *slog.Logger) (*Coordina
 	for _, sg := range saved {
 		g := c.newGroup(sg.Name)
 		g.protocolType = sg.ProtocolType
+		if sg.Type == "consumer" {
+			g.cg = newConsumerGroup()
+		}
 		g.emptySince = sg.EmptySince
 		if g.emptySince.IsZero() {
 			g.emptySince = c.now()
@@ -115,6 +136,11 @@ func (c *Coordinator) Close() {
 			m.stopTimer()
 		}
 		g.stopTimers()
+		if g.cg != nil {
+			for _, m := range g.cg.members {
+				m.stopTimer()
+			}
+		}
 	}
 	c.mu.Unlock()
 	close(c.stop)
@@ -146,7 +172,7 @@ func (c *Coordinator) groupFor(name string, create bool) *group {
 // forgetIfUnused drops a group that has nothing worth keeping (a failed
 // first join).
 func (c *Coordinator) forgetIfUnused(g *group) {
-	if g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.generation == 0 {
+	if !g.hasMembers() && len(g.offsets) == 0 && g.generation == 0 && (g.cg == nil || g.cg.epoch == 0) {
 		delete(c.groups, g.name)
 	}
 }

@@ -50,6 +50,8 @@ type group struct {
 	offsets      map[topicPartition]committed
 	emptySince   time.Time
 
+	cg *consumerGroup // set for a KIP-848 group (type "consumer"), nil for a classic group
+
 	rebalanceDeadline time.Time // members that have not rejoined by then are dropped
 	joinNotBefore     time.Time // group.initial.rebalance.delay.ms for a group that was empty
 	timer             *time.Timer
@@ -136,6 +138,12 @@ func (c *Coordinator) Join(cl Client, req *kmsg.JoinGroupRequest) (resp *kmsg.Jo
 		return fail(kerr.NotCoordinator)
 	}
 	g := c.groupFor(req.Group, true)
+	if g.cg != nil {
+		if len(g.cg.members) > 0 {
+			return fail(kerr.InconsistentGroupProtocol) // a consumer-protocol group with members
+		}
+		g.cg = nil // an empty consumer-protocol group becomes classic, offsets kept
+	}
 	if !g.acceptsProtocols(req) {
 		c.forgetIfUnused(g)
 		return fail(kerr.InconsistentGroupProtocol)

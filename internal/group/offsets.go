@@ -115,6 +115,9 @@ func (c *Coordinator) Commit(cl Client, req *kmsg.OffsetCommitRequest) *kmsg.Off
 
 // canCommit applies Kafka's rules for who may commit to a group.
 func (g *group) canCommit(req *kmsg.OffsetCommitRequest) *kerr.Error {
+	if g.cg != nil {
+		return g.checkConsumerCommit(req.Version, req.MemberID, req.Generation)
+	}
 	if req.Generation < 0 && g.state == stateEmpty {
 		return nil // a client that manages partitions itself
 	}
@@ -135,7 +138,11 @@ func (g *group) canCommit(req *kmsg.OffsetCommitRequest) *kerr.Error {
 }
 
 func (g *group) stored() StoredGroup {
-	return StoredGroup{Name: g.name, ProtocolType: g.protocolType, EmptySince: g.emptySince}
+	sg := StoredGroup{Name: g.name, ProtocolType: g.protocolType, EmptySince: g.emptySince}
+	if g.cg != nil {
+		sg.Type = "consumer"
+	}
+	return sg
 }
 
 // persistMeta writes the group's metadata (protocol type, when it became
@@ -195,6 +202,12 @@ func (c *Coordinator) fetchGroup(version int16, rg kmsg.OffsetFetchRequestGroup)
 		return sg
 	}
 	g := c.groups[rg.Group]
+	if g != nil && g.cg != nil && version >= 9 {
+		if e := g.checkConsumerFetch(rg.MemberID, rg.MemberEpoch); e != nil {
+			sg.ErrorCode = e.Code
+			return sg
+		}
+	}
 	topics := rg.Topics
 	if topics == nil && g != nil { // every committed offset
 		parts := map[string][]int32{}
@@ -289,6 +302,12 @@ func (c *Coordinator) DeleteOffsets(cl Client, req *kmsg.OffsetDeleteRequest) *k
 // "consumer" protocol metadata.
 func (g *group) subscribedTopics() map[string]bool {
 	out := map[string]bool{}
+	if g.cg != nil {
+		for _, t := range g.subscribedTopics848() {
+			out[t] = true
+		}
+		return out
+	}
 	if g.protocolType != "consumer" {
 		return out
 	}
@@ -319,7 +338,7 @@ func (c *Coordinator) ExpireOffsets() {
 	}
 	now := c.now()
 	for _, g := range c.sortedGroups() {
-		if g.state != stateEmpty || len(g.pending) > 0 {
+		if g.hasMembers() {
 			continue
 		}
 		var gone []TopicPartition

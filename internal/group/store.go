@@ -20,6 +20,7 @@ type Store interface {
 type StoredGroup struct {
 	Name         string         `json:"name"`
 	ProtocolType string         `json:"protocol_type,omitempty"`
+	Type         string         `json:"type,omitempty"` // "consumer" for a KIP-848 group, "" for classic
 	EmptySince   time.Time      `json:"empty_since,omitempty"`
 	Offsets      []StoredOffset `json:"-"`
 }
