@@ -194,13 +194,12 @@ func TestConsumerGroupProtocolRangeAssignor(t *testing.T) {
 
 // hb is a raw ConsumerGroupHeartbeat client for one member.
 type hb struct {
-	t      *testing.T
-	c      *protoConn
-	group  string
-	id     string
-	epoch  int32
-	owned  map[[16]byte][]int32
-	lastOK *kmsg.ConsumerGroupHeartbeatResponse
+	t     *testing.T
+	c     *protoConn
+	group string
+	id    string
+	epoch int32
+	owned map[[16]byte][]int32
 }
 
 func newHB(t *testing.T, b *Broker, group, id string) *hb {

@@ -144,9 +144,6 @@ func (cg *consumerGroup) state() string {
 	return "Stable"
 }
 
-// isConsumer reports whether a group is a KIP-848 consumer group.
-func (g *group) isConsumer() bool { return g.cg != nil }
-
 // hasMembers reports whether any member, of either protocol, is in the group.
 func (g *group) hasMembers() bool {
 	if g.cg != nil && len(g.cg.members) > 0 {
