@@ -24,6 +24,7 @@ import (
 	"github.com/creek-pipeline/creek/internal/cluster"
 	"github.com/creek-pipeline/creek/internal/config"
 	"github.com/creek-pipeline/creek/internal/group"
+	"github.com/creek-pipeline/creek/internal/share"
 	"github.com/creek-pipeline/creek/internal/txn"
 )
 
@@ -47,6 +48,7 @@ type Broker struct {
 	cluster *cluster.Cluster
 	groups  *group.Coordinator
 	txns    *txn.Coordinator
+	shares  *share.Coordinator
 	ln      net.Listener
 	logger  *slog.Logger
 
@@ -105,10 +107,19 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		cl.Close()
 		return nil, err
 	}
+	shares, err := share.New(shareConfig(values), topicDirectory{cl}, cl.ShareStore(), logger)
+	if err != nil {
+		ln.Close()
+		txns.Close()
+		groups.Close()
+		cl.Close()
+		return nil, err
+	}
 	b := &Broker{
 		cluster:        cl,
 		groups:         groups,
 		txns:           txns,
+		shares:         shares,
 		ln:             ln,
 		logger:         logger,
 		nodeID:         int32(values.Int64("node.id")),
@@ -185,6 +196,7 @@ func (b *Broker) Close() error {
 		b.mu.Unlock()
 		b.groups.Close() // answers members waiting in JoinGroup/SyncGroup
 		b.txns.Close()
+		b.shares.Close() // answers share fetches waiting for records
 		finished := make(chan struct{})
 		go func() { b.connsWG.Wait(); close(finished) }()
 		select {

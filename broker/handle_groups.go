@@ -2,6 +2,7 @@ package broker
 
 import (
 	"net"
+	"sort"
 	"strings"
 	"time"
 
@@ -19,6 +20,11 @@ import (
 func init() {
 	register(kmsg.FindCoordinator, 0, handleFindCoordinator)
 	registerAsync(kmsg.JoinGroup, 0, func(b *Broker, r *request, req *kmsg.JoinGroupRequest) (kmsg.Response, func()) {
+		if b.shares.Has(req.Group) {
+			resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+			resp.ErrorCode, resp.Generation = kerr.InconsistentGroupProtocol.Code, -1
+			return resp, nil
+		}
 		return b.groups.Join(r.client(), req)
 	})
 	registerAsync(kmsg.SyncGroup, 0, func(b *Broker, r *request, req *kmsg.SyncGroupRequest) (kmsg.Response, func()) {
@@ -44,22 +50,81 @@ func init() {
 		return b.groups.DeleteOffsets(r.client(), req)
 	})
 	register(kmsg.ListGroups, 0, func(b *Broker, r *request, req *kmsg.ListGroupsRequest) kmsg.Response {
-		return b.groups.List(req)
+		return b.listGroups(req)
 	})
 	register(kmsg.DescribeGroups, 0, func(b *Broker, r *request, req *kmsg.DescribeGroupsRequest) kmsg.Response {
 		return b.groups.Describe(req)
 	})
 	register(kmsg.DeleteGroups, 0, func(b *Broker, r *request, req *kmsg.DeleteGroupsRequest) kmsg.Response {
-		return b.groups.DeleteGroups(req)
+		return b.deleteGroups(req)
 	})
 	// KIP-848: v1 only, where members choose their own ids; v0 was Kafka
 	// 3.7's early access and no released client needs it.
 	register(kmsg.ConsumerGroupHeartbeat, 1, func(b *Broker, r *request, req *kmsg.ConsumerGroupHeartbeatRequest) kmsg.Response {
+		if b.shares.Has(req.Group) {
+			resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+			resp.ErrorCode = kerr.GroupIDNotFound.Code
+			resp.ErrorMessage = kmsg.StringPtr("group " + req.Group + " is a share group")
+			return resp
+		}
 		return b.groups.ConsumerHeartbeat(r.client(), req)
 	})
 	register(kmsg.ConsumerGroupDescribe, 0, func(b *Broker, r *request, req *kmsg.ConsumerGroupDescribeRequest) kmsg.Response {
 		return b.groups.ConsumerDescribe(req)
 	})
+}
+
+// listGroups lists consumer groups (classic and KIP-848) and share groups,
+// with the state (v4+) and type (v5+) filters.
+func (b *Broker) listGroups(req *kmsg.ListGroupsRequest) kmsg.Response {
+	resp := b.groups.List(req)
+	if resp.ErrorCode != 0 || (len(req.TypesFilter) > 0 && !containsFold(req.TypesFilter, "share")) {
+		return resp
+	}
+	for _, sg := range b.shares.List() {
+		if len(req.StatesFilter) > 0 && !containsFold(req.StatesFilter, sg.State) {
+			continue
+		}
+		lg := kmsg.NewListGroupsResponseGroup()
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = sg.Name, "share", sg.State, "share"
+		resp.Groups = append(resp.Groups, lg)
+	}
+	sort.Slice(resp.Groups, func(i, j int) bool { return resp.Groups[i].Group < resp.Groups[j].Group })
+	return resp
+}
+
+func containsFold(list []string, s string) bool {
+	for _, v := range list {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// deleteGroups deletes share groups itself and passes the rest to the
+// group coordinator.
+func (b *Broker) deleteGroups(req *kmsg.DeleteGroupsRequest) kmsg.Response {
+	others := *req
+	others.Groups = nil
+	shareAnswers := map[string]kmsg.DeleteGroupsResponseGroup{}
+	for _, name := range req.Groups {
+		if !b.shares.Has(name) {
+			others.Groups = append(others.Groups, name)
+			continue
+		}
+		dg := kmsg.NewDeleteGroupsResponseGroup()
+		dg.Group = name
+		if e := b.shares.Delete(name); e != nil {
+			dg.ErrorCode = e.Code
+		}
+		shareAnswers[name] = dg
+	}
+	resp := b.groups.DeleteGroups(&others)
+	for _, dg := range shareAnswers {
+		resp.Groups = append(resp.Groups, dg)
+	}
+	return resp
 }
 
 // client describes the requester as Kafka does in DescribeGroups.

@@ -68,6 +68,18 @@ var BrokerSettings = newRegistry([]Setting{
 		Doc: "How often members of consumer-protocol groups heartbeat; partitions moved between members are handed over within a few intervals."},
 	{Name: "group.consumer.assignors", Type: List, Default: "uniform,range", check: checkAssignors,
 		Doc: "Server-side assignors of consumer-protocol groups; the first is used when members ask for none. uniform spreads partitions evenly and keeps them where they are; range gives each member contiguous partitions of every topic."},
+	{Name: "group.share.session.timeout.ms", Type: Int, Default: "45000", Min: minimum(1),
+		Doc: "Session timeout of share group members (KIP-932): a member silent this long is removed and the records it holds go to the others."},
+	{Name: "group.share.heartbeat.interval.ms", Type: Int, Default: "5000", Min: minimum(1),
+		Doc: "How often share group members heartbeat."},
+	{Name: "group.share.record.lock.duration.ms", Type: Int, Default: "30000", Min: minimum(1),
+		Doc: "How long a share group member holds the records it fetched (the acquisition lock); records not acknowledged by then are delivered again."},
+	{Name: "group.share.delivery.count.limit", Type: Int, Default: "5", Min: minimum(2), check: atMost(10),
+		Doc: "How many times a record is delivered to a share group before it is archived (given up on)."},
+	{Name: "group.share.partition.max.record.locks", Type: Int, Default: "2000", Min: minimum(100),
+		Doc: "Most records of a partition a share group has in flight (delivered, not yet acknowledged)."},
+	{Name: "group.share.max.size", Type: Int, Default: "200", Min: minimum(1),
+		Doc: "Most members a share group may have."},
 	{Name: "offsets.retention.minutes", Type: Int, Default: "10080", Min: minimum(1),
 		Doc: "How long a consumer group's committed offsets are kept after the group becomes empty (7 days); offsets committed without group membership are kept this long after their commit."},
 	{Name: "offsets.retention.check.interval.ms", Type: Long, Default: "600000", Min: minimum(1),
@@ -139,6 +151,15 @@ func checkCleanupPolicy(v string) error {
 		}
 	}
 	return nil
+}
+
+func atMost(n int64) func(string) error {
+	return func(v string) error {
+		if i, _ := strconv.ParseInt(v, 10, 64); i > n {
+			return fmt.Errorf("must be at most %d, got %s", n, v)
+		}
+		return nil
+	}
 }
 
 func checkAssignors(v string) error {

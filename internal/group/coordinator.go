@@ -209,3 +209,11 @@ func (c *Coordinator) expireLoop() {
 		}
 	}
 }
+
+// Has reports whether a group of that name exists (with members or with
+// committed offsets).
+func (c *Coordinator) Has(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.groups[name] != nil
+}
