@@ -16,7 +16,7 @@ func newConsumeCommand() *cobra.Command {
 		}
 	}
 	cmd := &cobra.Command{
-		Use:   "consume --topic TOPIC [--group GROUP] [options]",
+		Use:   "consume --topic TOPIC [--group GROUP | --share-group GROUP] [options]",
 		Short: "Read a Kafka topic and show or store its records",
 		Long: `Read records from a Kafka topic and show them on screen (the default) or
 write them to a file.
@@ -26,11 +26,19 @@ partitions, and the group remembers where it stopped (offsets are committed
 only after records are shown or written), so the next run continues from
 there. Without --group every partition is read directly, from the end (new
 records only) or with --from-beginning from the start, and nothing is
-remembered: each run starts afresh, like kcat -C.`,
+remembered: each run starts afresh, like kcat -C.
+
+With --share-group the consumer joins a share group (Kafka's queues,
+KIP-932): every member reads every partition, but each record goes to one
+member at a time and, once shown or written, is gone for the group, like a
+job taken from a queue. Records a member fetched but did not finish go back
+to the others when it stops or its lock (30 s) runs out. A new share group
+starts at the end; --from-beginning starts it at the earliest records.`,
 		Example: `  creek consume --topic tweets --from-beginning
   creek consume --topic tweets --group dashboard
   creek consume --topic tweets --format '%t %p %o %k %s\n' --count 10
-  creek consume --topic tweets --group archive --to file --path tweets.jsonl`,
+  creek consume --topic tweets --group archive --to file --path tweets.jsonl
+  creek consume --topic jobs --share-group workers --from-beginning`,
 		Args: cobra.NoArgs,
 	}
 	srcFlags := addPluginFlags(cmd.Flags(), []*pipeline.Plugin{source}, "from")

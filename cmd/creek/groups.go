@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -230,7 +231,7 @@ between them (records not yet consumed).`,
 			}
 			var classic []string
 			for _, name := range args {
-				if types[name] != "consumer" {
+				if types[name] == "classic" || types[name] == "" {
 					classic = append(classic, name)
 				}
 			}
@@ -242,8 +243,12 @@ between them (records not yet consumed).`,
 			}
 			var out []groupDescription
 			for _, name := range args {
-				if types[name] == "consumer" {
-					d, err := describeConsumerProtocolGroup(cmd.Context(), adm, name)
+				if types[name] == "consumer" || types[name] == "share" {
+					describe := describeConsumerProtocolGroup
+					if types[name] == "share" {
+						describe = describeShareGroup
+					}
+					d, err := describe(cmd.Context(), adm, name)
 					if err != nil {
 						return err
 					}
@@ -377,6 +382,61 @@ func describeConsumerProtocolGroup(ctx context.Context, adm *kadm.Client, name s
 		d.Partitions = append(d.Partitions, p)
 		d.TotalLag += p.Lag
 	}
+	sort.Slice(d.Partitions, func(i, j int) bool {
+		a, b := d.Partitions[i], d.Partitions[j]
+		return a.Topic < b.Topic || a.Topic == b.Topic && a.Partition < b.Partition
+	})
+	return d, nil
+}
+
+// describeShareGroup describes a share group (KIP-932): its members, which
+// all read every partition, and per partition the share-partition start
+// offset (shown as committed: everything before it is done) and the
+// records not yet done.
+func describeShareGroup(ctx context.Context, adm *kadm.Client, name string) (groupDescription, error) {
+	described, err := adm.DescribeShareGroups(ctx, name)
+	if err != nil {
+		return groupDescription{}, err
+	}
+	dg := described[name]
+	if dg.Err != nil {
+		return groupDescription{}, fmt.Errorf("describe share group %s: %w", name, dg.Err)
+	}
+	d := groupDescription{Group: name, State: dg.GroupState, Protocol: "share", Members: []memberRow{}, Partitions: []partitionLag{}}
+	for _, m := range dg.Members {
+		row := memberRow{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
+		for _, t := range m.Assignment.Sorted() {
+			for _, p := range t.Partitions {
+				row.Assigned = append(row.Assigned, fmt.Sprintf("%s/%d", t.Topic, p))
+			}
+		}
+		d.Members = append(d.Members, row)
+	}
+	offsets, err := adm.DescribeShareGroupOffsets(ctx, name)
+	if err != nil {
+		return groupDescription{}, fmt.Errorf("share group %s offsets: %w", name, err)
+	}
+	var topics []string
+	offsets[name].Offsets.Each(func(o kadm.ShareOffset) {
+		if !slices.Contains(topics, o.Topic) {
+			topics = append(topics, o.Topic)
+		}
+	})
+	if len(topics) == 0 {
+		return d, nil
+	}
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return groupDescription{}, err
+	}
+	offsets[name].Offsets.Each(func(o kadm.ShareOffset) {
+		p := partitionLag{Topic: o.Topic, Partition: o.Partition, Committed: o.StartOffset, Lag: max(o.Lag, 0)}
+		if e, ok := ends.Lookup(o.Topic, o.Partition); ok {
+			p.End = e.Offset
+		}
+		d.Partitions = append(d.Partitions, p)
+		d.TotalLag += p.Lag
+	})
 	sort.Slice(d.Partitions, func(i, j int) bool {
 		a, b := d.Partitions[i], d.Partitions[j]
 		return a.Topic < b.Topic || a.Topic == b.Topic && a.Partition < b.Partition
@@ -542,6 +602,18 @@ stop its consumers first. --dry-run shows the plan without changing anything.
 			}
 			if dryRun {
 				fmt.Fprintln(cmd.OutOrStdout(), "dry run: nothing changed (run again without --dry-run to apply)")
+				return nil
+			}
+			if types[group] == "share" {
+				// A share group's position is its share-partition start offsets.
+				resp, err := adm.AlterShareGroupOffsets(ctx, group, plan)
+				if err != nil {
+					return err
+				}
+				if err := resp.Error(); err != nil {
+					return fmt.Errorf("reset offsets of share group %s: %w", group, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "offsets of share group %s reset\n", group)
 				return nil
 			}
 			resp, err := adm.CommitOffsets(ctx, group, plan)

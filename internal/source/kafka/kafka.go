@@ -1,7 +1,10 @@
 // Package kafka is the source that consumes Kafka topics. In a consumer
 // group it commits a record's offset only after the sink has durably
-// accepted it, so a crash delivers again rather than loses. Without a group
-// it reads every partition directly, like kcat -C, and commits nothing.
+// accepted it, so a crash delivers again rather than loses. In a share group
+// (KIP-932, a queue) it accepts each record only after the sink has, and
+// records it could not hand over go back to the group's other members.
+// Without a group it reads every partition directly, like kcat -C, and
+// commits nothing.
 package kafka
 
 import (
@@ -11,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/creek-pipeline/creek/internal/kafkaopt"
@@ -27,8 +32,10 @@ func init() {
 			{Name: "topic", Flag: "topic", Type: pipeline.TypeStrings, Doc: "Topic(s) to read (required; repeat or separate with commas)."},
 			{Name: "group", Flag: "group", Type: pipeline.TypeString,
 				Doc: "Consumer group: members share the partitions and the group's committed offsets say where to resume. Without a group every partition is read and no offset is committed."},
+			{Name: "share-group", Flag: "share-group", Type: pipeline.TypeString,
+				Doc: "Share group (KIP-932, a queue): members read the same partitions and each record goes to one of them; a record the sink accepted is gone for the group. Not with --group."},
 			{Name: "from-beginning", Flag: "from-beginning", Type: pipeline.TypeBool,
-				Doc: "Start at the earliest record when there is no committed offset (without a group: always). Otherwise start at the end, with new records only."},
+				Doc: "Start at the earliest record when there is no committed offset, or for a share group that does not exist yet (without a group: always). Otherwise start at the end, with new records only."},
 			{Name: "count", Flag: "count", Type: pipeline.TypeInt, Default: "0", Doc: "Stop after this many records; 0 for no end."},
 			{Name: "max-batch", Type: pipeline.TypeInt, Default: "10000", Doc: "Most records handed to the sink at once."},
 		},
@@ -40,6 +47,7 @@ func init() {
 type Source struct {
 	cl       *kgo.Client
 	group    string
+	share    bool
 	count    int64
 	maxBatch int
 	env      pipeline.Env
@@ -66,7 +74,21 @@ func New(v *pipeline.Values, env pipeline.Env) (pipeline.Source, error) {
 	if v.Bool("from-beginning") {
 		start = kgo.NewOffset().AtStart()
 	}
-	opts = append(opts, kgo.ConsumeTopics(topics...), kgo.ConsumeResetOffset(start))
+	opts = append(opts, kgo.ConsumeTopics(topics...))
+	shareGroup := v.String("share-group")
+	if shareGroup != "" {
+		if v.String("group") != "" {
+			return nil, fmt.Errorf("--group and --share-group cannot be used together: choose a consumer group (each member owns partitions) or a share group (members share records)")
+		}
+		if v.Bool("from-beginning") {
+			if err := startShareGroupAtEarliest(opts, shareGroup, topics); err != nil {
+				return nil, err
+			}
+		}
+		opts = append(opts, kgo.ShareGroup(shareGroup))
+	} else {
+		opts = append(opts, kgo.ConsumeResetOffset(start))
+	}
 	if g := v.String("group"); g != "" {
 		// Offsets are marked when the sink acknowledges and committed
 		// from the marks (periodically, on rebalance and on close).
@@ -80,7 +102,43 @@ func New(v *pipeline.Values, env pipeline.Env) (pipeline.Source, error) {
 	if maxBatch <= 0 {
 		maxBatch = 10000
 	}
-	return &Source{cl: cl, group: v.String("group"), count: v.Int("count"), maxBatch: maxBatch, env: env}, nil
+	return &Source{cl: cl, group: v.String("group"), share: shareGroup != "", count: v.Int("count"), maxBatch: maxBatch, env: env}, nil
+}
+
+// startShareGroupAtEarliest sets a share group that does not exist yet to
+// start at the earliest records (share groups start at the end otherwise).
+func startShareGroupAtEarliest(opts []kgo.Opt, group string, topics []string) error {
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	described, err := adm.DescribeShareGroupOffsets(ctx, group)
+	if err != nil {
+		return fmt.Errorf("share group %s: %w", group, err)
+	}
+	if d, ok := described[group]; ok && !errors.Is(d.Err, kerr.GroupIDNotFound) {
+		return nil // it exists: it continues where it is
+	}
+	starts, err := adm.ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return err
+	}
+	if err := starts.Error(); err != nil {
+		return fmt.Errorf("start offsets of %s: %w", strings.Join(topics, ", "), err)
+	}
+	offsets := kadm.Offsets{}
+	starts.Each(func(o kadm.ListedOffset) {
+		offsets.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: o.Offset, LeaderEpoch: -1})
+	})
+	resp, err := adm.AlterShareGroupOffsets(ctx, group, offsets)
+	if err != nil {
+		return fmt.Errorf("start share group %s at the earliest records: %w", group, err)
+	}
+	return resp.Error()
 }
 
 // Run polls records and hands them over as batches.
@@ -116,8 +174,30 @@ func (s *Source) Run(ctx context.Context, out chan<- *pipeline.Batch) error {
 				m.Headers = append(m.Headers, pipeline.Header{Key: h.Key, Value: h.Value})
 			}
 		}
-		if s.group != "" {
+		switch {
+		case s.group != "":
 			b.Ack = func() { s.cl.MarkCommitRecords(recs...) }
+		case s.share:
+			// franz-go accepts whatever is still pending at the next
+			// poll, so the next poll waits for the sink: a record is
+			// accepted only once the sink has it.
+			sunk := make(chan struct{})
+			b.Ack = func() {
+				for _, r := range recs {
+					r.Ack(kgo.AckAccept)
+				}
+				close(sunk)
+			}
+			read += int64(len(recs))
+			if !pipeline.Send(ctx, out, b) {
+				return nil
+			}
+			select {
+			case <-sunk:
+			case <-ctx.Done():
+				return nil
+			}
+			continue
 		}
 		read += int64(len(recs))
 		if !pipeline.Send(ctx, out, b) {
@@ -139,13 +219,18 @@ func (s *Source) updateLag(fs kgo.Fetches) {
 	s.env.Stats.Lag.Store(lag)
 }
 
-// Close commits the offsets of everything acknowledged and leaves the group.
+// Close commits the offsets (or share acknowledgements) of everything the
+// sink accepted and leaves the group; a share group's records not accepted
+// go back to its other members.
 func (s *Source) Close() error {
 	var err error
-	if s.group != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	switch {
+	case s.group != "":
 		err = s.cl.CommitMarkedOffsets(ctx)
+	case s.share:
+		err = s.cl.FlushAcks(ctx)
 	}
 	s.cl.Close()
 	return err
