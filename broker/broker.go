@@ -245,6 +245,7 @@ func (b *Broker) acceptLoop() {
 }
 
 func (b *Broker) forget(c *conn) {
+	b.shares.ConnectionClosed(c) // its share sessions' records go back to their groups
 	b.mu.Lock()
 	delete(b.conns, c)
 	b.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/creek-pipeline/creek/internal/config"
+	"github.com/creek-pipeline/creek/internal/share"
 )
 
 func handleDescribeConfigs(b *Broker, r *request, req *kmsg.DescribeConfigsRequest) kmsg.Response {
@@ -47,8 +48,23 @@ func handleDescribeConfigs(b *Broker, r *request, req *kmsg.DescribeConfigsReque
 				}
 				sr.Configs = append(sr.Configs, sc)
 			}
+		case kmsg.ConfigResourceTypeGroupConfig:
+			if rr.ConfigNames != nil && !slices.Contains(rr.ConfigNames, share.AutoOffsetReset) {
+				break
+			}
+			value, set := b.shares.GroupConfig(rr.ResourceName, share.AutoOffsetReset)
+			sc := kmsg.NewDescribeConfigsResponseResourceConfig()
+			sc.Name, sc.Value, sc.ConfigType = share.AutoOffsetReset, kmsg.StringPtr(value), kmsg.ConfigTypeString
+			sc.Source, sc.IsDefault = kmsg.ConfigSourceDefaultConfig, !set
+			if set {
+				sc.Source = kmsg.ConfigSourceGroupConfig
+			}
+			if req.IncludeDocumentation {
+				sc.Documentation = kmsg.StringPtr("Where a share group starts reading a partition it has no position in: latest or earliest.")
+			}
+			sr.Configs = append(sr.Configs, sc)
 		default:
-			err = fmt.Errorf("%w: resource type %d has no configs here (topics: 2, brokers: 4)", kerr.InvalidRequest, rr.ResourceType)
+			err = fmt.Errorf("%w: resource type %d has no configs here (topics: 2, brokers: 4, groups: 32)", kerr.InvalidRequest, rr.ResourceType)
 		}
 		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
@@ -157,6 +173,23 @@ func handleIncrementalAlterConfigs(b *Broker, r *request, req *kmsg.IncrementalA
 		case kmsg.ConfigResourceTypeBroker:
 			if err = b.checkBrokerResource(rr.ResourceName); err == nil {
 				err = errStaticBrokerConfig
+			}
+		case kmsg.ConfigResourceTypeGroupConfig:
+			for _, c := range rr.Configs {
+				value := c.Value
+				switch c.Op {
+				case kmsg.IncrementalAlterConfigOpSet:
+				case kmsg.IncrementalAlterConfigOpDelete:
+					value = nil
+				default:
+					err = fmt.Errorf("%w: %s is not a list; use SET or DELETE", kerr.InvalidConfig, c.Name)
+				}
+				if err == nil {
+					err = b.shares.SetGroupConfig(rr.ResourceName, c.Name, value, req.ValidateOnly)
+				}
+				if err != nil {
+					break
+				}
 			}
 		default:
 			err = fmt.Errorf("%w: resource type %d cannot be altered", kerr.InvalidRequest, rr.ResourceType)

@@ -29,10 +29,10 @@ func init() {
 		return b.shares.Describe(req)
 	})
 	registerAsync(kmsg.ShareFetch, 1, func(b *Broker, r *request, req *kmsg.ShareFetchRequest) (kmsg.Response, func()) {
-		return b.shares.Fetch(req)
+		return b.shares.Fetch(r.conn, req)
 	})
 	register(kmsg.ShareAcknowledge, 1, func(b *Broker, r *request, req *kmsg.ShareAcknowledgeRequest) kmsg.Response {
-		return b.shares.Acknowledge(req)
+		return b.shares.Acknowledge(r.conn, req)
 	})
 	register(kmsg.DescribeShareGroupOffsets, 0, func(b *Broker, r *request, req *kmsg.DescribeShareGroupOffsetsRequest) kmsg.Response {
 		return b.shares.DescribeOffsets(req)

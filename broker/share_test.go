@@ -313,3 +313,66 @@ func TestShareGroupStartOffsetSurvivesRestart(t *testing.T) {
 		t.Fatalf("after restart acquired %s, want only the new records [5-7 x1]", ranges(got))
 	}
 }
+
+// A member whose connection closes gives its records back at once, without
+// waiting for the lock to expire.
+func TestShareGroupConnectionCloseReleases(t *testing.T) {
+	b := shareBroker(t, "")
+	groupCreateTopic(t, b, "handover", 1)
+	a := newShareMember(t, b, "h", "member-a", "handover")
+	c := newShareMember(t, b, "h", "member-c", "handover")
+	groupProduce(t, b, "handover", 4)
+	if got, _ := a.fetch(time.Second); ranges(got) != "[0-3 x1]" {
+		t.Fatalf("acquired %s", ranges(got))
+	}
+	a.c.nc.Close()
+	start := time.Now()
+	got, _ := c.fetch(2 * time.Second)
+	if ranges(got) != "[0-3 x2]" {
+		t.Fatalf("after the holder's connection closed the other member got %s, want [0-3 x2]", ranges(got))
+	}
+	if waited := time.Since(start); waited > 500*time.Millisecond {
+		t.Fatalf("the handover took %v: the records waited for their lock (600 ms) instead of being released", waited)
+	}
+}
+
+// share.auto.offset.reset=earliest, set as Kafka users do with
+// IncrementalAlterConfigs on the GROUP resource, makes a new share group
+// start at the earliest records.
+func TestShareGroupAutoOffsetResetEarliest(t *testing.T) {
+	b := shareBroker(t, "")
+	groupCreateTopic(t, b, "backlog", 1)
+	groupProduce(t, b, "backlog", 3)
+	cl := groupClient(t, b)
+	defer cl.Close()
+	alter := func(value string) error {
+		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, "early"
+		rr.Configs = []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "share.auto.offset.reset", Op: kmsg.IncrementalAlterConfigOpSet, Value: kmsg.StringPtr(value)}}
+		req.Resources = append(req.Resources, rr)
+		resp, err := req.RequestWith(context.Background(), cl)
+		if err != nil {
+			return err
+		}
+		return kerr.ErrorForCode(resp.Resources[0].ErrorCode)
+	}
+	if err := alter("sometimes"); err != kerr.InvalidConfig {
+		t.Fatalf("bad value: %v, want INVALID_CONFIG", err)
+	}
+	if err := alter("earliest"); err != nil {
+		t.Fatal(err)
+	}
+	dreq := kmsg.NewPtrDescribeConfigsRequest()
+	dr := kmsg.NewDescribeConfigsRequestResource()
+	dr.ResourceType, dr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, "early"
+	dreq.Resources = append(dreq.Resources, dr)
+	dresp, err := dreq.RequestWith(context.Background(), cl)
+	if err != nil || len(dresp.Resources[0].Configs) != 1 || *dresp.Resources[0].Configs[0].Value != "earliest" || dresp.Resources[0].Configs[0].Source != kmsg.ConfigSourceGroupConfig {
+		t.Fatalf("DescribeConfigs of the group: %v %+v", err, dresp)
+	}
+
+	w := newShareWorker(t, b, "early", "backlog")
+	defer w.cl.Close()
+	waitFor(t, "the 3 records produced before the group existed", func() bool { return len(w.taken()) == 3 })
+}

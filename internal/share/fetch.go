@@ -23,6 +23,7 @@ type topicIDPartition struct {
 type session struct {
 	epoch int32 // the epoch the next request must carry
 	parts map[topicIDPartition]struct{}
+	conn  any // the connection it was last used on
 }
 
 func nextEpoch(e int32) int32 {
@@ -41,7 +42,9 @@ type ackBatch struct {
 // Fetch handles ShareFetch. Acknowledgements are applied at once; the
 // fetch (long polling up to MaxWaitMillis for records to acquire) runs in
 // the returned finish function.
-func (c *Coordinator) Fetch(req *kmsg.ShareFetchRequest) (*kmsg.ShareFetchResponse, func()) {
+// conn identifies the client connection: a session is closed, and its
+// records released, when that connection closes (as Kafka does).
+func (c *Coordinator) Fetch(conn any, req *kmsg.ShareFetchRequest) (*kmsg.ShareFetchResponse, func()) {
 	resp := req.ResponseKind().(*kmsg.ShareFetchResponse)
 	resp.AcquisitionLockTimeoutMillis = int32(c.cfg.LockDuration.Milliseconds())
 	fail := func(e *kerr.Error, msg string) (*kmsg.ShareFetchResponse, func()) {
@@ -68,6 +71,7 @@ func (c *Coordinator) Fetch(req *kmsg.ShareFetchRequest) (*kmsg.ShareFetchRespon
 		return fail(e, msg)
 	}
 	member := *req.MemberID
+	s.conn = conn
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
 			s.parts[topicIDPartition{t.TopicID, p.Partition}] = struct{}{}
@@ -165,6 +169,22 @@ func (c *Coordinator) session(group, member string, epoch int32) (*group, *sessi
 	}
 	s.epoch = nextEpoch(s.epoch)
 	return g, s, nil, ""
+}
+
+// ConnectionClosed closes the share sessions last used on a connection:
+// the records their members hold go back to the group at once.
+func (c *Coordinator) ConnectionClosed(conn any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key, s := range c.sessions {
+		if s.conn == conn {
+			if g := c.groups[key.group]; g != nil {
+				c.closeSession(g, key.member)
+			} else {
+				delete(c.sessions, key)
+			}
+		}
+	}
 }
 
 func (c *Coordinator) closeSession(g *group, member string) {
@@ -387,7 +407,7 @@ func (a *fetchAnswer) partition(id [16]byte, partition int32) *kmsg.ShareFetchRe
 
 // Acknowledge handles ShareAcknowledge: acknowledgements within the share
 // session, which a fetch must have opened.
-func (c *Coordinator) Acknowledge(req *kmsg.ShareAcknowledgeRequest) *kmsg.ShareAcknowledgeResponse {
+func (c *Coordinator) Acknowledge(conn any, req *kmsg.ShareAcknowledgeRequest) *kmsg.ShareAcknowledgeResponse {
 	resp := req.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
 	resp.AcquisitionLockTimeoutMillis = int32(c.cfg.LockDuration.Milliseconds())
 	fail := func(e *kerr.Error, msg string) *kmsg.ShareAcknowledgeResponse {
@@ -402,10 +422,11 @@ func (c *Coordinator) Acknowledge(req *kmsg.ShareAcknowledgeRequest) *kmsg.Share
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	g, _, e, msg := c.session(*req.GroupID, *req.MemberID, req.ShareSessionEpoch)
+	g, s, e, msg := c.session(*req.GroupID, *req.MemberID, req.ShareSessionEpoch)
 	if e != nil {
 		return fail(e, msg)
 	}
+	s.conn = conn
 	for _, t := range req.Topics {
 		rt := kmsg.NewShareAcknowledgeResponseTopic()
 		rt.TopicID = t.TopicID

@@ -43,13 +43,16 @@ type Topics interface {
 	Log(topic string, partition int32) (*storage.Log, bool)
 }
 
-// Store persists each share group and the start offsets of its partitions.
-// Records in flight past the start are not persisted: after a restart they
-// are delivered again (at least once, never lost).
+// Store persists each share group and the start offsets of its partitions,
+// and the group configs (share.auto.offset.reset), which may be set before
+// the group exists. Records in flight past the start are not persisted:
+// after a restart they are delivered again (at least once, never lost).
 type Store interface {
 	LoadShareGroups() ([]StoredGroup, error)
 	SaveShareGroup(g StoredGroup) error
 	DeleteShareGroup(name string) error
+	LoadGroupConfigs() (map[string]map[string]string, error)
+	SaveGroupConfig(group string, configs map[string]string) error
 }
 
 // StoredGroup is a share group as persisted.
@@ -86,6 +89,7 @@ type Coordinator struct {
 
 	mu       sync.Mutex
 	groups   map[string]*group
+	configs  map[string]map[string]string // group configs by group
 	sessions map[sessionKey]*session
 	changed  chan struct{} // closed and replaced when records become available
 	closed   bool
@@ -128,6 +132,9 @@ func New(cfg Config, topics Topics, store Store, logger *slog.Logger) (*Coordina
 	}
 	saved, err := store.LoadShareGroups()
 	if err != nil {
+		return nil, err
+	}
+	if c.configs, err = store.LoadGroupConfigs(); err != nil {
 		return nil, err
 	}
 	for _, sg := range saved {
@@ -252,8 +259,9 @@ func (g *group) sortedPartitions() []*sharePartition {
 	return out
 }
 
-// partitionFor returns a group's share partition, initialising it at the
-// log end offset (Kafka's share.auto.offset.reset=latest) the first time.
+// partitionFor returns a group's share partition, initialising it the first
+// time at the log end offset, or at the log start offset when the group's
+// share.auto.offset.reset is earliest.
 func (c *Coordinator) partitionFor(g *group, topic string, partition int32) (*sharePartition, *storage.Log) {
 	l, ok := c.topics.Log(topic, partition)
 	if !ok {
@@ -262,7 +270,10 @@ func (c *Coordinator) partitionFor(g *group, topic string, partition int32) (*sh
 	tp := topicPartition{topic, partition}
 	sp := g.partitions[tp]
 	if sp == nil {
-		_, end := l.Offsets()
+		first, end := l.Offsets()
+		if c.configs[g.name][AutoOffsetReset] == "earliest" {
+			end = first
+		}
 		sp = &sharePartition{topic: topic, partition: partition, start: end}
 		g.partitions[tp] = sp
 		c.persist(g)
@@ -625,4 +636,53 @@ func (c *Coordinator) DeleteOffsets(req *kmsg.DeleteShareGroupOffsetsRequest) *k
 	}
 	c.persist(g)
 	return resp
+}
+
+// ---- group configs ----
+
+// AutoOffsetReset is the group config that says where a share group starts
+// reading a partition it has no state for: latest (the default) or earliest.
+const AutoOffsetReset = "share.auto.offset.reset"
+
+// GroupConfig returns a group's value of a group config and whether it was
+// set (otherwise the default is returned).
+func (c *Coordinator) GroupConfig(group, name string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.configs[group][name]; ok {
+		return v, true
+	}
+	return "latest", false
+}
+
+// SetGroupConfig sets (or, with value nil, deletes) a group config.
+func (c *Coordinator) SetGroupConfig(group, name string, value *string, validateOnly bool) error {
+	if name != AutoOffsetReset {
+		return fmt.Errorf("%w: %s is not a group config here (only %s)", kerr.InvalidConfig, name, AutoOffsetReset)
+	}
+	if value != nil && *value != "latest" && *value != "earliest" {
+		return fmt.Errorf("%w: %s must be latest or earliest, got %q", kerr.InvalidConfig, name, *value)
+	}
+	if group == "" {
+		return fmt.Errorf("%w: the group name is empty", kerr.InvalidGroupID)
+	}
+	if validateOnly {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := map[string]string{}
+	for k, v := range c.configs[group] {
+		next[k] = v
+	}
+	if value == nil {
+		delete(next, name)
+	} else {
+		next[name] = *value
+	}
+	if err := c.store.SaveGroupConfig(group, next); err != nil {
+		return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+	}
+	c.configs[group] = next
+	return nil
 }

@@ -24,14 +24,16 @@ import (
 
 // The scenarios every client runs, in matrix order.
 var scenarios = []string{
-	"create-topic",     // create a topic with several partitions through the client's admin API
-	"produce-codecs",   // keyed records with headers, with every codec the client has (idempotent where offered)
-	"consume-group",    // consume them back in a consumer group and commit
-	"resume",           // a restarted group member continues after the committed offsets
-	"list-offsets",     // earliest/latest (and by time where offered)
-	"describe-configs", // topic configs
-	"error-path",       // a Kafka error surfaces as the client's error (client-specific)
-	"transactions",     // a transactional producer commits one transaction and aborts another; read_committed sees only the committed records
+	"create-topic",      // create a topic with several partitions through the client's admin API
+	"produce-codecs",    // keyed records with headers, with every codec the client has (idempotent where offered)
+	"consume-group",     // consume them back in a consumer group and commit
+	"resume",            // a restarted group member continues after the committed offsets
+	"list-offsets",      // earliest/latest (and by time where offered)
+	"describe-configs",  // topic configs
+	"error-path",        // a Kafka error surfaces as the client's error (client-specific)
+	"transactions",      // a transactional producer commits one transaction and aborts another; read_committed sees only the committed records
+	"consumer-protocol", // Kafka 4's consumer group protocol (KIP-848): two members split the partitions, commit, and a new member resumes
+	"share-group",       // a share group (KIP-932): two members take every record once between them
 }
 
 var clients = []string{"kcat", "kafka-python", "confluent-kafka", "kafkajs", "sarama", "kafka-go", "franz-go"}
@@ -65,7 +67,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	b, err := broker.Start(context.Background(), broker.Config{Listen: "127.0.0.1:0", DataDir: dir,
-		Settings: map[string]string{"group.initial.rebalance.delay.ms": "0"}})
+		Settings: map[string]string{"group.initial.rebalance.delay.ms": "0",
+			"group.consumer.heartbeat.interval.ms": "500", "group.share.heartbeat.interval.ms": "1000"}})
 	if err != nil {
 		panic(err)
 	}

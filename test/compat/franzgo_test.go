@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,5 +181,168 @@ func TestFranzGo(t *testing.T) {
 			}
 			return checkCommitted(got)
 		},
+		"consumer-protocol": func(t *testing.T) error { return franzConsumerProtocol(ctx, adm) },
+		"share-group":       func(t *testing.T) error { return franzShareGroup(ctx, adm) },
 	})
+}
+
+// franzConsumerProtocol: two KIP-848 members split a topic's partitions,
+// read every record once and commit; a new member resumes after them.
+func franzConsumerProtocol(ctx context.Context, adm *kadm.Client) error {
+	const topic, group = "compat-franz-go-848", "compat-franz-go-848-g"
+	if _, err := adm.CreateTopic(ctx, 4, 1, nil, topic); err != nil {
+		return err
+	}
+	if err := produceN(ctx, topic, 0, 40); err != nil {
+		return err
+	}
+	member := func() (*kgo.Client, error) {
+		return kgo.NewClient(kgo.SeedBrokers(brokerAddr), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+			kgo.ServerSideBalancer(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	}
+	seen := map[string]bool{}
+	var mu sync.Mutex
+	var clients []*kgo.Client
+	for range 2 {
+		cl, err := member()
+		if err != nil {
+			return err
+		}
+		clients = append(clients, cl)
+		go func() {
+			for {
+				fs := cl.PollFetches(ctx)
+				if fs.IsClientClosed() || ctx.Err() != nil {
+					return
+				}
+				mu.Lock()
+				fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+				mu.Unlock()
+			}
+		}()
+	}
+	for {
+		mu.Lock()
+		n := len(seen)
+		mu.Unlock()
+		if n == 40 {
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("the two members read %d of 40 records", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d, err := adm.DescribeConsumerGroups(ctx, group)
+	if err != nil {
+		return err
+	}
+	if g := d[group]; g.Err != nil || g.AssignorName != "uniform" || len(g.Members) != 2 {
+		return fmt.Errorf("ConsumerGroupDescribe: %+v", g)
+	}
+	for _, cl := range clients {
+		if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+			return err
+		}
+		cl.Close()
+	}
+	if err := produceN(ctx, topic, 40, 4); err != nil {
+		return err
+	}
+	cl, err := member()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var got []string
+	for len(got) < 4 {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			return err
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	slices.Sort(got)
+	if fmt.Sprint(got) != "[40 41 42 43]" {
+		return fmt.Errorf("the new member read %v, want only the 4 new records", got)
+	}
+	return nil
+}
+
+// franzShareGroup: two share group members take 40 records between them,
+// each exactly once.
+func franzShareGroup(ctx context.Context, adm *kadm.Client) error {
+	const topic, group = "compat-franz-go-share", "compat-franz-go-share-g"
+	if _, err := adm.CreateTopic(ctx, 2, 1, nil, topic); err != nil {
+		return err
+	}
+	if err := produceN(ctx, topic, 0, 40); err != nil {
+		return err
+	}
+	// A share group starts at the end unless told otherwise.
+	offsets := kadm.Offsets{}
+	for p := range int32(2) {
+		offsets.Add(kadm.Offset{Topic: topic, Partition: p, At: 0, LeaderEpoch: -1})
+	}
+	if resp, err := adm.AlterShareGroupOffsets(ctx, group, offsets); err != nil || resp.Error() != nil {
+		return fmt.Errorf("AlterShareGroupOffsets: %v %v", err, resp.Error())
+	}
+	taken := map[string]int{}
+	var mu sync.Mutex
+	for range 2 {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr), kgo.ShareGroup(group), kgo.ConsumeTopics(topic))
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		go func() {
+			for {
+				fs := cl.PollFetches(ctx)
+				if fs.IsClientClosed() || ctx.Err() != nil {
+					return
+				}
+				mu.Lock()
+				fs.EachRecord(func(r *kgo.Record) {
+					r.Ack(kgo.AckAccept)
+					taken[string(r.Value)]++
+				})
+				mu.Unlock()
+			}
+		}()
+	}
+	for {
+		mu.Lock()
+		n := len(taken)
+		mu.Unlock()
+		if n == 40 {
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("the share group took %d of 40 records", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for v, n := range taken {
+		if n != 1 {
+			return fmt.Errorf("record %s taken %d times", v, n)
+		}
+	}
+	return nil
+}
+
+// produceN produces the values from, from+1, ... round-robin over the
+// topic's partitions.
+func produceN(ctx context.Context, topic string, from, n int) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for i := from; i < from+n; i++ {
+		recs = append(recs, &kgo.Record{Value: []byte(strconv.Itoa(i))})
+	}
+	return cl.ProduceSync(ctx, recs...).FirstErr()
 }

@@ -39,6 +39,12 @@ func TestKafkaGo(t *testing.T) {
 	}
 
 	runScenarios(t, "kafka-go", map[string]scenarioFunc{
+		"consumer-protocol": func(t *testing.T) error {
+			return notApplicable("segmentio/kafka-go speaks only the classic group protocol")
+		},
+		"share-group": func(t *testing.T) error {
+			return notApplicable("segmentio/kafka-go has no share group consumer")
+		},
 		"transactions": func(t *testing.T) error {
 			return notApplicable("segmentio/kafka-go has no transactional producer")
 		},

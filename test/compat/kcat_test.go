@@ -46,6 +46,12 @@ func TestKcat(t *testing.T) {
 		return got, nil
 	}
 	runScenarios(t, "kcat", map[string]scenarioFunc{
+		"consumer-protocol": func(t *testing.T) error {
+			return notApplicable("librdkafka 2.0 (Debian) predates KIP-848 (librdkafka 2.4+ with group.protocol=consumer)")
+		},
+		"share-group": func(t *testing.T) error {
+			return notApplicable("kcat has no share group consumer")
+		},
 		"transactions": func(t *testing.T) error { return notApplicable("kcat has no transactional producer") },
 		"create-topic": func(t *testing.T) error {
 			return notApplicable("kcat has no admin API; the topic is created on first produce")

@@ -204,6 +204,12 @@ func TestSarama(t *testing.T) {
 			}
 			return nil
 		},
+		"consumer-protocol": func(t *testing.T) error {
+			return notApplicable("sarama speaks only the classic group protocol")
+		},
+		"share-group": func(t *testing.T) error {
+			return notApplicable("sarama has no share group consumer")
+		},
 		"transactions": func(t *testing.T) error {
 			txTopic := topic + "-txn"
 			a, err := admin()

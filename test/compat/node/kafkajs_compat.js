@@ -146,6 +146,8 @@ async function main () {
     await consumer.disconnect()
     if (got.join(',') !== 'c0,c1,c2,end') throw new Error(`read_committed read ${JSON.stringify(got)}`)
   })
+  console.log('RESULT consumer-protocol n/a KafkaJS speaks only the classic group protocol')
+  console.log('RESULT share-group n/a KafkaJS has no share group consumer')
   await admin.disconnect()
 }
 

@@ -150,3 +150,5 @@ for name, fn in [("create-topic", create), ("produce-codecs", produce), ("consum
                  ("resume", resume), ("list-offsets", offsets), ("describe-configs", configs),
                  ("error-path", error_path), ("transactions", transactions)]:
     result(name, fn)
+print("RESULT consumer-protocol n/a librdkafka 2.0 (Debian) predates KIP-848 (librdkafka 2.4+ with group.protocol=consumer)", flush=True)
+print("RESULT share-group n/a librdkafka 2.0 has no share group consumer", flush=True)

@@ -124,3 +124,5 @@ for name, fn in [("create-topic", create), ("produce-codecs", produce), ("consum
                  ("error-path", error_path)]:
     result(name, fn)
 print("RESULT transactions n/a kafka-python 2.0 has no transactional producer", flush=True)
+print("RESULT consumer-protocol n/a kafka-python 2.0 speaks only the classic group protocol", flush=True)
+print("RESULT share-group n/a kafka-python 2.0 has no share group consumer", flush=True)
