@@ -265,6 +265,14 @@ func handleTxnOffsetCommit(b *Broker, r *request, req *kmsg.TxnOffsetCommitReque
 	if len(offsets) == 0 {
 		return resp
 	}
+	if req.Version >= 3 {
+		if e := b.groups.CheckTxnCommit(req.Group, req.MemberID, req.InstanceID, req.Generation); e != nil {
+			for _, s := range valid {
+				resp.Topics[s.ti].Partitions[s.pi].ErrorCode = e.Code
+			}
+			return resp
+		}
+	}
 	err := b.txns.CommitOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, offsets)
 	code := fencedCode(errorCode(err), req.Version, 3)
 	for _, s := range valid {

@@ -420,6 +420,28 @@ func TestTransactionalOffsetCommit(t *testing.T) {
 	cr = c.roundTrip(commit, 3).(*kmsg.TxnOffsetCommitResponse)
 	protoErr(t, "TxnOffsetCommit", cr.Topics[0].Partitions[0].ErrorCode, nil)
 
+	// KIP-447: a commit naming a group member is fenced unless the member
+	// and its generation (member epoch) are current.
+	m := newHB(t, b, "live", "live-member")
+	m.join("tx-in")
+	add.Group = "live"
+	protoErr(t, "AddOffsetsToTxn live", c.roundTrip(add, 3).(*kmsg.AddOffsetsToTxnResponse).ErrorCode, nil)
+	live := *commit
+	live.Group = "live"
+	for _, tc := range []struct {
+		member     string
+		generation int32
+		want       *kerr.Error
+	}{
+		{"ghost", m.epoch, kerr.UnknownMemberID},
+		{"live-member", m.epoch + 1, kerr.IllegalGeneration},
+		{"live-member", m.epoch, nil},
+	} {
+		live.MemberID, live.Generation = tc.member, tc.generation
+		cr := c.roundTrip(&live, 3).(*kmsg.TxnOffsetCommitResponse)
+		protoErr(t, fmt.Sprintf("TxnOffsetCommit by %s at generation %d", tc.member, tc.generation), cr.Topics[0].Partitions[0].ErrorCode, tc.want)
+	}
+
 	fetch := func(stable bool) kmsg.OffsetFetchResponseGroupTopicPartition {
 		req := kmsg.NewPtrOffsetFetchRequest()
 		req.RequireStable = stable

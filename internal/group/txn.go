@@ -1,5 +1,7 @@
 package group
 
+import "github.com/twmb/franz-go/pkg/kerr"
+
 // CommitTransactional applies offsets a transaction committed
 // (TxnOffsetCommit followed by EndTxn with commit), creating the group if
 // it has none yet. It is called by the transaction coordinator, which has
@@ -23,4 +25,42 @@ func (c *Coordinator) CommitTransactional(groupName string, offsets []StoredOffs
 	c.mu.Unlock()
 	defer c.storeMu.Unlock()
 	return c.store.SaveGroup(sg)
+}
+
+// CheckTxnCommit fences a transactional offset commit (TxnOffsetCommit v3+,
+// KIP-447) from a group member that is no longer current: a consumer that
+// lost its partitions in a rebalance cannot commit offsets for them. A
+// commit without member (generation -1) is checked only by its producer.
+func (c *Coordinator) CheckTxnCommit(name, memberID string, instanceID *string, generation int32) *kerr.Error {
+	if generation < 0 && memberID == "" {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[name]
+	switch {
+	case g == nil:
+		return kerr.IllegalGeneration
+	case g.cg != nil:
+		m := g.cg.members[memberID]
+		if m == nil {
+			return kerr.UnknownMemberID
+		}
+		if generation != m.epoch {
+			return kerr.IllegalGeneration
+		}
+		return nil
+	}
+	if instanceID != nil {
+		if e := g.checkInstance(*instanceID, memberID); e != nil {
+			return e
+		}
+	}
+	switch {
+	case g.members[memberID] == nil:
+		return kerr.UnknownMemberID
+	case generation != g.generation:
+		return kerr.IllegalGeneration
+	}
+	return nil
 }
