@@ -17,14 +17,36 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
-// groupsCmd holds what every groups subcommand shares.
-type groupsCmd struct {
+// adminCmd holds what the subcommands of an admin command (groups,
+// transactions) share: the connection flags and --output.
+type adminCmd struct {
 	kafka  *kafkaFlags
 	output string
 }
 
+// newAdminCmd adds the shared flags to cmd.
+func newAdminCmd(cmd *cobra.Command) *adminCmd {
+	a := &adminCmd{kafka: addKafkaFlags(cmd)}
+	cmd.PersistentFlags().StringVar(&a.output, "output", "table", "table or json")
+	return a
+}
+
+// admin connects to the cluster, checking it can be reached.
+func (a *adminCmd) admin(cmd *cobra.Command) (*kadm.Client, func(), error) {
+	if err := checkOutput(a.output); err != nil {
+		return nil, nil, err
+	}
+	c, err := a.kafka.connect(cmd.Context(), cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.Client, c.cl.Close, nil
+}
+
+// groupsCmd holds what every groups subcommand shares.
+type groupsCmd struct{ *adminCmd }
+
 func newGroupsCommand() *cobra.Command {
-	g := &groupsCmd{}
 	cmd := &cobra.Command{
 		Use:   "groups",
 		Short: "List, describe, delete consumer groups and reset their offsets",
@@ -33,22 +55,9 @@ which groups exist, their members and assignments, how far each one has read
 (committed offset, end offset and lag per partition), and moving a group's
 position.`,
 	}
-	g.kafka = addKafkaFlags(cmd)
-	cmd.PersistentFlags().StringVar(&g.output, "output", "table", "table or json")
+	g := groupsCmd{newAdminCmd(cmd)}
 	cmd.AddCommand(g.listCommand(), g.describeCommand(), g.deleteCommand(), g.resetCommand())
 	return cmd
-}
-
-// admin connects to the cluster, checking it can be reached.
-func (g *groupsCmd) admin(cmd *cobra.Command) (*kadm.Client, func(), error) {
-	if g.output != "table" && g.output != "json" {
-		return nil, nil, usageError{fmt.Errorf("--output %q: want table or json", g.output)}
-	}
-	c, err := g.kafka.connect(cmd.Context(), cmd)
-	if err != nil {
-		return nil, nil, err
-	}
-	return c.Client, c.cl.Close, nil
 }
 
 func (g *groupsCmd) listCommand() *cobra.Command {
@@ -138,34 +147,28 @@ func memberCounts(ctx context.Context, adm *kadm.Client, types map[string]string
 		byType[typ] = append(byType[typ], name)
 	}
 	out := map[string]int{}
-	if names := byType["classic"]; len(names) > 0 {
-		d, err := adm.DescribeGroups(ctx, names...)
-		if err != nil {
-			return nil, err
-		}
-		for name, g := range d {
-			out[name] = len(g.Members)
-		}
+	err := errors.Join(
+		countMembers(ctx, out, byType["classic"], adm.DescribeGroups, func(g kadm.DescribedGroup) int { return len(g.Members) }),
+		countMembers(ctx, out, byType["consumer"], adm.DescribeConsumerGroups, func(g kadm.DescribedConsumerGroup) int { return len(g.Members) }),
+		countMembers(ctx, out, byType["share"], adm.DescribeShareGroups, func(g kadm.DescribedShareGroup) int { return len(g.Members) }),
+	)
+	return out, err
+}
+
+// countMembers describes names with describe and adds their member counts.
+func countMembers[D ~map[string]G, G any](ctx context.Context, out map[string]int, names []string,
+	describe func(context.Context, ...string) (D, error), members func(G) int) error {
+	if len(names) == 0 {
+		return nil // describing no groups would describe them all
 	}
-	if names := byType["consumer"]; len(names) > 0 {
-		d, err := adm.DescribeConsumerGroups(ctx, names...)
-		if err != nil {
-			return nil, err
-		}
-		for name, g := range d {
-			out[name] = len(g.Members)
-		}
+	d, err := describe(ctx, names...)
+	if err != nil {
+		return err
 	}
-	if names := byType["share"]; len(names) > 0 {
-		d, err := adm.DescribeShareGroups(ctx, names...)
-		if err != nil {
-			return nil, err
-		}
-		for name, g := range d {
-			out[name] = len(g.Members)
-		}
+	for name, g := range d {
+		out[name] = members(g)
 	}
-	return out, nil
+	return nil
 }
 
 func dash(s string) string {

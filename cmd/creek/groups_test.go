@@ -52,19 +52,25 @@ func groupsCLIBroker(t *testing.T) (*broker.Broker, *kgo.Client) {
 	}
 	member, _ := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumerGroup("readers"), kgo.ConsumeTopics("events"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ClientID("reader-1"))
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	readAndCommit(t, member, 10)
+	return b, member
+}
+
+// readAndCommit has a group member read n records and commit them.
+func readAndCommit(t *testing.T, member *kgo.Client, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	for n := 0; n < 10; {
-		fs := member.PollFetches(tctx)
+	for read := 0; read < n; {
+		fs := member.PollFetches(ctx)
 		if err := fs.Err(); err != nil {
 			t.Fatal(err)
 		}
-		n += fs.NumRecords()
+		read += fs.NumRecords()
 	}
-	if err := member.CommitUncommittedOffsets(tctx); err != nil {
+	if err := member.CommitUncommittedOffsets(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return b, member
 }
 
 func TestGroupsCLI(t *testing.T) {
@@ -184,22 +190,10 @@ func TestGroupsCLIConsumerProtocol(t *testing.T) {
 	b, classic := groupsCLIBroker(t)
 	defer classic.Close()
 	brokers := "--brokers=" + b.Addr()
-	ctx := context.Background()
 	member, _ := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumerGroup("kafka4"), kgo.ConsumeTopics("events"),
 		kgo.ServerSideBalancer(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ClientID("next-gen"))
 	defer member.Close()
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	for n := 0; n < 10; {
-		fs := member.PollFetches(tctx)
-		if err := fs.Err(); err != nil {
-			t.Fatal(err)
-		}
-		n += fs.NumRecords()
-	}
-	if err := member.CommitUncommittedOffsets(tctx); err != nil {
-		t.Fatal(err)
-	}
+	readAndCommit(t, member, 10)
 
 	out, _, err := runCreek(t, "groups", "list", brokers, "--output=json")
 	if err != nil {

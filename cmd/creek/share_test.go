@@ -86,4 +86,12 @@ func TestConsumeShareGroup(t *testing.T) {
 	if got := take("12"); len(got) != 12 {
 		t.Fatalf("after the reset took %v, want all 12 again", got)
 	}
+
+	// An empty share group can be deleted; it is gone from the list.
+	if out, _, err := runCreek(t, "groups", "delete", "workers", brokers); err != nil || !strings.Contains(out, "deleted group workers") {
+		t.Fatalf("delete: %v\n%s", err, out)
+	}
+	if out, _, _ := runCreek(t, "groups", "list", brokers); strings.Contains(out, "workers") {
+		t.Fatalf("the deleted share group is still listed:\n%s", out)
+	}
 }

@@ -12,13 +12,9 @@ import (
 )
 
 // transactionsCmd holds what every transactions subcommand shares.
-type transactionsCmd struct {
-	kafka  *kafkaFlags
-	output string
-}
+type transactionsCmd struct{ *adminCmd }
 
 func newTransactionsCommand() *cobra.Command {
-	x := &transactionsCmd{}
 	cmd := &cobra.Command{
 		Use:   "transactions",
 		Short: "List and describe transactions and the producers writing to partitions",
@@ -29,21 +25,9 @@ transaction touches and since when, and, per partition, the producers that
 wrote to it and the first offset of their open transaction (which holds
 read_committed consumers back).`,
 	}
-	x.kafka = addKafkaFlags(cmd)
-	cmd.PersistentFlags().StringVar(&x.output, "output", "table", "table or json")
+	x := transactionsCmd{newAdminCmd(cmd)}
 	cmd.AddCommand(x.listCommand(), x.describeCommand(), x.producersCommand())
 	return cmd
-}
-
-func (x *transactionsCmd) admin(cmd *cobra.Command) (*kadm.Client, func(), error) {
-	if x.output != "table" && x.output != "json" {
-		return nil, nil, usageError{fmt.Errorf("--output %q: want table or json", x.output)}
-	}
-	c, err := x.kafka.connect(cmd.Context(), cmd)
-	if err != nil {
-		return nil, nil, err
-	}
-	return c.Client, c.cl.Close, nil
 }
 
 func (x *transactionsCmd) listCommand() *cobra.Command {
