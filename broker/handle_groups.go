@@ -2,7 +2,6 @@ package broker
 
 import (
 	"net"
-	"sort"
 	"strings"
 	"time"
 
@@ -74,32 +73,13 @@ func init() {
 	})
 }
 
-// listGroups lists consumer groups (classic and KIP-848) and share groups,
-// with the state (v4+) and type (v5+) filters.
+// listGroups lists consumer groups (classic and KIP-848) and share groups.
 func (b *Broker) listGroups(req *kmsg.ListGroupsRequest) kmsg.Response {
-	resp := b.groups.List(req)
-	if resp.ErrorCode != 0 || (len(req.TypesFilter) > 0 && !containsFold(req.TypesFilter, "share")) {
-		return resp
-	}
+	var shares []group.Listed
 	for _, sg := range b.shares.List() {
-		if len(req.StatesFilter) > 0 && !containsFold(req.StatesFilter, sg.State) {
-			continue
-		}
-		lg := kmsg.NewListGroupsResponseGroup()
-		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = sg.Name, "share", sg.State, "share"
-		resp.Groups = append(resp.Groups, lg)
+		shares = append(shares, group.Listed{Name: sg.Name, ProtocolType: "share", State: sg.State, Type: "share"})
 	}
-	sort.Slice(resp.Groups, func(i, j int) bool { return resp.Groups[i].Group < resp.Groups[j].Group })
-	return resp
-}
-
-func containsFold(list []string, s string) bool {
-	for _, v := range list {
-		if strings.EqualFold(v, s) {
-			return true
-		}
-	}
-	return false
+	return b.groups.List(req, shares...)
 }
 
 // deleteGroups deletes share groups itself and passes the rest to the

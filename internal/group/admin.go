@@ -8,8 +8,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// List handles ListGroups, with the state (v4+) and type (v5+) filters.
-func (c *Coordinator) List(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
+// Listed is a group as ListGroups reports it.
+type Listed struct {
+	Name, ProtocolType, State, Type string
+}
+
+// List handles ListGroups, with the state (v4+) and type (v5+) filters. The
+// broker passes the groups other coordinators keep (share groups) as
+// others, so that one answer lists every group, filtered and sorted alike.
+func (c *Coordinator) List(req *kmsg.ListGroupsRequest, others ...Listed) *kmsg.ListGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -17,19 +24,24 @@ func (c *Coordinator) List(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse
 		resp.ErrorCode = kerr.NotCoordinator.Code
 		return resp
 	}
-	for _, g := range c.sortedGroups() {
-		state, kind := g.state.String(), "classic"
+	all := slices.Clone(others)
+	for _, g := range c.groups {
+		l := Listed{Name: g.name, ProtocolType: g.protocolType, State: g.state.String(), Type: "classic"}
 		if g.cg != nil {
-			state, kind = g.cg.state(), "consumer"
+			l.State, l.Type = g.cg.state(), "consumer"
 		}
-		if len(req.StatesFilter) > 0 && !containsFold(req.StatesFilter, state) {
+		all = append(all, l)
+	}
+	slices.SortFunc(all, func(a, b Listed) int { return strings.Compare(a.Name, b.Name) })
+	for _, l := range all {
+		if len(req.StatesFilter) > 0 && !containsFold(req.StatesFilter, l.State) {
 			continue
 		}
-		if len(req.TypesFilter) > 0 && !containsFold(req.TypesFilter, kind) {
+		if len(req.TypesFilter) > 0 && !containsFold(req.TypesFilter, l.Type) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
-		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.name, g.protocolType, state, kind
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = l.Name, l.ProtocolType, l.State, l.Type
 		resp.Groups = append(resp.Groups, lg)
 	}
 	return resp
