@@ -99,6 +99,7 @@ func (c *Coordinator) Fetch(conn any, req *kmsg.ShareFetchRequest) (*kmsg.ShareF
 			}
 		}
 	}
+	c.save(g)
 	if req.ShareSessionEpoch == -1 {
 		c.closeSession(g, member)
 		return resp, nil
@@ -232,9 +233,7 @@ func (c *Coordinator) acknowledge(g *group, member string, topicID [16]byte, par
 			released = released || kind == ackRelease
 		}
 	}
-	if sp.advance() {
-		c.persist(g)
-	}
+	g.dirty = sp.advance() || g.dirty
 	if released {
 		c.notifyLocked()
 	}
@@ -295,6 +294,7 @@ func (c *Coordinator) acquireInto(out *fetchAnswer, g *group, member string, s *
 		budget -= int64(len(data))
 		got = true
 	}
+	c.save(g) // partitions first fetched here were initialised
 	return got
 }
 
@@ -445,6 +445,7 @@ func (c *Coordinator) Acknowledge(conn any, req *kmsg.ShareAcknowledgeRequest) *
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
+	c.save(g)
 	if req.ShareSessionEpoch == -1 {
 		c.closeSession(g, *req.MemberID)
 	}

@@ -79,21 +79,21 @@ type acquireRange struct {
 	deliveries  int16
 }
 
-// acquire locks for member up to max available records in [from, upTo],
+// acquire locks for member up to count available records in [from, upTo],
 // tracking new offsets up to maxInflight records past the start.
-func (sp *sharePartition) acquire(member string, from, upTo int64, max int, maxInflight int64, lockUntil time.Time) []acquireRange {
+func (sp *sharePartition) acquire(member string, from, upTo int64, count int, maxInflight int64, lockUntil time.Time) []acquireRange {
 	for sp.end() <= upTo && sp.end()-sp.start < maxInflight {
 		sp.inflight = append(sp.inflight, record{})
 	}
 	var out []acquireRange
-	for off := max64(from, sp.start); off <= upTo && off < sp.end() && max > 0; off++ {
+	for off := max(from, sp.start); off <= upTo && off < sp.end() && count > 0; off++ {
 		r := sp.at(off)
 		if r.state != available {
 			continue
 		}
 		r.state, r.member, r.lockUntil = acquired, member, lockUntil
 		r.deliveries++
-		max--
+		count--
 		if n := len(out); n > 0 && out[n-1].last == off-1 && out[n-1].deliveries == r.deliveries {
 			out[n-1].last = off
 		} else {
@@ -184,7 +184,8 @@ func (sp *sharePartition) releaseMember(member string, deliveryLimit int16) bool
 	return released
 }
 
-// pending counts tracked records not yet done, for lag.
+// done counts the tracked records already finished (accepted or archived),
+// which do not count as lag.
 func (sp *sharePartition) done() int64 {
 	n := int64(0)
 	for _, r := range sp.inflight {
@@ -193,11 +194,4 @@ func (sp *sharePartition) done() int64 {
 		}
 	}
 	return n
-}
-
-func max64(a, b int64) int64 {
-	if a > b {
-		return a
-	}
-	return b
 }

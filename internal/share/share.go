@@ -14,6 +14,7 @@ package share
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -104,6 +105,7 @@ type group struct {
 	epoch      int32
 	members    map[string]*member
 	partitions map[topicPartition]*sharePartition
+	dirty      bool // partitions or start offsets changed since the last save
 }
 
 // member is one member of a share group.
@@ -212,11 +214,10 @@ func (c *Coordinator) expire() {
 		for _, sp := range g.partitions {
 			if sp.expire(now, c.cfg.DeliveryLimit) {
 				wake = true
-				if sp.advance() {
-					c.persist(g)
-				}
+				g.dirty = sp.advance() || g.dirty
 			}
 		}
+		c.save(g)
 	}
 	if wake {
 		c.notifyLocked()
@@ -235,9 +236,14 @@ func (c *Coordinator) removeMember(g *group, m *member) bool {
 	return released
 }
 
-// persist writes a group's start offsets. A failure is logged: it costs
-// records delivered again after a restart, never records lost.
-func (c *Coordinator) persist(g *group) {
+// save writes a group's start offsets if they changed; each request saves
+// once at its end. A failure is logged: it costs records delivered again
+// after a restart, never records lost.
+func (c *Coordinator) save(g *group) {
+	if !g.dirty {
+		return
+	}
+	g.dirty = false
 	sg := StoredGroup{Name: g.name}
 	for _, sp := range g.sortedPartitions() {
 		sg.Starts = append(sg.Starts, StoredStart{Topic: sp.topic, Partition: sp.partition, Start: sp.start})
@@ -276,7 +282,7 @@ func (c *Coordinator) partitionFor(g *group, topic string, partition int32) (*sh
 		}
 		sp = &sharePartition{topic: topic, partition: partition, start: end}
 		g.partitions[tp] = sp
-		c.persist(g)
+		g.dirty = true
 	}
 	start, _ := l.Offsets()
 	sp.skipTo(start)
@@ -331,8 +337,8 @@ func (c *Coordinator) Heartbeat(cl Client, req *kmsg.ShareGroupHeartbeatRequest)
 			return fail(kerr.GroupIDNotFound, "share group "+req.GroupID+" does not exist")
 		}
 		g = newGroup(req.GroupID)
+		g.dirty = true
 		c.groups[g.name] = g
-		c.persist(g)
 	}
 	m := g.members[req.MemberID]
 	switch {
@@ -365,7 +371,14 @@ func (c *Coordinator) Heartbeat(cl Client, req *kmsg.ShareGroupHeartbeatRequest)
 	m.deadline = c.now().Add(c.cfg.SessionTimeout)
 	m.epoch = g.epoch
 
-	assignment := c.assignment(g, m)
+	assignment := c.assignment(m)
+	for _, at := range assignment { // the share partitions start as they are first assigned
+		name, _, _ := c.topics.TopicByID(at.TopicID)
+		for _, p := range at.Partitions {
+			c.partitionFor(g, name, p)
+		}
+	}
+	c.save(g)
 	key := assignmentKey(assignment)
 	if req.MemberEpoch == 0 || key != m.sent {
 		m.sent = key
@@ -378,9 +391,8 @@ func (c *Coordinator) Heartbeat(cl Client, req *kmsg.ShareGroupHeartbeatRequest)
 	return resp
 }
 
-// assignment is every partition of the member's existing topics; the share
-// partitions are initialised as they are first assigned.
-func (c *Coordinator) assignment(g *group, m *member) []kmsg.ShareGroupHeartbeatResponseAssignmentTopicPartition {
+// assignment is every partition of the member's existing topics.
+func (c *Coordinator) assignment(m *member) []kmsg.ShareGroupHeartbeatResponseAssignmentTopicPartition {
 	out := []kmsg.ShareGroupHeartbeatResponseAssignmentTopicPartition{}
 	for _, t := range m.topics {
 		id, n, ok := c.topics.TopicByName(t)
@@ -391,7 +403,6 @@ func (c *Coordinator) assignment(g *group, m *member) []kmsg.ShareGroupHeartbeat
 		tp.TopicID = id
 		for p := int32(0); p < n; p++ {
 			tp.Partitions = append(tp.Partitions, p)
-			c.partitionFor(g, t, p)
 		}
 		out = append(out, tp)
 	}
@@ -434,7 +445,7 @@ func (c *Coordinator) Describe(req *kmsg.ShareGroupDescribeRequest) *kmsg.ShareG
 				dm := kmsg.NewShareGroupDescribeResponseGroupMember()
 				dm.MemberID, dm.RackID, dm.MemberEpoch, dm.ClientID, dm.ClientHost = m.id, m.rackID, m.epoch, m.clientID, m.clientHost
 				dm.SubscribedTopicNames = m.topics
-				for _, at := range c.assignment(g, m) {
+				for _, at := range c.assignment(m) {
 					tp := kmsg.NewShareGroupDescribeResponseGroupMemberAssignmentTopicPartition()
 					tp.TopicID, tp.Partitions = at.TopicID, at.Partitions
 					tp.Topic, _, _ = c.topics.TopicByID(at.TopicID)
@@ -521,7 +532,7 @@ func (c *Coordinator) DescribeOffsets(req *kmsg.DescribeShareGroupOffsetsRequest
 			for _, sp := range g.sortedPartitions() {
 				byTopic[sp.topic] = append(byTopic[sp.topic], sp.partition)
 			}
-			for _, t := range sortedKeys(byTopic) {
+			for _, t := range slices.Sorted(maps.Keys(byTopic)) {
 				topics = append(topics, kmsg.DescribeShareGroupOffsetsRequestGroupTopic{Topic: t, Partitions: byTopic[t]})
 			}
 		}
@@ -546,15 +557,6 @@ func (c *Coordinator) DescribeOffsets(req *kmsg.DescribeShareGroupOffsetsRequest
 		resp.Groups = append(resp.Groups, sg)
 	}
 	return resp
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // AlterOffsets handles AlterShareGroupOffsets: it moves the start offset of
@@ -603,7 +605,8 @@ func (c *Coordinator) AlterOffsets(req *kmsg.AlterShareGroupOffsetsRequest) *kms
 	if topErr != nil {
 		resp.ErrorCode = topErr.Code
 	} else {
-		c.persist(g)
+		g.dirty = true
+		c.save(g)
 	}
 	return resp
 }
@@ -634,7 +637,8 @@ func (c *Coordinator) DeleteOffsets(req *kmsg.DeleteShareGroupOffsetsRequest) *k
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	c.persist(g)
+	g.dirty = true
+	c.save(g)
 	return resp
 }
 
