@@ -1,16 +1,14 @@
 package cluster
 
 import (
-	"encoding/json"
-	"fmt"
-
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/creek-pipeline/creek/internal/share"
 )
 
 // Share groups are stored under "share", one JSON value per group holding
-// the start offsets of its partitions.
+// the start offsets of its partitions; group configs under "group-configs",
+// one JSON object per group.
 
 var (
 	bucketShare        = []byte("share")
@@ -24,79 +22,25 @@ type shareStore struct{ db *bolt.DB }
 
 func (s shareStore) LoadShareGroups() ([]share.StoredGroup, error) {
 	var out []share.StoredGroup
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketShare)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var g share.StoredGroup
-			if err := json.Unmarshal(v, &g); err != nil {
-				return fmt.Errorf("share group %q: %w", k, err)
-			}
-			out = append(out, g)
-			return nil
-		})
-	})
+	err := forEachJSON(s.db, bucketShare, "share group", func(_ string, g share.StoredGroup) { out = append(out, g) })
 	return out, err
 }
 
 func (s shareStore) SaveShareGroup(g share.StoredGroup) error {
-	v, err := json.Marshal(g)
-	if err != nil {
-		return err
-	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketShare)
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(g.Name), v)
-	})
+	return putJSON(s.db, bucketShare, g.Name, g)
 }
 
-func (s shareStore) DeleteShareGroup(name string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketShare)
-		if b == nil {
-			return nil
-		}
-		return b.Delete([]byte(name))
-	})
-}
+func (s shareStore) DeleteShareGroup(name string) error { return deleteKey(s.db, bucketShare, name) }
 
 func (s shareStore) LoadGroupConfigs() (map[string]map[string]string, error) {
 	out := map[string]map[string]string{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketGroupConfigs)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var m map[string]string
-			if err := json.Unmarshal(v, &m); err != nil {
-				return fmt.Errorf("configs of group %q: %w", k, err)
-			}
-			out[string(k)] = m
-			return nil
-		})
-	})
+	err := forEachJSON(s.db, bucketGroupConfigs, "configs of group", func(group string, m map[string]string) { out[group] = m })
 	return out, err
 }
 
 func (s shareStore) SaveGroupConfig(group string, configs map[string]string) error {
-	v, err := json.Marshal(configs)
-	if err != nil {
-		return err
+	if len(configs) == 0 {
+		return deleteKey(s.db, bucketGroupConfigs, group)
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketGroupConfigs)
-		if err != nil {
-			return err
-		}
-		if len(configs) == 0 {
-			return b.Delete([]byte(group))
-		}
-		return b.Put([]byte(group), v)
-	})
+	return putJSON(s.db, bucketGroupConfigs, group, configs)
 }
