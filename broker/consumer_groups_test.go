@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,62 +17,28 @@ import (
 // kgo.ServerSideBalancer (the Kafka 4 protocol), and raw
 // ConsumerGroupHeartbeat exchanges for the protocol's fine print.
 
-func consumerGroupBroker(t *testing.T, dir string) *Broker {
-	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	b, err := Start(context.Background(), Config{Listen: "127.0.0.1:0", DataDir: dir, Settings: map[string]string{
-		"group.consumer.heartbeat.interval.ms": "100",
-		"group.consumer.session.timeout.ms":    "1500",
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
+// consumerGroupSettings make heartbeats and sessions short enough for tests.
+var consumerGroupSettings = map[string]string{
+	"group.consumer.heartbeat.interval.ms": "100",
+	"group.consumer.session.timeout.ms":    "1500",
 }
 
 // kip848Member is a franz-go consumer in a consumer-protocol group that
 // records what it is assigned and every record it reads.
 type kip848Member struct {
-	cl   *kgo.Client
-	asg  *assignments
-	mu   sync.Mutex
-	seen map[string]int // "partition/offset" -> times read
+	*recordTally
+	asg *assignments
 }
 
 func newKIP848Member(t *testing.T, b *Broker, group, topic string, opts ...kgo.Opt) *kip848Member {
 	t.Helper()
-	m := &kip848Member{asg: &assignments{}, seen: map[string]int{}}
+	asg := &assignments{}
 	all := append([]kgo.Opt{
 		kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.ServerSideBalancer(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.ClientID("kip848-test"),
-	}, m.asg.opts()...)
-	m.cl = groupClient(t, b, append(all, opts...)...)
-	go func() {
-		for {
-			fs := m.cl.PollFetches(context.Background())
-			if fs.IsClientClosed() {
-				return
-			}
-			m.mu.Lock()
-			fs.EachRecord(func(r *kgo.Record) { m.seen[fmt.Sprintf("%d/%d", r.Partition, r.Offset)]++ })
-			m.mu.Unlock()
-		}
-	}()
-	return m
-}
-
-func (m *kip848Member) reads() map[string]int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make(map[string]int, len(m.seen))
-	for k, v := range m.seen {
-		out[k] = v
-	}
-	return out
+	}, asg.opts()...)
+	return &kip848Member{recordTally: startTally(groupClient(t, b, append(all, opts...)...), nil), asg: asg}
 }
 
 func describeConsumerGroup(t *testing.T, b *Broker, group string) kadm.DescribedConsumerGroup {
@@ -94,7 +59,7 @@ func describeConsumerGroup(t *testing.T, b *Broker, group string) kadm.Described
 // Two Kafka 4 consumers split the partitions without overlap, read every
 // record between them, and when one leaves the other takes over the rest.
 func TestConsumerGroupProtocolSplitsAndRebalances(t *testing.T) {
-	b := consumerGroupBroker(t, "")
+	b := protoBroker(t, consumerGroupSettings)
 	groupCreateTopic(t, b, "clicks", 6)
 	groupProduce(t, b, "clicks", 600)
 
@@ -121,25 +86,27 @@ func TestConsumerGroupProtocolSplitsAndRebalances(t *testing.T) {
 		}
 	}
 
-	waitFor(t, "all 600 records read", func() bool { return len(a.reads())+len(c.reads()) >= 600 })
+	waitFor(t, "all 600 records read", func() bool { return len(a.counts())+len(c.counts()) >= 600 })
 	if err := c.cl.CommitUncommittedOffsets(context.Background()); err != nil {
 		t.Fatalf("commit with the member epoch: %v", err)
 	}
 	c.cl.Close() // leaves with epoch -1
 	waitFor(t, "the remaining member to own all 6 partitions", func() bool { return len(a.asg.partitions()) == 6 })
 	groupProduce(t, b, "clicks", 60)
-	waitFor(t, "the 60 new records read by the remaining member", func() bool {
+	waitFor(t, "the 60 new records (offsets 100-109 of each partition) read by the remaining member", func() bool {
 		n := 0
-		for k := range a.reads() {
-			if _, ok := c.reads()[k]; !ok {
+		for k := range a.counts() {
+			var p, o int
+			fmt.Sscanf(k, "%d/%d", &p, &o)
+			if o >= 100 {
 				n++
 			}
 		}
-		return n >= 600+60-len(c.reads())
+		return n == 60
 	})
 	total := map[string]int{}
 	for _, m := range []*kip848Member{a, c} {
-		for k, v := range m.reads() {
+		for k, v := range m.counts() {
 			total[k] += v
 		}
 	}
@@ -162,7 +129,7 @@ func TestConsumerGroupProtocolSplitsAndRebalances(t *testing.T) {
 
 // The range assignor gives each member contiguous partitions of each topic.
 func TestConsumerGroupProtocolRangeAssignor(t *testing.T) {
-	b := consumerGroupBroker(t, "")
+	b := protoBroker(t, consumerGroupSettings)
 	groupCreateTopic(t, b, "ranged", 5)
 	opts := []kgo.Opt{kgo.Balancers(kgo.RangeBalancer())}
 	a := newKIP848Member(t, b, "ranger", "ranged", opts...)
@@ -200,17 +167,19 @@ type hb struct {
 	id    string
 	epoch int32
 	owned map[[16]byte][]int32
+
+	rebalanceTimeout int32 // milliseconds, sent in full heartbeats
 }
 
 func newHB(t *testing.T, b *Broker, group, id string) *hb {
-	return &hb{t: t, c: protoDial(t, b), group: group, id: id, owned: map[[16]byte][]int32{}}
+	return &hb{t: t, c: protoDial(t, b), group: group, id: id, owned: map[[16]byte][]int32{}, rebalanceTimeout: 2000}
 }
 
 func (h *hb) request(epoch int32, full bool, topics ...string) *kmsg.ConsumerGroupHeartbeatRequest {
 	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	req.Group, req.MemberID, req.MemberEpoch = h.group, h.id, epoch
 	if full {
-		req.RebalanceTimeoutMillis = 2000
+		req.RebalanceTimeoutMillis = h.rebalanceTimeout
 		req.SubscribedTopicNames = topics
 		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
 		for id, ps := range h.owned {
@@ -278,7 +247,7 @@ func (h *hb) partitions() []int32 {
 // (an older epoch, nothing assigned) until the owner's heartbeat no longer
 // lists the partitions it was told to give up.
 func TestConsumerGroupHeartbeatRevokesBeforeAssigning(t *testing.T) {
-	b := consumerGroupBroker(t, "")
+	b := protoBroker(t, consumerGroupSettings)
 	groupCreateTopic(t, b, "moves", 4)
 	a := newHB(t, b, "movers", "member-a")
 	a.join("moves")
@@ -381,7 +350,7 @@ func TestConsumerGroupHeartbeatRevokesBeforeAssigning(t *testing.T) {
 
 // Fencing and validation answers.
 func TestConsumerGroupHeartbeatErrors(t *testing.T) {
-	b := consumerGroupBroker(t, "")
+	b := protoBroker(t, consumerGroupSettings)
 	groupCreateTopic(t, b, "errs", 2)
 	a := newHB(t, b, "errs", "member-a")
 	a.join("errs")
@@ -450,7 +419,7 @@ func TestConsumerGroupHeartbeatErrors(t *testing.T) {
 // A static member that leaves with epoch -2 and comes back under a new
 // member id gets its partitions and epoch back without a rebalance.
 func TestConsumerGroupStaticMemberComesBack(t *testing.T) {
-	b := consumerGroupBroker(t, "")
+	b := protoBroker(t, consumerGroupSettings)
 	groupCreateTopic(t, b, "statics", 4)
 	a := newHB(t, b, "statics", "a-1")
 	c := newHB(t, b, "statics", "c-1")
@@ -500,18 +469,18 @@ func TestConsumerGroupStaticMemberComesBack(t *testing.T) {
 // UNKNOWN_MEMBER_ID handling (franz-go rejoins) and resume.
 func TestConsumerGroupProtocolResumesAfterRestart(t *testing.T) {
 	dir := t.TempDir()
-	b := consumerGroupBroker(t, dir)
+	b := protoBrokerAt(t, dir, consumerGroupSettings)
 	groupCreateTopic(t, b, "durable", 2)
 	groupProduce(t, b, "durable", 100)
 	m := newKIP848Member(t, b, "keeper", "durable", kgo.DisableAutoCommit())
-	waitFor(t, "100 records read", func() bool { return len(m.reads()) == 100 })
+	waitFor(t, "100 records read", func() bool { return len(m.counts()) == 100 })
 	if err := m.cl.CommitUncommittedOffsets(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	m.cl.Close()
 	b.Close()
 
-	b = consumerGroupBroker(t, dir)
+	b = protoBrokerAt(t, dir, consumerGroupSettings)
 	adm := kadm.NewClient(groupClient(t, b))
 	listed, err := adm.ListGroupsByType(context.Background(), []string{"consumer"})
 	if err != nil || listed["keeper"].State != "Empty" {
@@ -520,9 +489,72 @@ func TestConsumerGroupProtocolResumesAfterRestart(t *testing.T) {
 	groupProduce(t, b, "durable", 10)
 	m = newKIP848Member(t, b, "keeper", "durable")
 	defer m.cl.Close()
-	waitFor(t, "the 10 new records", func() bool { return len(m.reads()) == 10 })
+	waitFor(t, "the 10 new records", func() bool { return len(m.counts()) == 10 })
 	time.Sleep(300 * time.Millisecond)
-	if n := len(m.reads()); n != 10 {
+	if n := len(m.counts()); n != 10 {
 		t.Fatalf("after restart the group read %d records, want only the 10 new ones", n)
+	}
+}
+
+// A member subscribed by regular expression gets the partitions of every
+// matching topic, including a topic created after it joined.
+func TestConsumerGroupRegexSubscription(t *testing.T) {
+	b := protoBroker(t, consumerGroupSettings)
+	groupCreateTopic(t, b, "rx-a", 2)
+	groupCreateTopic(t, b, "rx-b", 1)
+	groupCreateTopic(t, b, "other", 1)
+	m := newHB(t, b, "regex", "member-rx")
+	join := m.request(0, true)
+	join.SubscribedTopicNames, join.SubscribedTopicRegex = nil, kmsg.StringPtr("rx-.*")
+	if r := m.send(join); r.ErrorCode != 0 {
+		t.Fatalf("join by regex: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if m.count() != 3 || len(m.owned) != 2 {
+		t.Fatalf("regex rx-.* got %d partitions of %d topics, want rx-a's 2 and rx-b's 1", m.count(), len(m.owned))
+	}
+	groupCreateTopic(t, b, "rx-c", 1)
+	beat := m.request(m.epoch, true)
+	beat.SubscribedTopicNames, beat.SubscribedTopicRegex = nil, kmsg.StringPtr("rx-.*")
+	if r := m.send(beat); r.ErrorCode != 0 || m.count() != 4 {
+		t.Fatalf("after rx-c was created: %v, %d partitions, want 4", kerr.ErrorForCode(r.ErrorCode), m.count())
+	}
+	g := describeConsumerGroup(t, b, "regex")
+	if rx := g.Members[0].SubscribedTopicRegex; rx == nil || *rx != "rx-.*" || len(g.Members[0].Assignment["other"]) != 0 {
+		t.Fatalf("described member: %+v", g.Members[0])
+	}
+}
+
+// A member that keeps heartbeating but never releases the partitions it was
+// told to give up is removed after its rebalance timeout, and the partitions
+// go to the member waiting for them.
+func TestConsumerGroupRevocationTimeout(t *testing.T) {
+	b := protoBroker(t, consumerGroupSettings)
+	groupCreateTopic(t, b, "stuck", 2)
+	a := newHB(t, b, "stuck", "member-a")
+	a.rebalanceTimeout = 300
+	a.join("stuck")
+	c := newHB(t, b, "stuck", "member-c")
+	c.join("stuck")
+	a.beat("stuck") // told to give one partition up
+	if a.count() != 1 {
+		t.Fatalf("member a owns %v, want 1 partition left after the revocation", a.partitions())
+	}
+	keepalive := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	keepalive.Group, keepalive.MemberID = "stuck", "member-a"
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		keepalive.MemberEpoch = a.epoch
+		r := a.c.roundTrip(keepalive, 1).(*kmsg.ConsumerGroupHeartbeatResponse)
+		if kerr.ErrorForCode(r.ErrorCode) == kerr.UnknownMemberID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("member a still in the group (error %v) long after its 300 ms rebalance timeout", kerr.ErrorForCode(r.ErrorCode))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.beat("stuck")
+	if c.count() != 2 {
+		t.Fatalf("member c owns %v after a was removed, want both partitions", c.partitions())
 	}
 }

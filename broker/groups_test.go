@@ -15,21 +15,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// groupTestBroker starts a broker with group timeouts short enough for tests.
-func groupTestBroker(t *testing.T, dir string) *Broker {
-	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	b, err := Start(context.Background(), Config{Listen: "127.0.0.1:0", DataDir: dir, Settings: map[string]string{
-		"group.min.session.timeout.ms":     "100",
-		"group.initial.rebalance.delay.ms": "0",
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
+// groupSettings make group timeouts short enough for tests.
+var groupSettings = map[string]string{
+	"group.min.session.timeout.ms":     "100",
+	"group.initial.rebalance.delay.ms": "0",
 }
 
 func groupClient(t *testing.T, b *Broker, opts ...kgo.Opt) *kgo.Client {
@@ -145,7 +134,7 @@ func pollLoop(cl *kgo.Client, seen chan<- int64) {
 // without overlap, and when one leaves or stops heartbeating the others
 // take its partitions over.
 func TestGroupMembersSplitPartitionsAndRebalance(t *testing.T) {
-	b := groupTestBroker(t, "")
+	b := protoBroker(t, groupSettings)
 	groupCreateTopic(t, b, "orders", 6)
 	groupProduce(t, b, "orders", 600)
 
@@ -229,7 +218,7 @@ func TestGroupMembersSplitPartitionsAndRebalance(t *testing.T) {
 // member takes partitions over without the first member giving up the ones
 // it keeps.
 func TestGroupCooperativeRebalanceIsIncremental(t *testing.T) {
-	b := groupTestBroker(t, "")
+	b := protoBroker(t, groupSettings)
 	groupCreateTopic(t, b, "coop", 4)
 	opts := func(a *assignments) []kgo.Opt {
 		return append(a.opts(), kgo.ConsumerGroup("coop-g"), kgo.ConsumeTopics("coop"),
@@ -270,7 +259,7 @@ func TestGroupCooperativeRebalanceIsIncremental(t *testing.T) {
 // restarts within its session timeout gets its partitions back and the
 // other member sees no rebalance.
 func TestGroupStaticMemberRestartKeepsAssignment(t *testing.T) {
-	b := groupTestBroker(t, "")
+	b := protoBroker(t, groupSettings)
 	groupCreateTopic(t, b, "static", 4)
 	opts := func(a *assignments, instance string) []kgo.Opt {
 		return append(a.opts(), kgo.ConsumerGroup("static-g"), kgo.ConsumeTopics("static"),
@@ -311,7 +300,7 @@ func TestGroupStaticMemberRestartKeepsAssignment(t *testing.T) {
 // its last commit, also after the broker restarts.
 func TestGroupOffsetsPersistAndResume(t *testing.T) {
 	dir := t.TempDir()
-	b := groupTestBroker(t, dir)
+	b := protoBrokerAt(t, dir, groupSettings)
 	groupCreateTopic(t, b, "resume", 2)
 	groupProduce(t, b, "resume", 100)
 
@@ -338,7 +327,7 @@ func TestGroupOffsetsPersistAndResume(t *testing.T) {
 	first := consume(b, 40)
 	second := consume(b, 30)
 	b.Close()
-	b2 := groupTestBroker(t, dir)
+	b2 := protoBrokerAt(t, dir, groupSettings)
 	third := consume(b2, 30)
 
 	all := map[int64]bool{}
@@ -367,7 +356,7 @@ func TestGroupOffsetsPersistAndResume(t *testing.T) {
 
 // TestGroupErrors: Kafka's error codes for bad group requests, never a hang.
 func TestGroupErrors(t *testing.T) {
-	b := groupTestBroker(t, "")
+	b := protoBroker(t, groupSettings)
 	groupCreateTopic(t, b, "errs", 1)
 	cl := groupClient(t, b)
 	defer cl.Close()
@@ -450,7 +439,7 @@ func TestGroupErrors(t *testing.T) {
 // TestGroupAdmin: ListGroups (with the state filter), DescribeGroups,
 // OffsetDelete and DeleteGroups through kadm.
 func TestGroupAdmin(t *testing.T) {
-	b := groupTestBroker(t, "")
+	b := protoBroker(t, groupSettings)
 	groupCreateTopic(t, b, "adm", 2)
 	groupProduce(t, b, "adm", 10)
 	ctx := context.Background()
@@ -514,7 +503,7 @@ func TestGroupAdmin(t *testing.T) {
 // TestGroupOffsetsGoWithTheirTopic: deleting a topic deletes the offsets
 // groups committed for it.
 func TestGroupOffsetsGoWithTheirTopic(t *testing.T) {
-	b := groupTestBroker(t, "")
+	b := protoBroker(t, groupSettings)
 	groupCreateTopic(t, b, "gone", 1)
 	ctx := context.Background()
 	cl := groupClient(t, b)

@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"net"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -446,4 +448,42 @@ func protoErr(t *testing.T, what string, code int16, want *kerr.Error) {
 	if code != want.Code {
 		t.Fatalf("%s: got error %v, want %v", what, got, want)
 	}
+}
+
+// recordTally consumes in the background with a franz-go client and counts
+// how often each record ("partition/offset") was read.
+type recordTally struct {
+	cl *kgo.Client
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// startTally polls cl until it is closed, calling each (if not nil) on
+// every record before counting it.
+func startTally(cl *kgo.Client, each func(*kgo.Record)) *recordTally {
+	r := &recordTally{cl: cl, n: map[string]int{}}
+	go func() {
+		for {
+			fs := cl.PollFetches(context.Background())
+			if fs.IsClientClosed() {
+				return
+			}
+			fs.EachRecord(func(rec *kgo.Record) {
+				if each != nil {
+					each(rec)
+				}
+				r.mu.Lock()
+				r.n[fmt.Sprintf("%d/%d", rec.Partition, rec.Offset)]++
+				r.mu.Unlock()
+			})
+		}
+	}()
+	return r
+}
+
+// counts returns a copy of the counts so far.
+func (r *recordTally) counts() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.n)
 }

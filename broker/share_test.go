@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,59 +17,19 @@ import (
 // ShareAcknowledge exchanges for locks, delivery counts, release, reject
 // and expiry.
 
-func shareBroker(t *testing.T, dir string) *Broker {
+// shareSettings make locks and heartbeats short enough for tests.
+var shareSettings = map[string]string{
+	"group.share.heartbeat.interval.ms":   "1000",
+	"group.share.record.lock.duration.ms": "600",
+	"group.share.delivery.count.limit":    "3",
+}
+
+// newShareWorker starts a franz-go share consumer that accepts every
+// record it gets.
+func newShareWorker(t *testing.T, b *Broker, group, topic string) *recordTally {
 	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	b, err := Start(context.Background(), Config{Listen: "127.0.0.1:0", DataDir: dir, Settings: map[string]string{
-		"group.share.heartbeat.interval.ms":   "1000",
-		"group.share.record.lock.duration.ms": "600",
-		"group.share.delivery.count.limit":    "3",
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
-}
-
-// shareWorker is a franz-go share consumer that accepts every record.
-type shareWorker struct {
-	cl   *kgo.Client
-	mu   sync.Mutex
-	took map[string]int // "partition/offset" -> times accepted
-}
-
-func newShareWorker(t *testing.T, b *Broker, group, topic string) *shareWorker {
-	t.Helper()
-	w := &shareWorker{took: map[string]int{}}
-	w.cl = groupClient(t, b, kgo.ShareGroup(group), kgo.ConsumeTopics(topic), kgo.FetchMaxWait(200*time.Millisecond))
-	go func() {
-		for {
-			fs := w.cl.PollFetches(context.Background())
-			if fs.IsClientClosed() {
-				return
-			}
-			fs.EachRecord(func(r *kgo.Record) {
-				r.Ack(kgo.AckAccept)
-				w.mu.Lock()
-				w.took[fmt.Sprintf("%d/%d", r.Partition, r.Offset)]++
-				w.mu.Unlock()
-			})
-		}
-	}()
-	return w
-}
-
-func (w *shareWorker) taken() map[string]int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make(map[string]int, len(w.took))
-	for k, v := range w.took {
-		out[k] = v
-	}
-	return out
+	cl := groupClient(t, b, kgo.ShareGroup(group), kgo.ConsumeTopics(topic), kgo.FetchMaxWait(200*time.Millisecond))
+	return startTally(cl, func(r *kgo.Record) { r.Ack(kgo.AckAccept) })
 }
 
 func shareMembers(t *testing.T, b *Broker, group string) int {
@@ -87,7 +46,7 @@ func shareMembers(t *testing.T, b *Broker, group string) int {
 // Two workers of one share group take the records of a topic between them:
 // every record is taken once, and once taken it is gone for the group.
 func TestShareGroupWorkersTakeEachRecordOnce(t *testing.T) {
-	b := shareBroker(t, "")
+	b := protoBroker(t, shareSettings)
 	groupCreateTopic(t, b, "jobs", 2)
 	w1 := newShareWorker(t, b, "workers", "jobs")
 	defer w1.cl.Close()
@@ -99,8 +58,8 @@ func TestShareGroupWorkersTakeEachRecordOnce(t *testing.T) {
 	groupProduce(t, b, "jobs", 300)
 	total := func() map[string]int {
 		all := map[string]int{}
-		for _, w := range []*shareWorker{w1, w2} {
-			for k, v := range w.taken() {
+		for _, w := range []*recordTally{w1, w2} {
+			for k, v := range w.counts() {
 				all[k] += v
 			}
 		}
@@ -219,7 +178,7 @@ func ranges(rs []kmsg.ShareFetchResponseTopicPartitionAcquiredRecord) string {
 
 // Locks, delivery counts, release, reject and expiry, member by member.
 func TestShareGroupAcknowledgeReleaseRejectExpire(t *testing.T) {
-	b := shareBroker(t, "")
+	b := protoBroker(t, shareSettings)
 	groupCreateTopic(t, b, "queue", 1)
 	a := newShareMember(t, b, "q", "member-a", "queue")
 	c := newShareMember(t, b, "q", "member-c", "queue")
@@ -292,7 +251,7 @@ func TestShareGroupAcknowledgeReleaseRejectExpire(t *testing.T) {
 // after it get only the records produced since.
 func TestShareGroupStartOffsetSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	b := shareBroker(t, dir)
+	b := protoBrokerAt(t, dir, shareSettings)
 	groupCreateTopic(t, b, "durable-jobs", 1)
 	a := newShareMember(t, b, "dq", "member-a", "durable-jobs")
 	groupProduce(t, b, "durable-jobs", 5)
@@ -305,7 +264,7 @@ func TestShareGroupStartOffsetSurvivesRestart(t *testing.T) {
 	}
 	b.Close()
 
-	b = shareBroker(t, dir)
+	b = protoBrokerAt(t, dir, shareSettings)
 	groupProduce(t, b, "durable-jobs", 3)
 	a = newShareMember(t, b, "dq", "member-a2", "durable-jobs")
 	got, _ = a.fetch(time.Second)
@@ -317,7 +276,7 @@ func TestShareGroupStartOffsetSurvivesRestart(t *testing.T) {
 // A member whose connection closes gives its records back at once, without
 // waiting for the lock to expire.
 func TestShareGroupConnectionCloseReleases(t *testing.T) {
-	b := shareBroker(t, "")
+	b := protoBroker(t, shareSettings)
 	groupCreateTopic(t, b, "handover", 1)
 	a := newShareMember(t, b, "h", "member-a", "handover")
 	c := newShareMember(t, b, "h", "member-c", "handover")
@@ -340,7 +299,7 @@ func TestShareGroupConnectionCloseReleases(t *testing.T) {
 // IncrementalAlterConfigs on the GROUP resource, makes a new share group
 // start at the earliest records.
 func TestShareGroupAutoOffsetResetEarliest(t *testing.T) {
-	b := shareBroker(t, "")
+	b := protoBroker(t, shareSettings)
 	groupCreateTopic(t, b, "backlog", 1)
 	groupProduce(t, b, "backlog", 3)
 	cl := groupClient(t, b)
@@ -374,5 +333,5 @@ func TestShareGroupAutoOffsetResetEarliest(t *testing.T) {
 
 	w := newShareWorker(t, b, "early", "backlog")
 	defer w.cl.Close()
-	waitFor(t, "the 3 records produced before the group existed", func() bool { return len(w.taken()) == 3 })
+	waitFor(t, "the 3 records produced before the group existed", func() bool { return len(w.counts()) == 3 })
 }
