@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -200,8 +201,7 @@ func franzConsumerProtocol(ctx context.Context, adm *kadm.Client) error {
 		return kgo.NewClient(kgo.SeedBrokers(brokerAddr), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
 			kgo.ServerSideBalancer(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	}
-	seen := map[string]bool{}
-	var mu sync.Mutex
+	var tally valueTally
 	var clients []*kgo.Client
 	for range 2 {
 		cl, err := member()
@@ -209,29 +209,10 @@ func franzConsumerProtocol(ctx context.Context, adm *kadm.Client) error {
 			return err
 		}
 		clients = append(clients, cl)
-		go func() {
-			for {
-				fs := cl.PollFetches(ctx)
-				if fs.IsClientClosed() || ctx.Err() != nil {
-					return
-				}
-				mu.Lock()
-				fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
-				mu.Unlock()
-			}
-		}()
+		tally.consume(ctx, cl, nil)
 	}
-	for {
-		mu.Lock()
-		n := len(seen)
-		mu.Unlock()
-		if n == 40 {
-			break
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("the two members read %d of 40 records", n)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if _, err := tally.wait(ctx, 40, "the two members read"); err != nil {
+		return err
 	}
 	d, err := adm.DescribeConsumerGroups(ctx, group)
 	if err != nil {
@@ -287,49 +268,73 @@ func franzShareGroup(ctx context.Context, adm *kadm.Client) error {
 	if resp, err := adm.AlterShareGroupOffsets(ctx, group, offsets); err != nil || resp.Error() != nil {
 		return fmt.Errorf("AlterShareGroupOffsets: %v %v", err, resp.Error())
 	}
-	taken := map[string]int{}
-	var mu sync.Mutex
+	var tally valueTally
 	for range 2 {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr), kgo.ShareGroup(group), kgo.ConsumeTopics(topic))
 		if err != nil {
 			return err
 		}
 		defer cl.Close()
-		go func() {
-			for {
-				fs := cl.PollFetches(ctx)
-				if fs.IsClientClosed() || ctx.Err() != nil {
-					return
-				}
-				mu.Lock()
-				fs.EachRecord(func(r *kgo.Record) {
-					r.Ack(kgo.AckAccept)
-					taken[string(r.Value)]++
-				})
-				mu.Unlock()
-			}
-		}()
+		tally.consume(ctx, cl, func(r *kgo.Record) { r.Ack(kgo.AckAccept) })
 	}
-	for {
-		mu.Lock()
-		n := len(taken)
-		mu.Unlock()
-		if n == 40 {
-			break
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("the share group took %d of 40 records", n)
-		}
-		time.Sleep(50 * time.Millisecond)
+	taken, err := tally.wait(ctx, 40, "the share group took")
+	if err != nil {
+		return err
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	for v, n := range taken {
 		if n != 1 {
 			return fmt.Errorf("record %s taken %d times", v, n)
 		}
 	}
 	return nil
+}
+
+// valueTally counts, over consumers polling in the background, how often
+// each record value was read.
+type valueTally struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// consume polls cl until it closes, calling each (if not nil) on every
+// record before counting it.
+func (v *valueTally) consume(ctx context.Context, cl *kgo.Client, each func(*kgo.Record)) {
+	go func() {
+		for {
+			fs := cl.PollFetches(ctx)
+			if fs.IsClientClosed() || ctx.Err() != nil {
+				return
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				if each != nil {
+					each(r)
+				}
+				v.mu.Lock()
+				if v.n == nil {
+					v.n = map[string]int{}
+				}
+				v.n[string(r.Value)]++
+				v.mu.Unlock()
+			})
+		}
+	}()
+}
+
+// wait returns the counts once want distinct values were read.
+func (v *valueTally) wait(ctx context.Context, want int, what string) (map[string]int, error) {
+	for {
+		v.mu.Lock()
+		n := len(v.n)
+		counts := maps.Clone(v.n)
+		v.mu.Unlock()
+		if n == want {
+			return counts, nil
+		}
+		if ctx.Err() != nil {
+			return counts, fmt.Errorf("%s %d of %d records", what, n, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // produceN produces the values from, from+1, ... round-robin over the
