@@ -157,6 +157,45 @@ func TestKafkaSourceCommitsOnlyWhatTheSinkAccepted(t *testing.T) {
 	}
 }
 
+// In a share group the source accepts a record only once the sink has it:
+// after the sink fails, the records it did not take go back to the group
+// and the next run gets exactly them.
+func TestKafkaSourceShareGroupAcceptsOnlyWhatTheSinkTook(t *testing.T) {
+	addr := startBroker(t)
+	adm := kadm.NewClient(mustClient(t, addr))
+	if _, err := adm.CreateTopic(context.Background(), 2, 1, nil, "jobs"); err != nil {
+		t.Fatal(err)
+	}
+	err := runPipeline(t, "produce", "generate", map[string][]string{"rate": {"0"}, "count": {"100"}, "seed": {"5"}},
+		"kafka", map[string][]string{"brokers": {addr}, "topic": {"jobs"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	first := &collectSink{failAt: 3}
+	sinks.Store("share-first", first)
+	src := map[string][]string{"brokers": {addr}, "topic": {"jobs"}, "share-group": {"workers"}, "from-beginning": {"true"}, "max-batch": {"10"}}
+	if err := runPipeline(t, "work-1", "kafka", src, "group-test-collect", map[string][]string{"name": {"share-first"}}); err == nil {
+		t.Fatal("the pipeline did not report the sink's failure")
+	}
+	accepted := len(first.values)
+	if accepted == 0 || accepted > 20 {
+		t.Fatalf("the first run's sink took %d records", accepted)
+	}
+
+	second := &collectSink{}
+	sinks.Store("share-second", second)
+	src["count"] = []string{strconv.Itoa(100 - accepted)}
+	if err := runPipeline(t, "work-2", "kafka", src, "group-test-collect", map[string][]string{"name": {"share-second"}}); err != nil {
+		t.Fatal(err)
+	}
+	got := append(slices.Clone(first.values), second.values...)
+	sort.Strings(got)
+	if len(got) != 100 || len(slices.Compact(slices.Clone(got))) != 100 {
+		t.Fatalf("the two runs took %d records (%d distinct); want each of the 100 once", len(got), len(slices.Compact(slices.Clone(got))))
+	}
+}
+
 // Same keys go to the same partition with the default key partitioner.
 func TestKafkaSinkPartitionsByKey(t *testing.T) {
 	addr := startBroker(t)

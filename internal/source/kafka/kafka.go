@@ -174,34 +174,32 @@ func (s *Source) Run(ctx context.Context, out chan<- *pipeline.Batch) error {
 				m.Headers = append(m.Headers, pipeline.Header{Key: h.Key, Value: h.Value})
 			}
 		}
+		var sunk chan struct{} // share groups: closed once the sink has the batch
 		switch {
 		case s.group != "":
 			b.Ack = func() { s.cl.MarkCommitRecords(recs...) }
 		case s.share:
-			// franz-go accepts whatever is still pending at the next
-			// poll, so the next poll waits for the sink: a record is
-			// accepted only once the sink has it.
-			sunk := make(chan struct{})
+			sunk = make(chan struct{})
 			b.Ack = func() {
 				for _, r := range recs {
 					r.Ack(kgo.AckAccept)
 				}
 				close(sunk)
 			}
-			read += int64(len(recs))
-			if !pipeline.Send(ctx, out, b) {
-				return nil
-			}
+		}
+		read += int64(len(recs))
+		if !pipeline.Send(ctx, out, b) {
+			return nil
+		}
+		if sunk != nil {
+			// franz-go accepts whatever is still pending at the next
+			// poll, so the next poll waits for the sink: a record is
+			// accepted only once the sink has it.
 			select {
 			case <-sunk:
 			case <-ctx.Done():
 				return nil
 			}
-			continue
-		}
-		read += int64(len(recs))
-		if !pipeline.Send(ctx, out, b) {
-			return nil
 		}
 	}
 	return nil
