@@ -607,26 +607,26 @@ stop its consumers first. --dry-run shows the plan without changing anything.
 				fmt.Fprintln(cmd.OutOrStdout(), "dry run: nothing changed (run again without --dry-run to apply)")
 				return nil
 			}
-			if types[group] == "share" {
-				// A share group's position is its share-partition start offsets.
-				resp, err := adm.AlterShareGroupOffsets(ctx, group, plan)
+			kind, apply := "group", func() error {
+				resp, err := adm.CommitOffsets(ctx, group, plan)
 				if err != nil {
 					return err
 				}
-				if err := resp.Error(); err != nil {
-					return fmt.Errorf("reset offsets of share group %s: %w", group, err)
+				return resp.Error()
+			}
+			if types[group] == "share" { // its position is its share-partition start offsets
+				kind, apply = "share group", func() error {
+					resp, err := adm.AlterShareGroupOffsets(ctx, group, plan)
+					if err != nil {
+						return err
+					}
+					return resp.Error()
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "offsets of share group %s reset\n", group)
-				return nil
 			}
-			resp, err := adm.CommitOffsets(ctx, group, plan)
-			if err != nil {
-				return err
+			if err := apply(); err != nil {
+				return fmt.Errorf("reset offsets of %s %s: %w", kind, group, err)
 			}
-			if err := resp.Error(); err != nil {
-				return fmt.Errorf("reset offsets of %s: %w", group, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "offsets of group %s reset\n", group)
+			fmt.Fprintf(cmd.OutOrStdout(), "offsets of %s %s reset\n", kind, group)
 			return nil
 		},
 	}
