@@ -24,6 +24,7 @@ var errorCodes = []struct {
 	{cluster.ErrDeleteDisabled, kerr.TopicDeletionDisabled},
 	{storage.ErrCorruptBatch, kerr.CorruptMessage},
 	{storage.ErrUnsupportedFormat, kerr.UnsupportedVersion},
+	{storage.ErrUnsupportedCompression, kerr.UnsupportedCompressionType},
 	{storage.ErrBatchTooLarge, kerr.MessageTooLarge},
 	{storage.ErrInvalidRecord, kerr.InvalidRecord},
 	{storage.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},

@@ -48,7 +48,11 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) (kmsg.Respon
 				sp.ErrorMessage = errorMessage(err)
 				sp.BaseOffset = -1
 				if sp.ErrorCode == kerr.KafkaStorageError.Code {
-					b.logger.Error("produce failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+					name := rt.Topic // empty from v13, which names topics by id
+					if t != nil {
+						name = t.Name()
+					}
+					b.logger.Error("produce failed", "topic", name, "partition", rp.Partition, "err", err)
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)
@@ -83,6 +87,10 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, to
 		return nil, fmt.Errorf("%w: acks=%d (want -1/all, 0 or 1)", kerr.InvalidRequiredAcks, req.Acks)
 	case req.Acks == -1 && t.MinInsyncReplicas() > 1:
 		return nil, fmt.Errorf("%w: min.insync.replicas is %d but one node has one replica", kerr.NotEnoughReplicas, t.MinInsyncReplicas())
+	case req.Version < 7 && storage.Compression(rp.Records) == "zstd":
+		// As Kafka: a client old enough to use produce v6 cannot be trusted
+		// to read zstd back.
+		return nil, fmt.Errorf("%w: zstd needs produce v7 or later, this request is v%d", kerr.UnsupportedCompressionType, req.Version)
 	}
 	l := t.Partition(p)
 	if l == nil {

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -16,39 +17,51 @@ type AppendResult struct {
 	Duplicate      bool // a retried batch, answered with its earlier offset
 }
 
-// Append validates the batches of one produce request for this partition,
-// gives them offsets and writes them. The data is in the page cache when
-// Append returns, so it survives the broker process being killed; Sync
-// makes it survive the machine losing power too. data is modified in place.
+// Append checks the record batch of one produce request for this partition
+// (exactly one, as Kafka requires of produce v3 and later), gives it offsets
+// and writes it. The data is in the page cache when Append returns, so it
+// survives the broker process being killed; Sync makes it survive the
+// machine losing power too. data is modified in place. A batch that is
+// refused, and a write that fails, leave the log as it was.
 func (l *Log) Append(data []byte) (AppendResult, error) {
+	res := AppendResult{LogAppendTime: -1}
 	raws, hdrs, err := splitBatches(data)
 	if err != nil {
-		return AppendResult{LogAppendTime: -1}, err
+		return res, err
+	}
+	if len(raws) > 1 {
+		return res, fmt.Errorf("%w: %d record batches for one partition; a produce request carries exactly one", ErrInvalidRecord, len(raws))
+	}
+	raw, rb := raws[0], &hdrs[0]
+	l.mu.RLock()
+	cfg := l.cfg
+	l.mu.RUnlock()
+	if int64(len(raw)) > cfg.MaxMessageBytes {
+		return res, fmt.Errorf("%w: batch of %d bytes, max.message.bytes is %d", ErrBatchTooLarge, len(raw), cfg.MaxMessageBytes)
+	}
+	if isControl(rb) {
+		return res, fmt.Errorf("%w: control batches are written by the broker, not by producers", ErrInvalidRecord)
+	}
+	// The records are checked before the lock is taken: produces to the
+	// same partition from other connections go on meanwhile.
+	if err := validateClientBatch(raw, rb, cfg.LogAppendTime); err != nil {
+		return res, err
 	}
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	res := AppendResult{LogAppendTime: -1}
 	if l.closed {
 		return res, ErrClosed
 	}
-	cfg := l.cfg
-	now := l.now()
-	for i, raw := range raws {
-		if int64(len(raw)) > cfg.MaxMessageBytes {
-			return res, fmt.Errorf("%w: batch of %d bytes, max.message.bytes is %d", ErrBatchTooLarge, len(raw), cfg.MaxMessageBytes)
-		}
-		if isControl(&hdrs[i]) {
-			return res, fmt.Errorf("%w: control batches are written by the broker, not by producers", ErrInvalidRecord)
-		}
-	}
-
-	return l.appendLocked(raws, hdrs, now)
+	return l.appendLocked(raws, hdrs, l.now())
 }
 
 // appendLocked gives batches offsets and writes them; l.mu is held.
 func (l *Log) appendLocked(raws [][]byte, hdrs []kmsg.RecordBatch, now time.Time) (AppendResult, error) {
 	res := AppendResult{LogAppendTime: -1}
+	if err := l.writable(); err != nil {
+		return res, err
+	}
 	cfg := l.cfg
 	nowMs := now.UnixMilli()
 	rolled := false
@@ -88,6 +101,10 @@ func (l *Log) appendLocked(raws [][]byte, hdrs []kmsg.RecordBatch, now time.Time
 			res.LogAppendTime = nowMs
 		}
 		if err := a.append(raw, rb, cfg.IndexIntervalBytes, now); err != nil {
+			var notCut *errTailNotCut
+			if errors.As(err, &notCut) {
+				l.tailNotCut = err
+			}
 			return res, err
 		}
 		if isControl(rb) {
@@ -127,6 +144,11 @@ func (l *Log) Sync(upTo int64) error {
 		l.syncing = true
 		l.syncMu.Unlock()
 		target, err := l.syncActive()
+		if err != nil && !errors.Is(err, ErrClosed) {
+			l.mu.Lock()
+			err = l.syncFailed(err)
+			l.mu.Unlock()
+		}
 		l.syncMu.Lock()
 		l.syncing = false
 		if err == nil && target > l.synced {
@@ -151,7 +173,7 @@ func (l *Log) syncActive() (int64, error) {
 	f, target := l.active().log, l.active().next
 	l.mu.RUnlock()
 	if err := f.Sync(); err != nil {
-		return 0, fmt.Errorf("fsync %s: %w", f.Name(), err)
+		return 0, err // an *os.PathError: it names the file
 	}
 	return target, nil
 }

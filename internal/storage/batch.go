@@ -132,3 +132,16 @@ func BatchProducer(b []byte) (producerID int64, epoch int16, ok bool) {
 	}
 	return int64(binary.BigEndian.Uint64(b[posProducerID:])), int16(binary.BigEndian.Uint16(b[posProducerEpoch:])), true
 }
+
+// Compression names the compression codec of the first batch in b ("none",
+// "gzip", "snappy", "lz4", "zstd"), or "" when b holds no batch header or
+// an unknown codec.
+func Compression(b []byte) string {
+	if len(b) < batchHeaderSize {
+		return ""
+	}
+	if c := int(binary.BigEndian.Uint16(b[posAttributes:]) & 0x07); c < len(codecNames) {
+		return codecNames[c]
+	}
+	return ""
+}

@@ -148,3 +148,17 @@ func eachRecordValue(raw []byte, fn func(int64, []byte)) error {
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// closeFiles closes the log's files without writing anything more, as a
+// kill -9 would leave them: no snapshot, no clean-shutdown marker.
+func (l *Log) closeFiles() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	close(l.appended)
+	for _, s := range l.segments {
+		s.close()
+	}
+}
+
+func castagnoliChecksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }

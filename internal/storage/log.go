@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Config is a partition's effective log configuration, resolved by the
@@ -69,6 +71,15 @@ type Log struct {
 	aborted   []AbortedTxn  // aborted transactions, by marker offset
 	appended  chan struct{} // closed and replaced on every append, for long polls
 	closed    bool
+
+	// tailNotCut is set when a failed append left bytes at the end of the
+	// active segment that could not be cut off; the cut is retried before
+	// the next write, which waits for it.
+	tailNotCut error
+	// readOnly is set when an fsync failed: the kernel may have dropped
+	// what it could not write, so the partition takes no more writes until
+	// a restart has checked the log.
+	readOnly error
 
 	syncMu   sync.Mutex
 	syncCond *sync.Cond
@@ -150,20 +161,18 @@ func (l *Log) load() error {
 	return nil
 }
 
-// openActive opens the last segment. After a clean shutdown its index and the
-// producer snapshot are trusted; otherwise every batch is re-read and checked.
+// openActive opens the last segment. After a clean shutdown its index and
+// the producer snapshot are trusted and only the batches after the last
+// index entry are checked; otherwise every batch is re-read and checked.
 func (l *Log) openActive(base int64, clean bool) error {
 	s := &segment{dir: l.dir, base: base, next: base, maxTs: -1, maxTsBase: base, indexLoaded: true}
 	var err error
 	if s.log, err = os.OpenFile(segmentName(l.dir, base, logSuffix), os.O_RDWR, 0); err != nil {
 		return err
 	}
-	if err := s.openIndexes(false); err != nil {
-		s.log.Close()
-		return err
-	}
 	st, err := s.log.Stat()
 	if err != nil {
+		s.log.Close()
 		return err
 	}
 	s.size, s.created = st.Size(), st.ModTime()
@@ -175,98 +184,133 @@ func (l *Log) openActive(base int64, clean bool) error {
 	}
 	l.producers = ps
 	if clean && snapOffset >= 0 {
-		return l.trustActive(s)
+		if err := l.trustActive(s); err == nil {
+			return nil
+		} else if !errors.Is(err, errNotAsClosed) {
+			return err
+		}
+		l.logger.Warn("the log does not end as it was closed; checking every batch of the active segment", "file", s.log.Name())
 	}
 	return l.recoverActive(s, snapOffset)
 }
 
+// errNotAsClosed says that a log marked as cleanly closed does not end the
+// way its index says it should.
+var errNotAsClosed = errors.New("log does not end as it was closed")
+
 // trustActive rebuilds the active segment's in-memory state from its index
-// files and the batch headers after the last index entry, without reading data.
+// files, then checks every batch after the last index entry (length, CRC,
+// offsets in sequence) up to the end of the file: that is all a clean start
+// reads, and it is what a failed or torn write would have damaged.
 func (l *Log) trustActive(s *segment) error {
+	fileSize := s.size
 	s.indexLoaded = false
 	s.next = math.MaxInt64 // keep every time entry; the real value is set below
 	s.loadIndex()
-	s.next = s.base
-	from := int64(0)
+	from, expect := int64(0), s.base
 	if n := len(s.offsets); n > 0 {
-		from = int64(s.offsets[n-1].pos)
+		from, expect = int64(s.offsets[n-1].pos), s.base+int64(s.offsets[n-1].rel)
 	}
 	for _, t := range s.times {
 		if t.ts > s.maxTs {
 			s.maxTs, s.maxTsBase = t.ts, s.base+int64(t.rel)
 		}
 	}
-	s.bytesSinceIndex = s.size - from
-	return s.scanHeaders(from, s.size, func(r batchRef) bool {
-		s.next = r.last + 1
-		if r.maxTs > s.maxTs {
-			s.maxTs, s.maxTsBase = r.maxTs, r.base
+	indexed := len(s.offsets) > 0 // the batch at from is in the index already
+	s.size, s.next = from, expect
+	torn, err := s.walkBatches(fileSize, func(rb *kmsg.RecordBatch, pos, n int64) error {
+		if indexed {
+			indexed = false
+			s.next = rb.FirstOffset + int64(rb.LastOffsetDelta) + 1
+			if rb.MaxTimestamp > s.maxTs {
+				s.maxTs, s.maxTsBase = rb.MaxTimestamp, rb.FirstOffset
+			}
+			s.bytesSinceIndex = n
+			return nil
 		}
-		return true
+		s.noteBatch(rb, pos, n, l.cfg.IndexIntervalBytes)
+		return nil
 	})
-}
-
-// recoverActive reads every batch of the active segment, checking lengths
-// and CRCs, truncates the file at the first batch that fails (a write torn by
-// a crash), and rebuilds the indexes and the producer state.
-func (l *Log) recoverActive(s *segment, snapOffset int64) error {
-	fileSize := s.size
-	s.size = 0
-	if err := s.resetIndexes(); err != nil {
+	if err != nil {
 		return err
 	}
-	var tornErr error
+	if torn != nil || indexed {
+		// Start again from nothing: recoverActive resets what was loaded.
+		s.size, s.next, s.offsets, s.times = fileSize, s.base, nil, nil
+		s.maxTs, s.maxTsBase, s.bytesSinceIndex = -1, s.base, 0
+		return fmt.Errorf("%w: %v", errNotAsClosed, torn)
+	}
+	return nil
+}
+
+// walkBatches reads the batches of the segment from s.size on, checking
+// each one's length, CRC and first offset (which must be s.next), and calls
+// fn for each good one after advancing s.size past it; fn updates s.next.
+// It stops at the end of the file (fileSize) or at the first batch that
+// fails, which it returns as torn. err is a read error or fn's error.
+func (s *segment) walkBatches(fileSize int64, fn func(rb *kmsg.RecordBatch, pos, n int64) error) (torn, err error) {
 	var buf []byte
-	abortedBefore := len(l.aborted)
 	for s.size < fileSize {
 		pos := s.size
 		var hdr [batchLengthEnd]byte
 		if fileSize-pos < batchHeaderSize {
-			tornErr = fmt.Errorf("%d trailing bytes are shorter than a batch header", fileSize-pos)
-			break
+			return fmt.Errorf("%d trailing bytes are shorter than a batch header", fileSize-pos), nil
 		}
 		if _, err := s.log.ReadAt(hdr[:], pos); err != nil {
-			return err
+			return nil, err
 		}
 		n := int64(batchLen(hdr[:]))
 		if n < batchHeaderSize || pos+n > fileSize {
-			tornErr = fmt.Errorf("batch of %d bytes runs past the end of the file", n)
-			break
+			return fmt.Errorf("batch of %d bytes runs past the end of the file", n), nil
 		}
 		if int64(cap(buf)) < n {
 			buf = make([]byte, n)
 		}
 		b := buf[:n]
 		if _, err := s.log.ReadAt(b, pos); err != nil {
-			return err
+			return nil, err
 		}
 		rb, err := decodeBatch(b)
 		if err == nil && rb.FirstOffset != s.next {
 			err = fmt.Errorf("batch has offset %d, expected %d", rb.FirstOffset, s.next)
 		}
 		if err != nil {
-			tornErr = err
-			break
+			return err, nil
 		}
 		s.size += n
-		if err := s.noteBatch(&rb, pos, n, l.cfg.IndexIntervalBytes); err != nil {
-			return err
+		if err := fn(&rb, pos, n); err != nil {
+			return nil, err
 		}
-		if rb.FirstOffset >= snapOffset {
-			if isControl(&rb) {
-				if err := l.noteMarker(&rb, rb.MaxTimestamp, false); err != nil {
-					return err
-				}
-			} else {
-				l.producers.record(&rb, rb.MaxTimestamp)
-			}
+	}
+	return nil, nil
+}
+
+// recoverActive reads every batch of the active segment, checking lengths
+// and CRCs, truncates the file at the first batch that fails (a write torn by
+// a crash), and rebuilds the in-memory indexes and the producer state.
+func (l *Log) recoverActive(s *segment, snapOffset int64) error {
+	fileSize := s.size
+	s.size, s.next = 0, s.base
+	abortedBefore := len(l.aborted)
+	tornErr, err := s.walkBatches(fileSize, func(rb *kmsg.RecordBatch, pos, n int64) error {
+		s.noteBatch(rb, pos, n, l.cfg.IndexIntervalBytes)
+		if rb.FirstOffset < snapOffset {
+			return nil
 		}
+		if isControl(rb) {
+			return l.noteMarker(rb, rb.MaxTimestamp, false)
+		}
+		l.producers.record(rb, rb.MaxTimestamp)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if tornErr != nil {
 		l.logger.Warn("truncating torn write at the end of the log",
 			"file", s.log.Name(), "position", s.size, "dropped_bytes", fileSize-s.size, "next_offset", s.next, "reason", tornErr)
 		if err := s.log.Truncate(s.size); err != nil {
-			return fmt.Errorf("truncate %s: %w", s.log.Name(), err)
+			return fmt.Errorf("truncate torn write: %w", err)
 		}
 	}
 	if len(l.aborted) != abortedBefore {
@@ -304,20 +348,39 @@ func listSegments(dir string) ([]int64, error) {
 		return nil, err
 	}
 	var bases []int64
+	logs := map[string]bool{}
+	var indexes []string
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasSuffix(name, ".tmp") {
 			os.Remove(filepath.Join(dir, name))
 			continue
 		}
-		if !strings.HasSuffix(name, logSuffix) {
+		if stem, ok := strings.CutSuffix(name, indexSuffix); ok {
+			indexes = append(indexes, stem)
 			continue
 		}
-		base, err := strconv.ParseInt(strings.TrimSuffix(name, logSuffix), 10, 64)
+		if stem, ok := strings.CutSuffix(name, timeIndexSuffix); ok {
+			indexes = append(indexes, stem)
+			continue
+		}
+		stem, ok := strings.CutSuffix(name, logSuffix)
+		if !ok {
+			continue
+		}
+		base, err := strconv.ParseInt(stem, 10, 64)
 		if err != nil || base < 0 {
 			continue
 		}
+		logs[stem] = true
 		bases = append(bases, base)
+	}
+	// Index files whose segment was deleted (by a removal cut short).
+	for _, stem := range indexes {
+		if !logs[stem] {
+			os.Remove(filepath.Join(dir, stem+indexSuffix))
+			os.Remove(filepath.Join(dir, stem+timeIndexSuffix))
+		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 	return bases, nil
@@ -366,27 +429,65 @@ func (l *Log) Appended() <-chan struct{} {
 // Dir is the partition's directory.
 func (l *Log) Dir() string { return l.dir }
 
-// roll seals the active segment and starts a new one at the log end offset.
+// roll seals the active segment and starts a new one at the log end
+// offset. It changes nothing unless it completes: the old segment's data and
+// index files are durable and the producer state is snapshotted before the
+// new segment exists.
 func (l *Log) roll() error {
-	old := l.active()
-	if err := old.seal(l.cfg.SyncSealedSegments); err != nil {
-		return fmt.Errorf("seal segment %s: %w", old.log.Name(), err)
+	if err := l.writable(); err != nil {
+		return err
 	}
-	if l.cfg.SyncSealedSegments {
-		l.markSynced(old.next)
+	old := l.active()
+	sync := l.cfg.SyncSealedSegments
+	if sync {
+		if err := old.log.Sync(); err != nil {
+			return l.syncFailed(err)
+		}
+	}
+	if err := old.writeIndexes(sync); err != nil {
+		return fmt.Errorf("seal segment: %w", err)
 	}
 	if err := l.producers.save(l.dir, old.next); err != nil {
-		l.logger.Warn("could not snapshot producer state", "err", err)
+		return fmt.Errorf("snapshot producer state: %w", err)
 	}
 	s, err := createSegment(l.dir, old.next, l.now())
 	if err != nil {
 		return err
 	}
 	l.segments = append(l.segments, s)
-	if l.cfg.SyncSealedSegments {
+	if sync {
 		syncDir(l.dir)
+		l.markSynced(old.next)
 	}
 	return nil
+}
+
+// writable reports whether the partition may be written, first cutting off
+// what an earlier failed append left behind, if that is still pending.
+func (l *Log) writable() error {
+	if l.readOnly != nil {
+		return l.readOnly
+	}
+	if l.tailNotCut == nil {
+		return nil
+	}
+	a := l.active()
+	if err := a.log.Truncate(a.size); err != nil {
+		return fmt.Errorf("partition %s takes no writes: a failed write left bytes at the end of %s that cannot be cut off (%v); free space on the disk or fix it", filepath.Base(l.dir), a.log.Name(), err)
+	}
+	l.logger.Info("cut off the partly written batch; the partition takes writes again", "file", a.log.Name())
+	l.tailNotCut = nil
+	return nil
+}
+
+// syncFailed makes the partition read-only after a failed fsync and returns
+// the error to answer with. l.mu is held.
+func (l *Log) syncFailed(err error) error {
+	if l.readOnly == nil {
+		l.readOnly = fmt.Errorf("partition %s is read-only since an fsync failed (%v): restart the broker once the disk is healthy; the restart checks the log", filepath.Base(l.dir), err)
+		l.logger.Error("fsync failed; the partition takes no more writes until the broker restarts", "err", err)
+	}
+	return l.readOnly
 }
 
 func syncDir(dir string) {
@@ -396,7 +497,8 @@ func syncDir(dir string) {
 	}
 }
 
-// Close flushes and closes the log. A clean close lets the next Open skip
+// Close flushes and closes the log. A clean close, which writes the active
+// segment's index and the producer state, lets the next Open skip most of
 // the recovery scan.
 func (l *Log) Close() error {
 	l.mu.Lock()
@@ -407,9 +509,10 @@ func (l *Log) Close() error {
 	l.closed = true
 	close(l.appended)
 	a := l.active()
-	var errs []error
-	errs = append(errs, a.log.Sync(), a.offIdx.Sync(), a.timeIdx.Sync())
-	errs = append(errs, l.producers.save(l.dir, a.next))
+	errs := []error{l.writable()}
+	if errs[0] == nil {
+		errs = append(errs, a.log.Sync(), a.writeIndexes(true), l.producers.save(l.dir, a.next))
+	}
 	for _, s := range l.segments {
 		errs = append(errs, s.close())
 	}

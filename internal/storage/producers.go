@@ -161,22 +161,43 @@ func loadProducerState(dir string) (producerState, int64, error) {
 	return snap.Producers, snap.Offset, nil
 }
 
-func writeFileAtomic(path string, data []byte) error {
+// writeFileAtomic replaces a small state file durably: see writeFile.
+func writeFileAtomic(path string, data []byte) error { return writeFile(path, data, true) }
+
+// writeFile replaces path with data through a temporary file renamed over
+// it, so a crash leaves either the old or the new content. With sync the
+// file and the rename are fsynced before it returns. On failure the
+// temporary file is removed (on a full disk it would hold space) and path
+// is untouched.
+func writeFile(path string, data []byte, sync bool) (err error) {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if sync {
+		syncDir(filepath.Dir(path))
+	}
+	return nil
 }

@@ -139,7 +139,7 @@ func eachRecord(raw []byte, fn func(offset, ts int64) bool) error {
 	}
 	for len(recs) > 0 {
 		n, size := kbin.Varint(recs)
-		if size == 0 || n < 0 || int(n) > len(recs)-size {
+		if size <= 0 || n < 0 || int(n) > len(recs)-size {
 			return fmt.Errorf("%w: bad record length in batch at offset %d", ErrCorruptBatch, rb.FirstOffset)
 		}
 		var r kmsg.Record

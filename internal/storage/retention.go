@@ -26,8 +26,7 @@ func (l *Log) EnforceRetention() (int, error) {
 
 // enforceRetention works like Kafka's: whole segments go, oldest first, while
 // the log without them is still at least retention.bytes, or while their
-// newest record is older than retention.ms. When every segment must go, the
-// active one is rolled first so the log keeps its end offset.
+// newest record is older than retention.ms.
 func (l *Log) enforceRetention(now time.Time) (int, error) {
 	cfg := l.cfg
 	var total int64
@@ -48,26 +47,46 @@ func (l *Log) enforceRetention(now time.Time) (int, error) {
 		}
 		total -= s.size
 	}
-	if n == 0 {
-		return 0, nil
+	deleted, err := l.deleteSegments(n)
+	if deleted > 0 {
+		l.logger.Info("retention deleted segments", "segments", deleted, "log_start_offset", l.start, "bytes_left", total)
 	}
-	if n == len(l.segments) {
-		if err := l.roll(); err != nil {
-			return 0, err
-		}
-	}
+	return deleted, err
+}
+
+// deleteSegments deletes the n oldest segments, oldest first, and moves the
+// log start offset to the first segment left. When every segment must go,
+// the active one is rolled first so the log keeps its end offset. Each
+// deletion is durable and visible as it happens; at the first that fails
+// the rest stay, so the log never has a hole.
+func (l *Log) deleteSegments(n int) (int, error) {
+	var err error
+	deleted := 0
 	for _, s := range l.segments[:n] {
-		if err := s.remove(); err != nil {
-			l.logger.Warn("could not delete segment", "file", s.log.Name(), "err", err)
+		if s == l.active() {
+			if err = l.roll(); err != nil {
+				err = fmt.Errorf("roll before deleting the active segment: %w", err)
+				break
+			}
 		}
+		if err = s.remove(); err != nil {
+			err = fmt.Errorf("delete segment: %w", err)
+			break
+		}
+		deleted++
 	}
-	l.segments = append(l.segments[:0:0], l.segments[n:]...)
+	if deleted == 0 {
+		return 0, err
+	}
+	l.segments = append(l.segments[:0:0], l.segments[deleted:]...)
+	if l.cfg.SyncSealedSegments {
+		syncDir(l.dir)
+	}
 	if first := l.segments[0].base; first > l.start {
 		l.start = first
 	}
 	l.pruneAborted()
-	l.logger.Info("retention deleted segments", "segments", n, "log_start_offset", l.start, "bytes_left", total)
-	return n, nil
+	return deleted, err
 }
 
 // newestTimestamp is what retention.ms is measured against: the segment's
@@ -82,6 +101,11 @@ func (s *segment) newestTimestamp() int64 {
 // DeleteRecordsBefore moves the log start offset to offset (-1: the high
 // watermark), making earlier records unreadable, and deletes the segments
 // that now hold nothing readable. It returns the new log start offset.
+//
+// The whole segments below offset are deleted first, which frees space even
+// on a full disk; then the new start is written durably, and only then is
+// it the log start in memory. A failure at any step leaves a log start
+// that the next start of the broker finds again.
 func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -98,12 +122,26 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	if offset <= l.start {
 		return l.start, nil
 	}
-	l.start = offset
+	sealed := 0
+	for _, s := range l.segments[:len(l.segments)-1] {
+		if s.next > offset {
+			break
+		}
+		sealed++
+	}
+	if _, err := l.deleteSegments(sealed); err != nil {
+		return l.start, err
+	}
 	if err := writeFileAtomic(filepath.Join(l.dir, logStartOffsetFile), []byte(strconv.FormatInt(offset, 10))); err != nil {
 		return l.start, fmt.Errorf("persist log start offset: %w", err)
 	}
-	if _, err := l.enforceRetention(l.now()); err != nil {
-		return l.start, err
+	l.start = offset
+	if a := l.active(); a.next <= offset && a.size > 0 {
+		// Nothing readable is left in the active segment: roll and delete it.
+		// The start is durable already, so a failure here only keeps bytes.
+		if _, err := l.deleteSegments(len(l.segments)); err != nil {
+			l.logger.Warn("could not delete the active segment below the log start offset", "err", err)
+		}
 	}
 	return l.start, nil
 }

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -44,13 +43,15 @@ type timeEntry struct {
 
 // segment is one file of a partition's log plus its two sparse indexes.
 // The owning Log's lock guards every field except those under indexMu.
+//
+// The index of the active segment lives in memory; its files are written
+// whole when the segment is sealed and at a clean close, so an append writes
+// one file only, and a failed append is undone by cutting that file back.
 type segment struct {
 	dir  string
 	base int64
 
 	log       *os.File
-	offIdx    *os.File // open only while the segment is active
-	timeIdx   *os.File
 	size      int64 // bytes of whole batches in log
 	next      int64 // offset after the last batch
 	created   time.Time
@@ -71,27 +72,7 @@ func createSegment(dir string, base int64, now time.Time) (*segment, error) {
 	if s.log, err = os.OpenFile(segmentName(dir, base, logSuffix), os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644); err != nil {
 		return nil, fmt.Errorf("create segment: %w", err)
 	}
-	if err = s.openIndexes(true); err != nil {
-		s.log.Close()
-		return nil, err
-	}
 	return s, nil
-}
-
-func (s *segment) openIndexes(truncate bool) error {
-	flags := os.O_CREATE | os.O_RDWR
-	if truncate {
-		flags |= os.O_TRUNC
-	}
-	var err error
-	if s.offIdx, err = os.OpenFile(segmentName(s.dir, s.base, indexSuffix), flags, 0o644); err != nil {
-		return fmt.Errorf("open offset index: %w", err)
-	}
-	if s.timeIdx, err = os.OpenFile(segmentName(s.dir, s.base, timeIndexSuffix), flags, 0o644); err != nil {
-		s.offIdx.Close()
-		return fmt.Errorf("open time index: %w", err)
-	}
-	return nil
 }
 
 // openSealedSegment opens a segment that is not the active one without
@@ -148,9 +129,9 @@ func (s *segment) checkFirstBatch() error {
 	return nil
 }
 
-// loadIndex reads the offset and time index of a sealed segment, dropping
-// entries that point past the end of the log (written before a crash that
-// cut the log shorter).
+// loadIndex reads the offset and time index files, dropping entries that
+// point past the end of the log (written before a crash that cut the log
+// shorter) or that are out of order.
 func (s *segment) loadIndex() {
 	s.indexMu.Lock()
 	defer s.indexMu.Unlock()
@@ -161,7 +142,7 @@ func (s *segment) loadIndex() {
 	if b, err := os.ReadFile(segmentName(s.dir, s.base, indexSuffix)); err == nil {
 		for ; len(b) >= offsetEntrySize; b = b[offsetEntrySize:] {
 			e := offsetEntry{rel: binary.BigEndian.Uint32(b), pos: binary.BigEndian.Uint32(b[4:])}
-			if int64(e.pos) >= s.size || (len(s.offsets) > 0 && e.rel <= s.offsets[len(s.offsets)-1].rel) {
+			if int64(e.pos) >= s.size || (len(s.offsets) > 0 && (e.rel <= s.offsets[len(s.offsets)-1].rel || e.pos <= s.offsets[len(s.offsets)-1].pos)) {
 				break
 			}
 			s.offsets = append(s.offsets, e)
@@ -178,23 +159,38 @@ func (s *segment) loadIndex() {
 	}
 }
 
+// errTailNotCut marks a failed append whose partial bytes could not be cut
+// off the segment file again; the Log retries the cut before the next write.
+type errTailNotCut struct{ write, truncate error }
+
+func (e *errTailNotCut) Error() string {
+	return fmt.Sprintf("%v; cutting the partly written batch off again failed too: %v", e.write, e.truncate)
+}
+
+func (e *errTailNotCut) Unwrap() error { return e.write }
+
 // append writes one batch whose offsets are already assigned. It is called
-// with the Log's write lock held.
+// with the Log's write lock held. A write that fails is undone: the file is
+// cut back to its previous size and nothing in memory changes.
 func (s *segment) append(b []byte, rb *kmsg.RecordBatch, indexInterval int64, now time.Time) error {
 	pos := s.size
+	if _, err := s.log.WriteAt(b, pos); err != nil {
+		if terr := s.log.Truncate(pos); terr != nil {
+			return &errTailNotCut{write: err, truncate: terr}
+		}
+		return err // an *os.PathError: it names the file
+	}
 	if pos == 0 {
 		s.created = now // segment.ms counts from the first batch
 	}
-	if _, err := s.log.WriteAt(b, pos); err != nil {
-		return fmt.Errorf("write %s: %w", s.log.Name(), err)
-	}
 	s.size += int64(len(b))
-	return s.noteBatch(rb, pos, int64(len(b)), indexInterval)
+	s.noteBatch(rb, pos, int64(len(b)), indexInterval)
+	return nil
 }
 
-// noteBatch updates the segment's offsets, timestamps and sparse indexes for
-// a batch that sits at pos in the file.
-func (s *segment) noteBatch(rb *kmsg.RecordBatch, pos, n, indexInterval int64) error {
+// noteBatch updates the segment's offsets, timestamps and sparse in-memory
+// indexes for a batch that sits at pos in the file.
+func (s *segment) noteBatch(rb *kmsg.RecordBatch, pos, n, indexInterval int64) {
 	s.next = rb.FirstOffset + int64(rb.LastOffsetDelta) + 1
 	if rb.MaxTimestamp > s.maxTs {
 		s.maxTs, s.maxTsBase = rb.MaxTimestamp, rb.FirstOffset
@@ -202,95 +198,55 @@ func (s *segment) noteBatch(rb *kmsg.RecordBatch, pos, n, indexInterval int64) e
 	s.bytesSinceIndex += n
 	if pos == 0 || s.bytesSinceIndex >= indexInterval {
 		s.bytesSinceIndex = 0
-		return s.addIndexEntry(rb.FirstOffset, pos)
-	}
-	return nil
-}
-
-func (s *segment) addIndexEntry(offset, pos int64) error {
-	e := offsetEntry{rel: uint32(offset - s.base), pos: uint32(pos)}
-	s.offsets = append(s.offsets, e)
-	if s.offIdx != nil {
-		var buf [offsetEntrySize]byte
-		binary.BigEndian.PutUint32(buf[:], e.rel)
-		binary.BigEndian.PutUint32(buf[4:], e.pos)
-		if _, err := s.offIdx.Write(buf[:]); err != nil {
-			return fmt.Errorf("write offset index: %w", err)
+		s.offsets = append(s.offsets, offsetEntry{rel: uint32(rb.FirstOffset - s.base), pos: uint32(pos)})
+		if len(s.times) == 0 || s.maxTs > s.times[len(s.times)-1].ts {
+			s.times = append(s.times, timeEntry{ts: s.maxTs, rel: uint32(s.maxTsBase - s.base)})
 		}
 	}
-	if len(s.times) == 0 || s.maxTs > s.times[len(s.times)-1].ts {
-		return s.addTimeEntry(s.maxTs, s.maxTsBase)
-	}
-	return nil
 }
 
-func (s *segment) addTimeEntry(ts, offset int64) error {
-	t := timeEntry{ts: ts, rel: uint32(offset - s.base)}
-	s.times = append(s.times, t)
-	if s.timeIdx != nil {
-		var buf [timeEntrySize]byte
-		binary.BigEndian.PutUint64(buf[:], uint64(t.ts))
-		binary.BigEndian.PutUint32(buf[8:], t.rel)
-		if _, err := s.timeIdx.Write(buf[:]); err != nil {
-			return fmt.Errorf("write time index: %w", err)
-		}
-	}
-	return nil
-}
-
-// seal finishes the active segment at a roll: the last time index entry
-// records the segment's largest timestamp (read back by openSealedSegment),
-// and everything is flushed unless syncing is off.
-func (s *segment) seal(sync bool) error {
+// writeIndexes writes the segment's in-memory indexes to their files, each
+// whole through a temporary file, so a crash leaves the old or the new one.
+// The last time entry records the segment's largest timestamp, which
+// openSealedSegment reads back.
+func (s *segment) writeIndexes(sync bool) error {
 	if s.maxTs >= 0 && (len(s.times) == 0 || s.times[len(s.times)-1].ts < s.maxTs) {
-		if err := s.addTimeEntry(s.maxTs, s.maxTsBase); err != nil {
-			return err
-		}
+		s.times = append(s.times, timeEntry{ts: s.maxTs, rel: uint32(s.maxTsBase - s.base)})
 	}
-	var errs []error
-	for _, f := range []*os.File{s.log, s.offIdx, s.timeIdx} {
-		if sync {
-			errs = append(errs, f.Sync())
-		}
+	off := make([]byte, 0, len(s.offsets)*offsetEntrySize)
+	for _, e := range s.offsets {
+		off = binary.BigEndian.AppendUint32(off, e.rel)
+		off = binary.BigEndian.AppendUint32(off, e.pos)
 	}
-	errs = append(errs, s.offIdx.Close(), s.timeIdx.Close())
-	s.offIdx, s.timeIdx = nil, nil
-	return errors.Join(errs...)
-}
-
-// resetIndexes empties the active segment's index files before recovery
-// rebuilds them batch by batch.
-func (s *segment) resetIndexes() error {
-	s.offsets, s.times, s.bytesSinceIndex = nil, nil, 0
-	for _, f := range []*os.File{s.offIdx, s.timeIdx} {
-		if err := f.Truncate(0); err != nil {
-			return err
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
+	tim := make([]byte, 0, len(s.times)*timeEntrySize)
+	for _, e := range s.times {
+		tim = binary.BigEndian.AppendUint64(tim, uint64(e.ts))
+		tim = binary.BigEndian.AppendUint32(tim, e.rel)
+	}
+	if err := writeFile(segmentName(s.dir, s.base, indexSuffix), off, sync); err != nil {
+		return fmt.Errorf("write offset index: %w", err)
+	}
+	if err := writeFile(segmentName(s.dir, s.base, timeIndexSuffix), tim, sync); err != nil {
+		return fmt.Errorf("write time index: %w", err)
 	}
 	return nil
 }
 
-func (s *segment) close() error {
-	errs := []error{s.log.Close()}
-	if s.offIdx != nil {
-		errs = append(errs, s.offIdx.Close(), s.timeIdx.Close())
-	}
-	return errors.Join(errs...)
-}
+func (s *segment) close() error { return s.log.Close() }
 
-// remove deletes the segment's files (retention, DeleteRecords, topic deletion).
+// remove deletes the segment's files (retention, DeleteRecords). The data
+// file goes first: once it is gone the segment is gone, whatever happens to
+// its index files (leftovers are removed at the next start). When the data
+// file cannot be removed, nothing has changed.
 func (s *segment) remove() error {
-	s.close()
-	var errs []error
-	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-		if err := os.Remove(segmentName(s.dir, s.base, suf)); err != nil && !os.IsNotExist(err) {
-			errs = append(errs, err)
-		}
+	if err := os.Remove(s.log.Name()); err != nil && !os.IsNotExist(err) {
+		return err
 	}
-	return errors.Join(errs...)
+	s.close()
+	for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+		os.Remove(segmentName(s.dir, s.base, suf))
+	}
+	return nil
 }
 
 // indexLookup returns the file position of the last indexed batch starting at
