@@ -212,48 +212,63 @@ func createTopic(t *testing.T, addr, topic string, partitions int32) {
 	}
 }
 
-func endOffsets(t *testing.T, addr, topic string) map[int32]int64 {
+// logView is what a consumer read of a topic: the records of each
+// partition between the start and end offsets the broker reported first.
+type logView struct {
+	recs         map[int32][]*kgo.Record
+	starts, ends map[int32]int64
+}
+
+// listOffsets lists the start (ListStartOffsets) or end offsets of topic.
+func listOffsets(t *testing.T, addr, topic string, start bool) map[int32]int64 {
 	t.Helper()
 	cl := newClient(t, addr)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	list := kadm.NewClient(cl).ListEndOffsets
+	if start {
+		list = kadm.NewClient(cl).ListStartOffsets
+	}
+	listed, err := list(ctx, topic)
 	if err != nil {
-		t.Fatalf("list end offsets of %s: %v", topic, err)
+		t.Fatalf("list offsets of %s: %v", topic, err)
 	}
 	out := map[int32]int64{}
 	var errs []error
-	ends.Each(func(o kadm.ListedOffset) {
+	listed.Each(func(o kadm.ListedOffset) {
 		if o.Err != nil {
 			errs = append(errs, o.Err)
 		}
 		out[o.Partition] = o.Offset
 	})
 	if len(errs) > 0 {
-		t.Fatalf("list end offsets of %s: %v", topic, errors.Join(errs...))
+		t.Fatalf("list offsets of %s: %v", topic, errors.Join(errs...))
 	}
 	return out
 }
 
-// consumeAll reads every partition of topic from offset 0 up to the end
-// offsets it finds first, and returns the records per partition.
-func consumeAll(t *testing.T, addr, topic string) (map[int32][]*kgo.Record, map[int32]int64) {
+func endOffsets(t *testing.T, addr, topic string) map[int32]int64 {
+	return listOffsets(t, addr, topic, false)
+}
+
+// consumeAll reads every partition of topic from its log start offset up
+// to the end offset it finds first.
+func consumeAll(t *testing.T, addr, topic string) logView {
 	t.Helper()
-	ends := endOffsets(t, addr, topic)
-	start := map[int32]kgo.Offset{}
-	for p := range ends {
-		start[p] = kgo.NewOffset().At(0)
+	v := logView{recs: map[int32][]*kgo.Record{}, starts: listOffsets(t, addr, topic, true), ends: endOffsets(t, addr, topic)}
+	from := map[int32]kgo.Offset{}
+	for p, s := range v.starts {
+		from[p] = kgo.NewOffset().At(s)
 	}
 	cl := newClient(t, addr,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: start}),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
 		kgo.FetchMaxWait(100*time.Millisecond))
 	defer cl.Close()
-	got := map[int32][]*kgo.Record{}
 	last := map[int32]int64{}
 	done := func() bool {
-		for p, end := range ends {
-			if end > 0 {
+		for p, end := range v.ends {
+			if end > v.starts[p] {
 				if l, ok := last[p]; !ok || l < end-1 {
 					return false
 				}
@@ -266,19 +281,19 @@ func consumeAll(t *testing.T, addr, topic string) (map[int32][]*kgo.Record, map[
 	for !done() {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatalf("consuming %s: stopped at %v, end offsets %v", topic, last, ends)
+			t.Fatalf("consuming %s: stopped at %v, offsets %v to %v", topic, last, v.starts, v.ends)
 		}
 		for _, fe := range fs.Errors() {
 			t.Fatalf("consuming %s partition %d: %v", fe.Topic, fe.Partition, fe.Err)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset < ends[r.Partition] {
-				got[r.Partition] = append(got[r.Partition], r)
+			if r.Offset < v.ends[r.Partition] {
+				v.recs[r.Partition] = append(v.recs[r.Partition], r)
 			}
 			last[r.Partition] = max(last[r.Partition], r.Offset)
 		})
 	}
-	return got, ends
+	return v
 }
 
 // ---------------------------------------------------------------------------
@@ -346,8 +361,12 @@ func (a *ackLog) waitAcked(t *testing.T, n int, within time.Duration) {
 	}
 }
 
+// valuePad is how long the values of valueFor are; a test that must fill
+// a disk makes them larger.
+var valuePad = 60
+
 func valueFor(key string) []byte {
-	return []byte(key + "|" + strings.Repeat(key[len(key)-1:], 60))
+	return []byte(key + "|" + strings.Repeat(key[len(key)-1:], valuePad))
 }
 
 // producers are idempotent acks=all franz-go clients producing unique keys
@@ -403,10 +422,11 @@ func (p *producers) stop(t *testing.T) {
 	}
 }
 
-// checkLog verifies a consumed topic: offsets 0..end-1 of every partition
-// each exactly once, keys unique with the value their key implies, and
-// every acknowledged record at the partition and offset it was acknowledged with.
-func checkLog(t *testing.T, got map[int32][]*kgo.Record, ends map[int32]int64, acked map[string]ackedAt) {
+// checkLog verifies a consumed topic: offsets start..end-1 of every
+// partition each exactly once, keys unique with the value their key
+// implies, and every acknowledged record at or after its partition's start
+// at the partition and offset it was acknowledged with.
+func checkLog(t *testing.T, v logView, acked map[string]ackedAt) {
 	t.Helper()
 	where := map[string]ackedAt{}
 	problems := 0
@@ -416,14 +436,15 @@ func checkLog(t *testing.T, got map[int32][]*kgo.Record, ends map[int32]int64, a
 			t.Errorf(format, args...)
 		}
 	}
-	for p, end := range ends {
-		recs := got[p]
+	for p, end := range v.ends {
+		recs := v.recs[p]
+		start := v.starts[p]
 		sort.Slice(recs, func(i, j int) bool { return recs[i].Offset < recs[j].Offset })
-		if int64(len(recs)) != end {
-			report("partition %d: %d records below end offset %d", p, len(recs), end)
+		if int64(len(recs)) != end-start {
+			report("partition %d: %d records between start offset %d and end offset %d", p, len(recs), start, end)
 		}
 		for i, r := range recs {
-			if r.Offset != int64(i) {
+			if r.Offset != start+int64(i) {
 				report("partition %d: record %d has offset %d (offsets are not contiguous)", p, i, r.Offset)
 				break
 			}
@@ -443,6 +464,8 @@ func checkLog(t *testing.T, got map[int32][]*kgo.Record, ends map[int32]int64, a
 	for k, a := range acked {
 		w, ok := where[k]
 		switch {
+		case !ok && a.offset < v.starts[a.partition]:
+			// deleted with the records before the log start offset
 		case !ok:
 			lost++
 			report("acknowledged record %s (partition %d offset %d) is missing", k, a.partition, a.offset)
@@ -466,23 +489,108 @@ func total(ends map[int32]int64) int64 {
 // ---------------------------------------------------------------------------
 // Tests.
 
+// deleter sends DeleteRecords for partition 0 of a topic in a loop, each
+// time to the middle of what is left, and remembers the highest log start
+// offset the broker answered: after any crash the log must start there or
+// later (records reported deleted never come back).
+type deleter struct {
+	stopped  chan struct{}
+	done     chan struct{}
+	gate     sync.Mutex // held by each DeleteRecords, and by a check that must see the log stand still
+	mu       sync.Mutex
+	answered int64
+	count    int
+}
+
+func startDeleter(t *testing.T, addr, topic string) *deleter {
+	d := &deleter{stopped: make(chan struct{}), done: make(chan struct{})}
+	cl := newClient(t, addr, kgo.RequestRetries(0))
+	adm := kadm.NewClient(cl)
+	go func() {
+		defer close(d.done)
+		defer cl.Close()
+		for {
+			select {
+			case <-d.stopped:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			d.gate.Lock()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			ends, err := adm.ListEndOffsets(ctx, topic)
+			var end, start int64 = -1, 0
+			if err == nil {
+				if o, ok := ends.Lookup(topic, 0); ok && o.Err == nil {
+					end = o.Offset
+				}
+				if starts, err := adm.ListStartOffsets(ctx, topic); err == nil {
+					if o, ok := starts.Lookup(topic, 0); ok {
+						start = o.Offset
+					}
+				}
+			}
+			if end > start+1 {
+				to := kadm.Offsets{}
+				to.Add(kadm.Offset{Topic: topic, Partition: 0, At: start + (end-start)/2})
+				if resp, err := adm.DeleteRecords(ctx, to); err == nil {
+					if r, ok := resp.Lookup(topic, 0); ok && r.Err == nil {
+						d.mu.Lock()
+						d.answered = max(d.answered, r.LowWatermark)
+						d.count++
+						d.mu.Unlock()
+					}
+				}
+			}
+			cancel()
+			d.gate.Unlock()
+		}
+	}()
+	t.Cleanup(d.stop)
+	return d
+}
+
+func (d *deleter) stop() {
+	select {
+	case <-d.stopped:
+	default:
+		close(d.stopped)
+	}
+	<-d.done
+}
+
+// pause waits for the DeleteRecords under way and holds the next ones back
+// until resume, so that a check reads a log whose start stands still.
+func (d *deleter) pause()  { d.gate.Lock() }
+func (d *deleter) resume() { d.gate.Unlock() }
+
+// lowWatermark is the highest log start offset a DeleteRecords answered.
+func (d *deleter) lowWatermark() (int64, int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.answered, d.count
+}
+
 // TestKill9KeepsAckedRecords kills the broker with SIGKILL while three
-// idempotent producers write to four partitions, restarts it on the same
-// data dir and port, and checks that every record acknowledged before the
-// kill is there at the offset it was acknowledged with, that offsets are
-// contiguous, that the producers' retries across the crash were not
-// written twice, and that producing goes on. It does so three times in a
-// row. With fsync=never the page cache, which outlives the process, must be
-// enough.
+// idempotent producers write to four partitions in small segments (so kills
+// land during segment rolls) and a client keeps deleting records of one
+// partition, restarts it on the same data dir and port, and checks that
+// every record acknowledged before the kill and not deleted is there at the
+// offset it was acknowledged with, that offsets are contiguous from the log
+// start, that the log start is not before what DeleteRecords answered, that
+// the producers' retries across the crash were not written twice, and that
+// producing goes on. It does so three times in a row. With fsync=never the
+// page cache, which outlives the process, must be enough.
 func TestKill9KeepsAckedRecords(t *testing.T) {
 	for _, fsync := range []string{"acks", "never"} {
 		t.Run("fsync="+fsync, func(t *testing.T) {
 			dir := t.TempDir()
 			const topic = "kill9"
-			b := startBroker(t, dir, "127.0.0.1:0", "--fsync", fsync)
+			args := []string{"--fsync", fsync, "--override", "log.segment.bytes=65536"}
+			b := startBroker(t, dir, "127.0.0.1:0", args...)
 			createTopic(t, b.addr, topic, 4)
 			acks := newAckLog()
 			prod := startProducers(t, b.addr, topic, 3, acks)
+			del := startDeleter(t, b.addr, topic)
 
 			for round := 1; round <= 3; round++ {
 				acks.waitAcked(t, acks.count()+8000, 30*time.Second)
@@ -490,9 +598,15 @@ func TestKill9KeepsAckedRecords(t *testing.T) {
 				b.kill9()
 				beforeKill := acks.snapshot()
 
-				b = startBroker(t, dir, b.addr, "--fsync", fsync)
-				got, ends := consumeAll(t, b.addr, topic)
-				checkLog(t, got, ends, beforeKill)
+				b = startBroker(t, dir, b.addr, args...)
+				del.pause() // what it answered before (and just after) the kill must hold
+				deletedTo, deletes := del.lowWatermark()
+				v := consumeAll(t, b.addr, topic)
+				checkLog(t, v, beforeKill)
+				if v.starts[0] < deletedTo {
+					t.Errorf("after the kill partition 0 starts at %d, but DeleteRecords had answered %d: deleted records came back", v.starts[0], deletedTo)
+				}
+				del.resume()
 				if t.Failed() {
 					t.FailNow()
 				}
@@ -502,13 +616,15 @@ func TestKill9KeepsAckedRecords(t *testing.T) {
 				acks.waitAcked(t, acks.count()+2000, 30*time.Second)
 				retried := 0
 				for k, a := range acks.snapshot() {
-					if _, before := beforeKill[k]; !before && a.offset < ends[a.partition] {
+					if _, before := beforeKill[k]; !before && a.offset < v.ends[a.partition] {
 						retried++
 					}
 				}
-				t.Logf("round %d: killed with %d records acknowledged and %d in the log; %d of the others were acknowledged after the restart by retries", round, len(beforeKill), total(ends), retried)
+				t.Logf("round %d: killed with %d records acknowledged and %d in the log (%d DeleteRecords answered, partition 0 from %d); %d of the others were acknowledged after the restart by retries",
+					round, len(beforeKill), total(v.ends)-total(v.starts), deletes, v.starts[0], retried)
 			}
 
+			del.stop()
 			prod.stop(t)
 			if f := acks.failures(); len(f) > 0 {
 				t.Errorf("producers had records fail (they retry forever, so none should): %v", f)
@@ -535,14 +651,25 @@ func TestKill9KeepsAckedRecords(t *testing.T) {
 			for k, v := range extra.snapshot() {
 				all[k] = v
 			}
-			got, ends := consumeAll(t, b.addr, topic)
-			checkLog(t, got, ends, all)
-			if int64(len(all)) != total(ends) {
-				t.Errorf("the log holds %d records but %d were acknowledged (every record was, in the end)", total(ends), len(all))
+			v := consumeAll(t, b.addr, topic)
+			checkLog(t, v, all)
+			if kept := ackedFrom(all, v.starts); int64(kept) != total(v.ends)-total(v.starts) {
+				t.Errorf("the log holds %d records but %d acknowledged ones are at or after the log start (every record was acknowledged, in the end)", total(v.ends)-total(v.starts), kept)
 			}
-			t.Logf("%d records acknowledged in all, end offsets %v", len(all), ends)
+			t.Logf("%d records acknowledged in all, offsets %v to %v", len(all), v.starts, v.ends)
 		})
 	}
+}
+
+// ackedFrom counts the acknowledged records at or after their partition's start.
+func ackedFrom(acked map[string]ackedAt, starts map[int32]int64) int {
+	n := 0
+	for _, a := range acked {
+		if a.offset >= starts[a.partition] {
+			n++
+		}
+	}
+	return n
 }
 
 // TestGracefulShutdownOnSIGTERM stops the broker with SIGTERM while
@@ -579,8 +706,7 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 	b.waitLog("broker stopped")
 
 	b = startBroker(t, dir, b.addr)
-	got, ends := consumeAll(t, b.addr, topic)
-	checkLog(t, got, ends, beforeStop)
+	checkLog(t, consumeAll(t, b.addr, topic), beforeStop)
 	if strings.Contains(b.logs.String(), "truncating torn write") {
 		t.Errorf("a graceful shutdown left a torn write:\n%s", b.logs)
 	}
@@ -590,9 +716,10 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 	if f := acks.failures(); len(f) > 0 {
 		t.Errorf("producers had records fail: %v", f)
 	}
-	got, ends = consumeAll(t, b.addr, topic)
+	v := consumeAll(t, b.addr, topic)
 	all := acks.snapshot()
-	checkLog(t, got, ends, all)
+	checkLog(t, v, all)
+	ends := v.ends
 	if int64(len(all)) != total(ends) {
 		t.Errorf("the log holds %d records but %d were acknowledged", total(ends), len(all))
 	}
@@ -655,15 +782,15 @@ func produceNumbered(t *testing.T, addr, topic string, n, count int) map[int64]s
 
 func consumeValues(t *testing.T, addr, topic string) (map[int64]string, int64) {
 	t.Helper()
-	got, ends := consumeAll(t, addr, topic)
+	v := consumeAll(t, addr, topic)
 	out := map[int64]string{}
-	for _, r := range got[0] {
+	for _, r := range v.recs[0] {
 		if _, dup := out[r.Offset]; dup {
 			t.Errorf("offset %d read twice", r.Offset)
 		}
 		out[r.Offset] = string(r.Value)
 	}
-	return out, ends[0]
+	return out, v.ends[0]
 }
 
 // TestTornTailIsTruncated kills the broker, cuts the active segment in the
