@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -26,11 +27,11 @@ type topicsCmd struct {
 func newTopicsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "topics",
-		Short: "List, create, describe, alter and delete topics",
+		Short: "List, create, describe, alter and delete topics, and delete old records",
 		Long: `Manage the topics of creek's broker or of any Kafka cluster (Apache Kafka,
 Amazon MSK, Redpanda...), as kafka-topics.sh does: list them, create them with
 partitions and configs, describe their configs, offsets and size on disk, add
-partitions, change configs, and delete them.
+partitions, change configs, delete their oldest records, and delete them.
 
 Every subcommand connects to --brokers (default localhost:9092, or the
 CREEK_BROKERS environment variable when the flag is not given).`,
@@ -38,11 +39,12 @@ CREEK_BROKERS environment variable when the flag is not given).`,
   creek topics create tweets --partitions 3 --config retention.ms=86400000
   creek topics describe tweets
   creek topics alter tweets --partitions 6
+  creek topics delete-records tweets --before 100000
   creek topics delete tweets
   CREEK_BROKERS=b-1.msk.example:9094 creek topics list --tls`,
 	}
 	t := &topicsCmd{kafka: addKafkaFlags(cmd)}
-	cmd.AddCommand(t.listCommand(), t.createCommand(), t.describeCommand(), t.alterCommand(), t.deleteCommand())
+	cmd.AddCommand(t.listCommand(), t.createCommand(), t.describeCommand(), t.alterCommand(), t.deleteRecordsCommand(), t.deleteCommand())
 	return cmd
 }
 
@@ -728,4 +730,89 @@ unless --if-exists is given.`,
 	}
 	cmd.Flags().BoolVar(&ifExists, "if-exists", false, "succeed when a topic does not exist")
 	return cmd
+}
+
+// ---- delete-records ----
+
+func (t *topicsCmd) deleteRecordsCommand() *cobra.Command {
+	var partitions []int32
+	var before int64
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "delete-records NAME (--before OFFSET | --all) [--partition N]...",
+		Short: "Delete a topic's records before an offset (DeleteRecords), freeing their disk space",
+		Long: `Delete the records of a topic before an offset, as kafka-delete-records.sh
+does: the log start offset of each partition moves to --before (or, with --all,
+to the end of the partition), consumers can no longer read what is before it,
+and whole segment files below it are deleted at once. On a full disk this is
+how to make room without losing what comes after.
+
+Every partition is changed unless --partition is given (repeatable). A
+partition that ends before --before has all its records deleted.`,
+		Example: `  creek topics delete-records tweets --before 100000
+  creek topics delete-records tweets --partition 0 --partition 2 --before 5000
+  creek topics delete-records tweets --all`,
+		Args: topicNames(true, "creek topics delete-records tweets --before 100000"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if all == cmd.Flags().Changed("before") {
+				return usageError{errors.New("give either --before OFFSET or --all")}
+			}
+			if !all && before < 0 {
+				return usageError{fmt.Errorf("--before %d: want an offset, 0 or more", before)}
+			}
+			return t.kafka.run(cmd, func(ctx context.Context, c *kafkaConn) error {
+				return deleteRecords(ctx, c, cmd.OutOrStdout(), args[0], partitions, before, all)
+			})
+		},
+	}
+	cmd.Flags().Int64Var(&before, "before", 0, "delete the records with offsets below this one")
+	cmd.Flags().BoolVar(&all, "all", false, "delete every record up to the end of each partition")
+	cmd.Flags().Int32SliceVar(&partitions, "partition", nil, "a partition to change (repeatable; default: all)")
+	return cmd
+}
+
+// deleteRecords moves the log start offset of the chosen partitions of
+// topic and reports each partition's new start.
+func deleteRecords(ctx context.Context, c *kafkaConn, out io.Writer, topic string, partitions []int32, before int64, all bool) error {
+	ends, err := c.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("list the end offsets of %s: %w", topic, err)
+	}
+	if err := ends.Error(); err != nil {
+		return topicError(topic, err, "")
+	}
+	end := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) { end[o.Partition] = o.Offset })
+	if len(partitions) == 0 {
+		partitions = slices.Sorted(maps.Keys(end))
+	}
+	var to kadm.Offsets
+	for _, p := range partitions {
+		e, ok := end[p]
+		if !ok {
+			return fmt.Errorf("topic %s has no partition %d (it has %d)", topic, p, len(end))
+		}
+		at := min(before, e)
+		if all {
+			at = e
+		}
+		to.AddOffset(topic, p, at, -1)
+	}
+	resp, err := c.DeleteRecords(ctx, to)
+	if err != nil {
+		return fmt.Errorf("delete records of %s: %w", topic, err)
+	}
+	var errs []error
+	for _, p := range partitions {
+		r, ok := resp.Lookup(topic, p)
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("partition %d: the broker did not answer for it", p))
+		case r.Err != nil:
+			errs = append(errs, fmt.Errorf("partition %d: %w", p, r.Err))
+		default:
+			fmt.Fprintf(out, "topic %s partition %d: records before %d deleted; it holds %d to %d\n", topic, p, r.LowWatermark, r.LowWatermark, end[p])
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -392,3 +392,55 @@ func TestTopicsHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestTopicsDeleteRecords: the CLI's DeleteRecords, for one partition, for
+// all, clamped at a partition's end, and --all; and its usage errors.
+func TestTopicsDeleteRecords(t *testing.T) {
+	b, adm := topicsBroker(t)
+	brokers := "--brokers=" + b.Addr()
+	ctx := context.Background()
+	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "old"); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DefaultProduceTopic("old"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := range 30 {
+		p := int32(0)
+		if i >= 20 {
+			p = 1 // partition 0 gets 20 records, partition 1 gets 10
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(strings.Repeat("x", 300)), Partition: p}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	starts := func() [2]int64 {
+		t.Helper()
+		s, err := adm.ListStartOffsets(ctx, "old")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out [2]int64
+		s.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+		return out
+	}
+	out := mustCreek(t, "topics", "delete-records", "old", brokers, "--partition=0", "--before=5")
+	if out != "topic old partition 0: records before 5 deleted; it holds 5 to 20\n" || starts() != [2]int64{5, 0} {
+		t.Fatalf("--partition 0 --before 5: %q, starts %v", out, starts())
+	}
+	out = mustCreek(t, "topics", "delete-records", "old", brokers, "--before=15")
+	if !strings.Contains(out, "partition 1: records before 10 deleted") || starts() != [2]int64{15, 10} {
+		t.Fatalf("--before 15 on every partition: %q, starts %v", out, starts())
+	}
+	mustCreek(t, "topics", "delete-records", "old", brokers, "--all")
+	if starts() != [2]int64{20, 10} {
+		t.Fatalf("--all: starts %v", starts())
+	}
+	for _, bad := range [][]string{{"--all", "--before=3"}, {}, {"--before=-2"}, {"--partition=7", "--before=1"}} {
+		if _, _, err := runCreek(t, append([]string{"topics", "delete-records", "old", brokers}, bad...)...); err == nil {
+			t.Errorf("delete-records %v: no error", bad)
+		}
+	}
+}
