@@ -226,3 +226,60 @@ func TestConsumerGroupHeartbeatErrors(t *testing.T) {
 		})
 	}
 }
+
+func shareHeartbeat(group, member string, epoch int32, topics []string) func(string) kmsg.Request {
+	return func(string) kmsg.Request {
+		req := kmsg.NewPtrShareGroupHeartbeatRequest()
+		req.GroupID, req.MemberID, req.MemberEpoch = group, member, epoch
+		req.SubscribedTopicNames = topics
+		return req
+	}
+}
+
+func TestShareGroupErrors(t *testing.T) {
+	p := newPair(t)
+	g := uniqueName(t, "share")
+	topic := uniqueName(t, "topic")
+	p.createTopic(topic, 1, nil)
+	p.coordinatorReady(0, g)
+	member := "bbbbbbbbbbbbbbbbbbbbbb"
+	// Kafka's share coordinator loads its state a moment after the broker starts.
+	p.both(func(side string, c *conn) {
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			req := shareHeartbeat(g+"-warmup", member, 3, []string{topic})(side)
+			req.SetVersion(1)
+			code := c.must(req).(*kmsg.ShareGroupHeartbeatResponse).ErrorCode
+			if code != 14 && code != 15 && code != 16 {
+				return
+			}
+			if time.Now().After(deadline) {
+				p.t.Fatalf("%s: share coordinator still answers %d after 60s", side, code)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+	for _, v := range versions(kmsg.ShareGroupHeartbeat, 0) {
+		p.same("ShareGroupHeartbeat empty group id", v, shareHeartbeat("", member, 0, []string{topic}))
+		p.same("ShareGroupHeartbeat unknown member", v, shareHeartbeat(g+"-u", member, 3, []string{topic}))
+		p.same("ShareGroupHeartbeat join without subscription", v, shareHeartbeat(g+"-s", member, 0, nil))
+		p.same("ShareGroupHeartbeat leave unknown member", v, shareHeartbeat(g+"-l", member, -1, nil))
+	}
+	for _, v := range versions(kmsg.ShareGroupDescribe, 0) {
+		p.same("ShareGroupDescribe unknown group", v, func(string) kmsg.Request {
+			req := kmsg.NewPtrShareGroupDescribeRequest()
+			req.GroupIDs = []string{g + "-none"}
+			return req
+		})
+	}
+	for _, v := range versions(kmsg.DescribeShareGroupOffsets, 0) {
+		p.same("DescribeShareGroupOffsets unknown group", v, func(string) kmsg.Request {
+			req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+			rg := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
+			rg.GroupID = g + "-none"
+			rg.Topics = []kmsg.DescribeShareGroupOffsetsRequestGroupTopic{{Topic: topic, Partitions: []int32{0}}}
+			req.Groups = append(req.Groups, rg)
+			return req
+		})
+	}
+}

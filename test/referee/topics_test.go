@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -160,4 +161,62 @@ func TestApiVersions(t *testing.T) {
 			t.Logf("%s: only kafka serves it (v%d-v%d)", kmsg.NameForKey(key), k[0], k[1])
 		}
 	}
+}
+
+func deleteTopicsReq(names ...string) func(string) kmsg.Request {
+	return func(string) kmsg.Request {
+		req := kmsg.NewPtrDeleteTopicsRequest()
+		req.TimeoutMillis = 10000
+		req.TopicNames = names
+		for _, n := range names {
+			req.Topics = append(req.Topics, kmsg.DeleteTopicsRequestTopic{Topic: kmsg.StringPtr(n)})
+		}
+		return req
+	}
+}
+
+func TestDeleteTopics(t *testing.T) {
+	p := newPair(t)
+	for _, v := range versions(kmsg.DeleteTopics, 0) {
+		p.same("DeleteTopics unknown topic", v, deleteTopicsReq(uniqueName(t, "none")))
+		p.same("DeleteTopics invalid name", v, deleteTopicsReq("bad name"))
+	}
+	// After DeleteTopics, a Metadata request that may auto-create the topic.
+	gone := uniqueName(t, "gone")
+	p.createTopic(gone, 2, nil)
+	v := versions(kmsg.DeleteTopics, 0)
+	p.same("DeleteTopics", v[len(v)-1], deleteTopicsReq(gone))
+	time.Sleep(500 * time.Millisecond) // Kafka removes a topic from its metadata a moment later
+	p.same("Metadata with auto-create of a topic just deleted", 12, metadataReq(true, gone), onlyTopics, func(resp kmsg.Response) {
+		for i := range resp.(*kmsg.MetadataResponse).Topics {
+			resp.(*kmsg.MetadataResponse).Topics[i].Partitions = nil // being created: how many are served yet varies
+		}
+	})
+	p.same("Metadata with auto-create of a new topic", 12, metadataReq(true, uniqueName(t, "auto")), onlyTopics, func(resp kmsg.Response) {
+		for i := range resp.(*kmsg.MetadataResponse).Topics {
+			resp.(*kmsg.MetadataResponse).Topics[i].Partitions = nil
+		}
+	})
+}
+
+// TestInternalTopics: once a group has committed, Kafka lists
+// __consumer_offsets (internal) in an all-topics Metadata answer.
+func TestInternalTopics(t *testing.T) {
+	p := newPair(t)
+	g := uniqueName(t, "internal")
+	topic := uniqueName(t, "topic")
+	p.createTopic(topic, 1, nil)
+	p.coordinatorReady(0, g)
+	p.both(func(side string, c *conn) {
+		req := offsetCommitReq(g, -1, "", topic, 0, 1, "")(side)
+		req.SetVersion(8)
+		c.must(req)
+	})
+	p.same("Metadata of __consumer_offsets", 12, metadataReq(false, "__consumer_offsets"), onlyTopics, func(resp kmsg.Response) {
+		for i := range resp.(*kmsg.MetadataResponse).Topics {
+			t := &resp.(*kmsg.MetadataResponse).Topics[i]
+			t.Partitions = nil // Kafka has 50 by default; creek's are its own
+		}
+	})
+	p.same("Produce to __consumer_offsets", 9, produceReq(-1, "__consumer_offsets", 0, batch(kgo.CompressionCodec{}, -1, 0, "x")), produceAnswer)
 }
