@@ -1,5 +1,6 @@
 // Package file is the sink that appends records to a file, as JSON lines
-// (one object per record, with topic, partition, offset, key, headers) or
+// (one object per record, with topic, partition, offset, key, headers: the
+// record JSON shared with the console and S3 sinks) or
 // as raw lines, rotating it by size or age. A batch is fsynced before it is
 // acknowledged, so a Kafka consumer commits only what is on disk.
 package file
@@ -7,16 +8,15 @@ package file
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/creek-pipeline/creek/internal/pipeline"
+	"github.com/creek-pipeline/creek/internal/recordjson"
 )
 
 func init() {
@@ -55,6 +55,7 @@ type Sink struct {
 	w      *bufio.Writer
 	size   int64
 	opened time.Time
+	buf    []byte // the json format's line
 }
 
 // Open opens (appending to) the file at path.
@@ -136,16 +137,6 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
-type jsonRecord struct {
-	Topic     string            `json:"topic,omitempty"`
-	Partition *int32            `json:"partition,omitempty"`
-	Offset    *int64            `json:"offset,omitempty"`
-	Timestamp string            `json:"timestamp,omitempty"`
-	Key       *string           `json:"key,omitempty"`
-	Value     json.RawMessage   `json:"value"`
-	Headers   map[string]string `json:"headers,omitempty"`
-}
-
 // writeLine writes one message as a line; raw values go straight to the
 // buffer, without an intermediate copy.
 func (s *Sink) writeLine(m *pipeline.Message) error {
@@ -168,33 +159,8 @@ func (s *Sink) writeLine(m *pipeline.Message) error {
 }
 
 func (s *Sink) encode(m *pipeline.Message) []byte {
-	r := jsonRecord{Topic: m.Topic}
-	if m.Topic != "" {
-		r.Partition, r.Offset = &m.Partition, &m.Offset
-	}
-	if !m.Timestamp.IsZero() {
-		r.Timestamp = m.Timestamp.UTC().Format(time.RFC3339Nano)
-	}
-	if m.Key != nil {
-		k := string(m.Key)
-		if !utf8.Valid(m.Key) {
-			k = strconv.Quote(k)
-		}
-		r.Key = &k
-	}
-	if json.Valid(m.Value) {
-		r.Value = m.Value
-	} else {
-		r.Value, _ = json.Marshal(string(m.Value))
-	}
-	for _, h := range m.Headers {
-		if r.Headers == nil {
-			r.Headers = map[string]string{}
-		}
-		r.Headers[h.Key] = string(h.Value)
-	}
-	b, _ := json.Marshal(r)
-	return append(b, '\n')
+	s.buf = recordjson.Append(s.buf[:0], m)
+	return s.buf
 }
 
 // Close flushes, fsyncs and closes the file.
