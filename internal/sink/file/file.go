@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -31,7 +30,7 @@ func init() {
 			{Name: "rotate-every", Flag: "rotate-every", Type: pipeline.TypeDuration, Default: "0s", Doc: "Start a new file after this long, such as 1h; 0 never."},
 		},
 		NewSink: func(v *pipeline.Values, env pipeline.Env) (pipeline.Sink, error) {
-			size, err := parseSize(v.String("rotate-size"))
+			size, err := pipeline.ParseSize(v.String("rotate-size"))
 			if err != nil {
 				return nil, fmt.Errorf("rotate-size: %w", err)
 			}
@@ -172,24 +171,4 @@ func (s *Sink) Close() error {
 		return err
 	}
 	return s.f.Close()
-}
-
-// parseSize reads sizes such as 100MB, 1GiB, 512k or 1048576.
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(strings.ToUpper(s))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%q is not a size such as 100MB or 1GiB", s)
-	}
-	return int64(n * float64(mult)), nil
 }
