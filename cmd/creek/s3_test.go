@@ -1,12 +1,17 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -194,5 +199,66 @@ func TestS3Copy(t *testing.T) {
 	_, _, err := runCreek(t, "s3", "--endpoint-url", srv.Endpoint, "ls", "s3://missing-bucket")
 	if err == nil || !strings.Contains(err.Error(), "bucket s3://missing-bucket at "+srv.Endpoint+" does not exist") {
 		t.Fatalf("ls of a missing bucket: %v", err)
+	}
+}
+
+// On EC2 with an instance role, nothing is configured: no keys in the
+// environment, and the credentials come from the instance metadata service
+// through IMDSv2 (a session token first, then the role's keys). A local
+// stand-in for the metadata service serves the role's keys (with an empty
+// session token: versitygw refuses tokens it did not issue).
+func TestS3InstanceRoleCredentials(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.SetEnv(t)
+	srv.MakeBucket(t, "role-bucket")
+	var mu sync.Mutex
+	var seen []string
+	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		if r.Method == http.MethodPut && r.URL.Path == "/latest/api/token" {
+			if r.Header.Get("X-Aws-Ec2-Metadata-Token-Ttl-Seconds") == "" {
+				http.Error(w, "no ttl", http.StatusBadRequest)
+				return
+			}
+			w.Header().Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", r.Header.Get("X-Aws-Ec2-Metadata-Token-Ttl-Seconds"))
+			fmt.Fprint(w, "imds-session-token")
+			return
+		}
+		if r.Header.Get("X-Aws-Ec2-Metadata-Token") != "imds-session-token" {
+			http.Error(w, "IMDSv2 needs the session token", http.StatusUnauthorized)
+			return
+		}
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/security-credentials/") || strings.HasSuffix(r.URL.Path, "/security-credentials-extended/"):
+			fmt.Fprint(w, "EC2Admin")
+		case strings.HasSuffix(r.URL.Path, "/EC2Admin"):
+			json.NewEncoder(w).Encode(map[string]string{"Code": "Success", "Type": "AWS-HMAC", "LastUpdated": time.Now().UTC().Format(time.RFC3339),
+				"AccessKeyId": srv.AccessKey, "SecretAccessKey": srv.SecretKey, "Token": "", "Expiration": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer imds.Close()
+	os.Unsetenv("AWS_ACCESS_KEY_ID")
+	os.Unsetenv("AWS_SECRET_ACCESS_KEY")
+	os.Unsetenv("AWS_EC2_METADATA_DISABLED")
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.URL+"/")
+	dir := t.TempDir()
+	t.Chdir(dir)
+	writeTree(t, dir, map[string]string{"logs/app.log": "started"})
+	out, stderr, err := runCreek(t, "s3", "--endpoint-url", srv.Endpoint, "sync", ".", "s3://role-bucket")
+	if err != nil {
+		mu.Lock()
+		t.Fatalf("sync with the instance role: %v\n%s\nthe metadata service saw %v", err, stderr, seen)
+	}
+	if !strings.Contains(out, "upload: logs/app.log to s3://role-bucket/logs/app.log") {
+		t.Fatalf("sync with the instance role printed %q", out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(seen, "PUT /latest/api/token") || !slices.ContainsFunc(seen, func(s string) bool { return strings.HasSuffix(s, "/EC2Admin") }) {
+		t.Fatalf("the metadata service saw %v; want an IMDSv2 token and the role's credentials asked for", seen)
 	}
 }

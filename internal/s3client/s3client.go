@@ -139,7 +139,7 @@ func (c *Client) Explain(err error, bucket string) error {
 		}
 		return fmt.Errorf("S3 refused the credentials for %s (%s): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the --profile, or the instance role's policy: %w", where, code, ErrRefused)
 	case isNoCredentials(err):
-		return fmt.Errorf("no AWS credentials for %s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, choose a profile with --profile, or run on EC2 with an instance role", where)
+		return fmt.Errorf("no AWS credentials for %s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, choose a profile with --profile, or run on EC2 with an instance role (%v)", where, rootCause(err))
 	case isNetwork(err):
 		return fmt.Errorf("cannot reach S3 for %s (retried): %v; check the network or --endpoint-url", where, rootCause(err))
 	}

@@ -37,6 +37,8 @@ func init() {
 				Doc: "Share group (KIP-932, a queue): members read the same partitions and each record goes to one of them; a record the sink accepted is gone for the group. Not with --group."},
 			{Name: "from-beginning", Flag: "from-beginning", Type: pipeline.TypeBool,
 				Doc: "Start at the earliest record when there is no committed offset, or for a share group that does not exist yet (without a group: always). Otherwise start at the end, with new records only."},
+			{Name: "session-timeout", Flag: "session-timeout", Type: pipeline.TypeDuration, Default: "45s",
+				Doc: "Consumer group: how long the group waits for a member that stopped answering (a crash, kill -9) before giving its partitions to the others; Kafka's session.timeout.ms."},
 			{Name: "count", Flag: "count", Type: pipeline.TypeInt, Default: "0", Doc: "Stop after this many records; 0 for no end."},
 			{Name: "max-batch", Type: pipeline.TypeInt, Default: "10000", Doc: "Most records handed to the sink at once."},
 		},
@@ -108,7 +110,7 @@ func New(v *pipeline.Values, env pipeline.Env) (pipeline.Source, error) {
 	if s.group != "" {
 		// Offsets are marked when the sink acknowledges and committed
 		// from the marks (periodically, on rebalance and on close).
-		opts = append(opts, kgo.ConsumerGroup(s.group), kgo.AutoCommitMarks(), kgo.AutoCommitInterval(time.Second),
+		opts = append(opts, kgo.ConsumerGroup(s.group), kgo.AutoCommitMarks(), kgo.AutoCommitInterval(time.Second), kgo.SessionTimeout(v.Duration("session-timeout")),
 			kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
 				s.revoke(revoked)
 				// As franz-go's default: commit what is marked before the partitions go.
