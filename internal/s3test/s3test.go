@@ -170,3 +170,21 @@ func (s *Server) Keys(t testing.TB, bucket, prefix string) map[string]int64 {
 	}
 	return out
 }
+
+// ParquetPython is a Python with pyarrow and boto3: the virtual
+// environment scripts/test-deps.sh makes in creek's cache (pyarrow from
+// PyPI, boto3 from Debian through the system site packages). It skips the
+// test when there is none.
+func ParquetPython(t testing.TB) string {
+	t.Helper()
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache")
+	}
+	py := filepath.Join(cache, "creek", "venv", "bin", "python3")
+	if err := exec.Command(py, "-c", "import pyarrow.parquet, boto3").Run(); err != nil {
+		t.Skipf("no Python with pyarrow and boto3 at %s (scripts/test-deps.sh makes it): %v", py, err)
+	}
+	return py
+}

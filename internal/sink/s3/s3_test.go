@@ -447,3 +447,88 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 		t.Fatalf("no credentials: %v", err)
 	}
 }
+
+// Parquet read back with pyarrow (an independent reader): a column per
+// record field with timestamps in microseconds (UTC), the value as JSON
+// text, and with columns tweet the typed tweet columns, null for records
+// that are not tweets.
+func TestArchiveParquet(t *testing.T) {
+	py := s3test.ParquetPython(t)
+	srv := s3test.Start(t)
+	srv.SetEnv(t)
+	srv.MakeBucket(t, "lake")
+	brokers := startBroker(t)
+	ts0 := time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)
+	produce(t, brokers, "tweets", 2, 1000, ts0)
+	err := runArchive(t, brokers, map[string][]string{"brokers": {brokers}, "topic": {"tweets"}, "group": {"g"}, "from-beginning": {"true"}, "count": {"1000"}},
+		sinkOpts(srv, "lake", "format", "parquet", "columns", "tweet", "compression", "zstd", "flush-records", "200"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import boto3, io, json, sys
+import pyarrow.parquet as pq
+s3 = boto3.client("s3", endpoint_url=sys.argv[1])
+for o in s3.list_objects_v2(Bucket="lake")["Contents"]:
+    body = s3.get_object(Bucket="lake", Key=o["Key"])["Body"].read()
+    t = pq.read_table(io.BytesIO(body))
+    if o["Key"] == "tweets/partition=1/tweets+1+00000000000000000200.parquet":
+        print("SCHEMA", json.dumps({f.name: str(f.type) for f in t.schema}))
+    for r in t.to_pylist():
+        r["object"] = o["Key"]
+        for k in ("timestamp", "created_at"):
+            if r[k] is not None:
+                r[k] = r[k].isoformat()
+        r["headers"] = dict(r["headers"]) if r["headers"] is not None else None
+        print(json.dumps(r, ensure_ascii=False))
+`
+	cmd := exec.Command(py, "-c", script, srv.Endpoint)
+	cmd.Env = srv.Env()
+	out, err := cmd.Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			t.Fatalf("pyarrow: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatal(err)
+	}
+	var lines []line
+	var schema map[string]string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if s, ok := strings.CutPrefix(l, "SCHEMA "); ok {
+			json.Unmarshal([]byte(s), &schema)
+			continue
+		}
+		var r struct {
+			line
+			Value     string  `json:"value"`
+			TweetID   *string `json:"tweet_id"`
+			CreatedAt *string `json:"created_at"`
+			Lang      *string `json:"lang"`
+			Username  *string `json:"username"`
+			Text      *string `json:"text"`
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		i, _ := strconv.Atoi(r.Headers["n"])
+		if i%5 == 4 {
+			if r.TweetID != nil || r.Value != strconv.Quote(fmt.Sprintf("plain text %d\nsecond line", i)) {
+				t.Fatalf("text record %d: tweet_id %v value %s", i, r.TweetID, r.Value)
+			}
+		} else if r.TweetID == nil || *r.TweetID != strconv.Itoa(1860000000000000000+i) || *r.Lang != "ko" || *r.Username != fmt.Sprintf("user%d", i%7) ||
+			*r.Text != fmt.Sprintf("트윗 %d #kafka", i) || *r.CreatedAt != fmt.Sprintf("2026-11-24T14:03:%02d+00:00", i%60) || !sameJSON(json.RawMessage(r.Value), tweetValue(i)) {
+			t.Fatalf("tweet %d read back as %s", i, l)
+		}
+		if r.line.Timestamp != ts0.Add(time.Duration(i)*time.Second).Format("2006-01-02T15:04:05+00:00") {
+			t.Fatalf("record %d: timestamp %s", i, r.line.Timestamp)
+		}
+		r.line.Value = nil
+		lines = append(lines, r.line)
+	}
+	checkExactlyOnce(t, lines, "tweets", map[int32]int64{0: 500, 1: 500})
+	for col, typ := range map[string]string{"timestamp": "timestamp[us, tz=UTC]", "created_at": "timestamp[us, tz=UTC]", "offset": "int64", "partition": "int32", "value": "string", "tweet_id": "string", "headers": "map<string, string ('headers')>"} {
+		if schema[col] != typ {
+			t.Fatalf("column %s is %s, want %s (schema %v)", col, schema[col], typ, schema)
+		}
+	}
+}
