@@ -107,6 +107,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return errors.Join(err, p.Sink.Close())
 	}
 
+	if positional && p.QueueBatches <= 0 {
+		queueLen = 2 // the sink holds records itself, within its own memory budget
+	}
 	queue := make(chan *Batch, queueLen)
 	srcCtx, stopSource := context.WithCancel(ctx)
 	defer stopSource()

@@ -1,9 +1,10 @@
 package s3client
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -20,43 +21,71 @@ const MinPartSize = 5 << 20
 // visible in the bucket before Close returns nil; Abort (or a failed Close)
 // leaves nothing behind but what a crash leaves: an unfinished upload that
 // is invisible and that a bucket lifecycle rule or a later Abort removes.
+//
+// A part is held as the slices it was written in, not copied into one
+// buffer: WriteOwned takes a slice as it is.
 type ObjectWriter struct {
 	Client      *Client
 	Bucket, Key string
 	ContentType string
 	PartSize    int // 0 for MinPartSize
 
-	buf      []byte
+	chunks   [][]byte
+	size     int // bytes in chunks
+	held     int // their capacity
 	uploadID string
 	parts    []types.CompletedPart
 	written  int64
 }
 
-// Write buffers p, uploading parts as they fill.
+// Write copies p into the part being gathered, uploading it when full.
 func (w *ObjectWriter) Write(ctx context.Context, p []byte) error {
-	partSize := max(w.PartSize, MinPartSize)
+	w.written += int64(len(p))
 	for len(p) > 0 {
-		if w.buf == nil {
-			w.buf = make([]byte, 0, min(partSize, max(len(p), 64<<10)))
+		last := len(w.chunks) - 1
+		if last < 0 || len(w.chunks[last]) == cap(w.chunks[last]) {
+			c := make([]byte, 0, min(1<<20, max(len(p), 64<<10)))
+			w.chunks = append(w.chunks, c)
+			w.held += cap(c)
+			last++
 		}
-		n := min(len(p), partSize-len(w.buf))
-		w.buf = append(w.buf, p[:n]...)
+		c := w.chunks[last]
+		n := min(len(p), cap(c)-len(c))
+		w.chunks[last] = append(c, p[:n]...)
+		w.size += n
 		p = p[n:]
-		w.written += int64(n)
-		if len(w.buf) >= partSize {
-			if err := w.uploadPart(ctx); err != nil {
-				return err
-			}
-		}
+	}
+	return w.maybeUpload(ctx)
+}
+
+// WriteOwned adds p to the part being gathered without copying it; the
+// writer owns p from then on.
+func (w *ObjectWriter) WriteOwned(ctx context.Context, p []byte) error {
+	w.written += int64(len(p))
+	w.chunks = append(w.chunks, p)
+	w.size += len(p)
+	w.held += cap(p)
+	return w.maybeUpload(ctx)
+}
+
+func (w *ObjectWriter) maybeUpload(ctx context.Context) error {
+	if w.size >= max(w.PartSize, MinPartSize) {
+		return w.uploadPart(ctx)
 	}
 	return nil
 }
 
-// Buffered is how many bytes the writer holds.
-func (w *ObjectWriter) Buffered() int { return cap(w.buf) }
+// Buffered is how many bytes of memory the writer holds.
+func (w *ObjectWriter) Buffered() int { return w.held }
 
 // Written is how many bytes were written so far.
 func (w *ObjectWriter) Written() int64 { return w.written }
+
+func (w *ObjectWriter) body() *chunkReader {
+	return &chunkReader{chunks: w.chunks, size: int64(w.size)}
+}
+
+func (w *ObjectWriter) drop() { w.chunks, w.size, w.held = nil, 0, 0 }
 
 func (w *ObjectWriter) uploadPart(ctx context.Context) error {
 	if w.uploadID == "" {
@@ -70,29 +99,29 @@ func (w *ObjectWriter) uploadPart(ctx context.Context) error {
 	n := int32(len(w.parts) + 1)
 	out, err := w.Client.UploadPart(ctx, &s3.UploadPartInput{
 		Bucket: aws.String(w.Bucket), Key: aws.String(w.Key), UploadId: aws.String(w.uploadID),
-		PartNumber: aws.Int32(n), Body: bytes.NewReader(w.buf), ContentLength: aws.Int64(int64(len(w.buf)))})
+		PartNumber: aws.Int32(n), Body: w.body(), ContentLength: aws.Int64(int64(w.size))})
 	if err != nil {
 		return fmt.Errorf("upload part %d of %s: %w", n, w.Key, w.Client.Explain(err, w.Bucket))
 	}
 	w.parts = append(w.parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(n)})
-	w.buf = w.buf[:0]
+	w.drop()
 	return nil
 }
 
 // Close stores the object: the last part and CompleteMultipartUpload, or
 // one PutObject when it never filled a part.
 func (w *ObjectWriter) Close(ctx context.Context) error {
-	defer func() { w.buf = nil }()
+	defer w.drop()
 	if w.uploadID == "" {
 		_, err := w.Client.PutObject(ctx, &s3.PutObjectInput{
 			Bucket: aws.String(w.Bucket), Key: aws.String(w.Key), ContentType: w.contentType(),
-			Body: bytes.NewReader(w.buf), ContentLength: aws.Int64(int64(len(w.buf)))})
+			Body: w.body(), ContentLength: aws.Int64(int64(w.size))})
 		if err != nil {
 			return fmt.Errorf("store %s: %w", w.Key, w.Client.Explain(err, w.Bucket))
 		}
 		return nil
 	}
-	if len(w.buf) > 0 {
+	if w.size > 0 {
 		if err := w.uploadPart(ctx); err != nil {
 			return err
 		}
@@ -109,7 +138,7 @@ func (w *ObjectWriter) Close(ctx context.Context) error {
 // Abort drops the object: its multipart upload, if one was started, is
 // aborted, so the parts already sent are deleted.
 func (w *ObjectWriter) Abort(ctx context.Context) error {
-	w.buf = nil
+	w.drop()
 	if w.uploadID == "" {
 		return nil
 	}
@@ -124,4 +153,49 @@ func (w *ObjectWriter) contentType() *string {
 		return nil
 	}
 	return aws.String(w.ContentType)
+}
+
+// chunkReader reads a part held as slices; it seeks, so that the SDK can
+// sign the body and send it again on a retry.
+type chunkReader struct {
+	chunks [][]byte
+	size   int64
+	pos    int64
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if r.pos >= r.size {
+		return 0, io.EOF
+	}
+	n := 0
+	off := r.pos
+	for _, c := range r.chunks {
+		if off >= int64(len(c)) {
+			off -= int64(len(c))
+			continue
+		}
+		m := copy(p[n:], c[off:])
+		n += m
+		off = 0
+		if n == len(p) {
+			break
+		}
+	}
+	r.pos += int64(n)
+	return n, nil
+}
+
+func (r *chunkReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.pos
+	case io.SeekEnd:
+		offset += r.size
+	}
+	if offset < 0 {
+		return 0, errors.New("seek before the start")
+	}
+	r.pos = offset
+	return offset, nil
 }

@@ -29,7 +29,7 @@ type gzipCompression struct{ pool sync.Pool }
 func newGzip() *gzipCompression {
 	g := &gzipCompression{}
 	g.pool.New = func() any {
-		w, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
+		w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
 		return w
 	}
 	return g

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/creek-pipeline/creek/internal/s3client"
@@ -92,8 +91,6 @@ func (o *object) account(delta int) {
 	}
 }
 
-var scratch = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
-
 // errPrevious stops an object whose predecessor was not stored: storing it
 // would leave a hole before it.
 var errPrevious = errors.New("the partition's previous object was not stored")
@@ -123,10 +120,11 @@ func (o *object) run() {
 		switch {
 		case item.data != nil:
 			write(len(item.data), func() error {
-				buf := scratch.Get().(*[]byte)
-				defer scratch.Put(buf)
-				*buf = s.comp.compress((*buf)[:0], item.data)
-				return w.Write(ctx, *buf)
+				if _, none := s.comp.(noCompression); none {
+					return w.WriteOwned(ctx, item.data)
+				}
+				out := s.comp.compress(make([]byte, 0, len(item.data)/3), item.data)
+				return w.WriteOwned(ctx, out)
 			})
 		case item.rows != nil:
 			write(item.rows.size(), func() error { return pq.write(item.rows) })

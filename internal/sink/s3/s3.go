@@ -224,19 +224,24 @@ func (s *Sink) UsePositions(p *pipeline.Positions) {
 // the records are encoded, waiting while the memory budget is full; they
 // are committed when their objects are stored.
 func (s *Sink) Write(ctx context.Context, b *pipeline.Batch) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// The lock is taken per record, so that the objects' goroutines,
+	// which take it to fetch work, run beside the encoding.
 	for i := range b.Messages {
-		if s.err != nil {
-			return s.err
+		s.mu.Lock()
+		err := s.err
+		if err == nil {
+			err = s.add(&b.Messages[i])
 		}
-		if err := s.add(&b.Messages[i]); err != nil {
-			return err
+		if err == nil {
+			err = s.waitForMemory(ctx)
 		}
-		if err := s.waitForMemory(ctx); err != nil {
+		s.mu.Unlock()
+		if err != nil {
 			return err
 		}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.err
 }
 
@@ -529,6 +534,9 @@ func (s *Sink) encode(o *object, m *pipeline.Message) {
 			s.flushStaging(o)
 		}
 		return
+	}
+	if o.staging == nil {
+		o.staging = make([]byte, 0, chunkSize+chunkSize/4)
 	}
 	before := len(o.staging)
 	o.staging = recordjson.Append(o.staging, m)

@@ -39,6 +39,8 @@ func init() {
 				Doc: "Start at the earliest record when there is no committed offset, or for a share group that does not exist yet (without a group: always). Otherwise start at the end, with new records only."},
 			{Name: "session-timeout", Flag: "session-timeout", Type: pipeline.TypeDuration, Default: "45s",
 				Doc: "Consumer group: how long the group waits for a member that stopped answering (a crash, kill -9) before giving its partitions to the others; Kafka's session.timeout.ms."},
+			{Name: "fetch-max-bytes", Flag: "fetch-max-bytes", Type: pipeline.TypeString, Default: "50MiB",
+				Doc: "Most bytes one fetch brings (Kafka's fetch.max.bytes; a partition brings at most 1 MiB of it): what the consumer buffers before the sink takes it."},
 			{Name: "count", Flag: "count", Type: pipeline.TypeInt, Default: "0", Doc: "Stop after this many records; 0 for no end."},
 			{Name: "max-batch", Type: pipeline.TypeInt, Default: "10000", Doc: "Most records handed to the sink at once."},
 		},
@@ -88,7 +90,11 @@ func New(v *pipeline.Values, env pipeline.Env) (pipeline.Source, error) {
 	if v.Bool("from-beginning") {
 		start = kgo.NewOffset().AtStart()
 	}
-	opts = append(opts, kgo.ConsumeTopics(topics...))
+	fetchMax, err := pipeline.ParseSize(v.String("fetch-max-bytes"))
+	if err != nil || fetchMax < 1 || fetchMax > 1<<30 {
+		return nil, fmt.Errorf("fetch-max-bytes %q: want a size from 1 byte to 1GiB, such as 16MiB", v.String("fetch-max-bytes"))
+	}
+	opts = append(opts, kgo.ConsumeTopics(topics...), kgo.FetchMaxBytes(int32(fetchMax)), kgo.FetchMaxPartitionBytes(int32(min(fetchMax, 1<<20))))
 	shareGroup := v.String("share-group")
 	if shareGroup != "" {
 		if v.String("group") != "" {
