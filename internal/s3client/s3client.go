@@ -92,6 +92,12 @@ func New(ctx context.Context, o Options) (*Client, error) {
 // when the bucket, the credentials or the region are wrong.
 func (c *Client) CheckBucket(ctx context.Context, bucket string) error {
 	_, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode == http.StatusBadRequest && re.Response.Header.Get("X-Amz-Bucket-Region") == "" {
+		// An answer to HEAD has no body to say what was wrong; a listing
+		// of one key brings the error code.
+		_, err = c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), MaxKeys: aws.Int32(1)})
+	}
 	return c.Explain(err, bucket)
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/creek-pipeline/creek/internal/s3client"
 )
@@ -52,12 +53,20 @@ type Server struct {
 	AccessKey string
 	SecretKey string
 	Dir       string // the posix backend's folder: one folder per bucket
+	Region    string
 	cmd       *exec.Cmd
 }
 
-// Start runs versitygw for the test and stops it when the test ends; it
-// skips the test when versitygw is not installed.
+// Start runs versitygw (in us-east-1) for the test and stops it when the
+// test ends; it skips the test when versitygw is not installed.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartRegion(t, "us-east-1")
+}
+
+// StartRegion is Start with the server in another region: it refuses
+// requests signed for any other.
+func StartRegion(t testing.TB, region string) *Server {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
@@ -69,8 +78,8 @@ func Start(t testing.TB) *Server {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s := &Server{Endpoint: "http://" + addr, AccessKey: "creektestkey", SecretKey: "creek-test-secret-key", Dir: t.TempDir()}
-	s.cmd = exec.Command(bin, "--port", addr, "posix", s.Dir)
+	s := &Server{Endpoint: "http://" + addr, AccessKey: "creektestkey", SecretKey: "creek-test-secret-key", Dir: t.TempDir(), Region: region}
+	s.cmd = exec.Command(bin, "--port", addr, "--region", region, "posix", s.Dir)
 	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
 	logPath := filepath.Join(t.TempDir(), "versitygw.log")
 	logFile, err := os.Create(logPath)
@@ -118,7 +127,7 @@ func (s *Server) Env() []string {
 		}
 	}
 	return append(env, "AWS_ACCESS_KEY_ID="+s.AccessKey, "AWS_SECRET_ACCESS_KEY="+s.SecretKey,
-		"AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+		"AWS_REGION="+s.Region, "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 }
 
 // SetEnv puts Env's AWS variables into the test process's environment.
@@ -139,7 +148,7 @@ func (s *Server) SetEnv(t testing.TB) {
 // Client is a creek S3 client for the server (call SetEnv first).
 func (s *Server) Client(t testing.TB) *s3client.Client {
 	t.Helper()
-	c, err := s3client.New(context.Background(), s3client.Options{Endpoint: s.Endpoint, Region: "us-east-1"})
+	c, err := s3client.New(context.Background(), s3client.Options{Endpoint: s.Endpoint, Region: s.Region})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +158,11 @@ func (s *Server) Client(t testing.TB) *s3client.Client {
 // MakeBucket creates a bucket.
 func (s *Server) MakeBucket(t testing.TB, name string) {
 	t.Helper()
-	if _, err := s.Client(t).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+	in := &s3.CreateBucketInput{Bucket: aws.String(name)}
+	if s.Region != "us-east-1" {
+		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(s.Region)}
+	}
+	if _, err := s.Client(t).CreateBucket(context.Background(), in); err != nil {
 		t.Fatalf("create bucket %s: %v", name, err)
 	}
 }

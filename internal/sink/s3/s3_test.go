@@ -416,8 +416,9 @@ func TestRestartRewritesTheSameObjects(t *testing.T) {
 	}
 }
 
-// The sink refuses, in one line, a bucket that does not exist, refused
-// credentials and a bucket name with a path in it.
+// The sink refuses, in one line, a bucket that does not exist, a bucket in
+// another region, refused or missing credentials and a bucket name with a
+// path in it.
 func TestErrorsSayWhatToDo(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.SetEnv(t)
@@ -433,6 +434,12 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 	_, err = s3sink.New(context.Background(), cfg("s3://exists/folder"), quiet)
 	if err == nil || !strings.Contains(err.Error(), "--s3-prefix") {
 		t.Fatalf("bucket with a path: %v", err)
+	}
+	other := cfg("exists")
+	other.Client.Region = "eu-west-1"
+	_, err = s3sink.New(context.Background(), other, quiet)
+	if err == nil || !strings.Contains(err.Error(), "bucket s3://exists at "+srv.Endpoint+" is not in region eu-west-1") || !strings.Contains(err.Error(), "--region") {
+		t.Fatalf("region mismatch: %v", err)
 	}
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong")
 	_, err = s3sink.New(context.Background(), cfg("exists"), quiet)
