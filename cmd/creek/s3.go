@@ -62,11 +62,14 @@ us-east-1. --endpoint-url points at an S3-compatible store (path-style).`,
 	return cmd
 }
 
-func (c *s3Cmd) client(ctx context.Context) (*s3client.Client, error) {
+// connect returns a context cancelled by Ctrl-C and a client.
+func (c *s3Cmd) connect() (context.Context, context.CancelFunc, *s3client.Client, error) {
 	if c.opts.Endpoint == "" {
 		c.opts.Endpoint = os.Getenv("AWS_ENDPOINT_URL_S3")
 	}
-	return s3client.New(ctx, c.opts)
+	ctx, cancel := signalContext()
+	cl, err := s3client.New(ctx, c.opts)
+	return ctx, cancel, cl, err
 }
 
 func parseS3URL(arg string) (s3sync.Location, error) {
@@ -90,9 +93,8 @@ func (c *s3Cmd) mbCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := signalContext()
+			ctx, cancel, cl, err := c.connect()
 			defer cancel()
-			cl, err := c.client(ctx)
 			if err != nil {
 				return err
 			}
@@ -122,9 +124,8 @@ func (c *s3Cmd) lsCommand() *cobra.Command {
 		Short: "List buckets, or the folders and objects under a prefix",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := signalContext()
+			ctx, cancel, cl, err := c.connect()
 			defer cancel()
-			cl, err := c.client(ctx)
 			if err != nil {
 				return err
 			}
@@ -277,23 +278,29 @@ below a folder or prefix (filtered by --exclude/--include).`,
 	return cmd
 }
 
+// parseSrcDst reads the SRC and DST arguments.
+func parseSrcDst(args []string) (src, dst s3sync.Location, err error) {
+	if src, err = s3sync.ParseLocation(args[0]); err == nil {
+		dst, err = s3sync.ParseLocation(args[1])
+	}
+	if err != nil {
+		err = usageError{err}
+	}
+	return src, dst, err
+}
+
 // transfer runs sync (or cp --recursive) with progress on a terminal and
 // a summary line at the end.
 func (c *s3Cmd) transfer(cmd *cobra.Command, args []string, o s3sync.Options, verb string) error {
-	src, err := s3sync.ParseLocation(args[0])
+	src, dst, err := parseSrcDst(args)
 	if err != nil {
-		return usageError{err}
-	}
-	dst, err := s3sync.ParseLocation(args[1])
-	if err != nil {
-		return usageError{err}
+		return err
 	}
 	if src.IsS3() == dst.IsS3() {
 		return usageError{fmt.Errorf("%s copies between a local folder and s3://BUCKET[/PREFIX]; give one of each", verb)}
 	}
-	ctx, cancel := signalContext()
+	ctx, cancel, cl, err := c.connect()
 	defer cancel()
-	cl, err := c.client(ctx)
 	if err != nil {
 		return err
 	}
@@ -338,17 +345,12 @@ func (c clearingWriter) Write(p []byte) (int, error) {
 
 // copyOne is cp of one file or object.
 func (c *s3Cmd) copyOne(cmd *cobra.Command, args []string, dryRun bool) error {
-	src, err := s3sync.ParseLocation(args[0])
+	src, dst, err := parseSrcDst(args)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
-	dst, err := s3sync.ParseLocation(args[1])
-	if err != nil {
-		return usageError{err}
-	}
-	ctx, cancel := signalContext()
+	ctx, cancel, cl, err := c.connect()
 	defer cancel()
-	cl, err := c.client(ctx)
 	if err != nil {
 		return err
 	}

@@ -33,19 +33,13 @@ type recordRow struct {
 // tweetRow adds typed columns read from X API v2 JSON; null for a value
 // that is not a tweet.
 type tweetRow struct {
-	Topic     string            `parquet:"topic,dict"`
-	Partition int32             `parquet:"partition"`
-	Offset    int64             `parquet:"offset"`
-	Timestamp *time.Time        `parquet:"timestamp,optional,timestamp(microsecond:utc)"`
-	Key       *string           `parquet:"key,optional"`
-	Value     string            `parquet:"value"`
-	Headers   map[string]string `parquet:"headers,optional"`
-	TweetID   *string           `parquet:"tweet_id,optional"`
-	CreatedAt *time.Time        `parquet:"created_at,optional,timestamp(microsecond:utc)"`
-	Lang      *string           `parquet:"lang,optional,dict"`
-	AuthorID  *string           `parquet:"author_id,optional"`
-	Username  *string           `parquet:"username,optional"`
-	Text      *string           `parquet:"text,optional"`
+	recordRow
+	TweetID   *string    `parquet:"tweet_id,optional"`
+	CreatedAt *time.Time `parquet:"created_at,optional,timestamp(microsecond:utc)"`
+	Lang      *string    `parquet:"lang,optional,dict"`
+	AuthorID  *string    `parquet:"author_id,optional"`
+	Username  *string    `parquet:"username,optional"`
+	Text      *string    `parquet:"text,optional"`
 }
 
 func checkParquet(cfg Config) error {
@@ -88,7 +82,7 @@ func (b *rowBuffer) add(m *pipeline.Message) {
 		b.records = append(b.records, r)
 		return
 	}
-	t := tweetRow{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value, Headers: r.Headers}
+	t := tweetRow{recordRow: r}
 	if e, ok := tweet.Parse(m.Value); ok {
 		str := func(s string) *string {
 			if s == "" {

@@ -38,6 +38,15 @@ func startBroker(t *testing.T) string {
 	return b.Addr()
 }
 
+// setup starts versitygw with a bucket and a broker.
+func setup(t *testing.T, bucket string) (*s3test.Server, string) {
+	t.Helper()
+	srv := s3test.Start(t)
+	srv.SetEnv(t)
+	srv.MakeBucket(t, bucket)
+	return srv, startBroker(t)
+}
+
 // tweetValue is a post in the X API v2 stream's JSON.
 func tweetValue(i int) string {
 	return fmt.Sprintf(`{"data":{"id":"%d","text":"트윗 %d #kafka","created_at":"2026-11-24T14:03:%02d.000Z","lang":"ko","author_id":"50%d"},"includes":{"users":[{"id":"50%d","username":"user%d"}]}}`, 1860000000000000000+i, i, i%60, i%7, i%7, i%7)
@@ -238,10 +247,7 @@ func sinkOpts(srv *s3test.Server, bucket string, kv ...string) map[string][]stri
 // record once, tweets kept as JSON and text as strings, keys, headers and
 // RFC 3339 timestamps, and the group's offsets committed to the end.
 func TestArchiveJSONLines(t *testing.T) {
-	srv := s3test.Start(t)
-	srv.SetEnv(t)
-	srv.MakeBucket(t, "archive")
-	brokers := startBroker(t)
+	srv, brokers := setup(t, "archive")
 	ts0 := time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)
 	produce(t, brokers, "tweets", 3, 2500, ts0)
 
@@ -281,10 +287,7 @@ func TestArchiveJSONLines(t *testing.T) {
 // A quiet topic's records are stored by the flush interval, without
 // waiting for more records, and only then committed.
 func TestFlushIntervalStoresAQuietTopic(t *testing.T) {
-	srv := s3test.Start(t)
-	srv.SetEnv(t)
-	srv.MakeBucket(t, "quiet")
-	brokers := startBroker(t)
+	srv, brokers := setup(t, "quiet")
 	produce(t, brokers, "events", 1, 5, time.Now())
 
 	spec, err := pipeline.NewSpec("archive", "kafka", map[string][]string{"brokers": {brokers}, "topic": {"events"}, "group": {"g"}, "from-beginning": {"true"}},
@@ -328,10 +331,7 @@ func TestFlushIntervalStoresAQuietTopic(t *testing.T) {
 // With partition-by time, objects go to dt=/hour= folders by record
 // timestamp (UTC); an hour's records are never in another hour's object.
 func TestPartitionByTime(t *testing.T) {
-	srv := s3test.Start(t)
-	srv.SetEnv(t)
-	srv.MakeBucket(t, "hourly")
-	brokers := startBroker(t)
+	srv, brokers := setup(t, "hourly")
 	ts0 := time.Date(2026, 11, 24, 22, 50, 0, 0, time.FixedZone("KST", 9*3600)) // 13:50 UTC
 	produce(t, brokers, "tweets", 2, 2400, ts0)                                 // a second apart: 13:50 to 14:30 UTC
 	err := runArchive(t, brokers, map[string][]string{"brokers": {brokers}, "topic": {"tweets"}, "group": {"g"}, "from-beginning": {"true"}, "count": {"2400"}},
@@ -383,10 +383,7 @@ func writeDirect(t *testing.T, srv *s3test.Server, bucket string, flushRecords i
 // it and ends its objects where they end, whatever its own flush settings:
 // the same names over the same offsets, so the bucket holds each offset once.
 func TestRestartRewritesTheSameObjects(t *testing.T) {
-	srv := s3test.Start(t)
-	srv.SetEnv(t)
-	srv.MakeBucket(t, "replay")
-	brokers := startBroker(t)
+	srv, brokers := setup(t, "replay")
 	produce(t, brokers, "tweets", 1, 1000, time.UnixMilli(0))
 	// An earlier run stored offsets 0..436 in objects of 50 (the last
 	// of 37) and then died before committing anything.
@@ -461,10 +458,7 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 // that are not tweets.
 func TestArchiveParquet(t *testing.T) {
 	py := s3test.ParquetPython(t)
-	srv := s3test.Start(t)
-	srv.SetEnv(t)
-	srv.MakeBucket(t, "lake")
-	brokers := startBroker(t)
+	srv, brokers := setup(t, "lake")
 	ts0 := time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)
 	produce(t, brokers, "tweets", 2, 1000, ts0)
 	err := runArchive(t, brokers, map[string][]string{"brokers": {brokers}, "topic": {"tweets"}, "group": {"g"}, "from-beginning": {"true"}, "count": {"1000"}},
