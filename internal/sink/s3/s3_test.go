@@ -533,3 +533,66 @@ for o in s3.list_objects_v2(Bucket="lake")["Contents"]:
 		}
 	}
 }
+
+// Two archivers in one group while records keep coming: when the second
+// joins, the first loses partitions in the middle of open objects (it
+// aborts them, and the new owner writes them again from the last commit);
+// were they kept, its Close would store them over the new owner's. Every
+// offset ends in exactly one object.
+func TestRebalanceKeepsExactlyOnce(t *testing.T) {
+	srv, brokers := setup(t, "shared")
+	produce(t, brokers, "tweets", 4, 2000, time.UnixMilli(0))
+	start := func(name, interval string) (func(), chan error) {
+		spec, err := pipeline.NewSpec(name, "kafka", map[string][]string{"brokers": {brokers}, "topic": {"tweets"}, "group": {"g"}, "from-beginning": {"true"}, "max-batch": {"50"}},
+			"s3", sinkOpts(srv, "shared", "flush-records", "100000", "flush-interval", interval))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := spec.Build(pipeline.Env{Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		return cancel, done
+	}
+	stopA, doneA := start("a", "1h") // its objects stay open until it stops
+	more := make(chan struct{})
+	go func() { // keep records coming while the group changes
+		defer close(more)
+		cl, _ := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		defer cl.Close()
+		for i := 2000; i < 4000; i++ {
+			cl.ProduceSync(context.Background(), &kgo.Record{Topic: "tweets", Partition: int32(i % 4), Key: []byte("k" + strconv.Itoa(i)),
+				Value: []byte(tweetValue(i)), Headers: []kgo.RecordHeader{{Key: "n", Value: []byte(strconv.Itoa(i))}}})
+			if i%500 == 0 {
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	stopB, doneB := start("b", "300ms")
+	<-more
+	time.Sleep(time.Second)
+	stopA() // stores its open objects: only of the partitions it still has
+	if err := <-doneA; err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		c := committed(t, brokers, "g", "tweets")
+		if c[0] == 1000 && c[1] == 1000 && c[2] == 1000 && c[3] == 1000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("committed %v, want 1000 in each partition", c)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stopB()
+	if err := <-doneB; err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnce(t, readBucket(t, srv, "shared", ""), "tweets", map[int32]int64{0: 1000, 1: 1000, 2: 1000, 3: 1000})
+}
