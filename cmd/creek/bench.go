@@ -390,6 +390,10 @@ endpoint as for creek consume --to s3.`,
 					if ru, ok := child.ProcessState.SysUsage().(*syscall.Rusage); ok {
 						res.PeakMemory = ru.Maxrss << 10 // kilobytes on Linux
 					}
+					res.ConsumerCPU = child.ProcessState.UserTime() + child.ProcessState.SystemTime()
+					if res.Bytes > 0 {
+						res.ConsumerCPUPerGB = res.ConsumerCPU.Seconds() / (float64(res.Bytes) / 1e9)
+					}
 				}
 				if err != nil {
 					return res, fmt.Errorf("creek consume --to s3: %w", err)

@@ -33,6 +33,11 @@ type Result struct {
 	// PeakMemory is the most memory (resident set) the measured process
 	// used: the sink benchmark's consumer.
 	PeakMemory int64 `json:"peak_memory_bytes,omitempty"`
+	// ConsumerCPU is the CPU time (user and system) the measured process
+	// used, and per GB of record values: a figure that other load on the
+	// machine changes less than the rates.
+	ConsumerCPU      time.Duration `json:"consumer_cpu_ns,omitempty"`
+	ConsumerCPUPerGB float64       `json:"consumer_cpu_seconds_per_gb,omitempty"`
 
 	// BrokerCPU is CPU time the broker process used, when known.
 	BrokerCPU      time.Duration `json:"broker_cpu_ns,omitempty"`
@@ -61,6 +66,9 @@ func (r *Result) String() string {
 	}
 	if r.PeakMemory > 0 {
 		fmt.Fprintf(&b, "; consumer peak memory %.0f MiB", float64(r.PeakMemory)/(1<<20))
+	}
+	if r.ConsumerCPU > 0 {
+		fmt.Fprintf(&b, ", CPU %.2f s (%.2f s per GB)", r.ConsumerCPU.Seconds(), r.ConsumerCPUPerGB)
 	}
 	if r.Errors > 0 {
 		fmt.Fprintf(&b, "; %d errors", r.Errors)

@@ -29,9 +29,13 @@ type ObjectWriter struct {
 	Bucket, Key string
 	ContentType string
 	PartSize    int // 0 for MinPartSize
+	// Release, when set, gets back the slices given to WriteOwned once
+	// they are uploaded or dropped, for reuse.
+	Release func([]byte)
 
 	chunks   [][]byte
-	size     int // bytes in chunks
+	owned    []bool // chunks given to WriteOwned
+	size     int    // bytes in chunks
 	held     int // their capacity
 	uploadID string
 	parts    []types.CompletedPart
@@ -46,6 +50,7 @@ func (w *ObjectWriter) Write(ctx context.Context, p []byte) error {
 		if last < 0 || len(w.chunks[last]) == cap(w.chunks[last]) {
 			c := make([]byte, 0, min(1<<20, max(len(p), 64<<10)))
 			w.chunks = append(w.chunks, c)
+			w.owned = append(w.owned, false)
 			w.held += cap(c)
 			last++
 		}
@@ -63,6 +68,7 @@ func (w *ObjectWriter) Write(ctx context.Context, p []byte) error {
 func (w *ObjectWriter) WriteOwned(ctx context.Context, p []byte) error {
 	w.written += int64(len(p))
 	w.chunks = append(w.chunks, p)
+	w.owned = append(w.owned, true)
 	w.size += len(p)
 	w.held += cap(p)
 	return w.maybeUpload(ctx)
@@ -85,7 +91,16 @@ func (w *ObjectWriter) body() *chunkReader {
 	return &chunkReader{chunks: w.chunks, size: int64(w.size)}
 }
 
-func (w *ObjectWriter) drop() { w.chunks, w.size, w.held = nil, 0, 0 }
+func (w *ObjectWriter) drop() {
+	if w.Release != nil {
+		for i, c := range w.chunks {
+			if w.owned[i] {
+				w.Release(c[:0])
+			}
+		}
+	}
+	w.chunks, w.owned, w.size, w.held = nil, nil, 0, 0
+}
 
 func (w *ObjectWriter) uploadPart(ctx context.Context) error {
 	if w.uploadID == "" {

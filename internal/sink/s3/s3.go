@@ -536,7 +536,7 @@ func (s *Sink) encode(o *object, m *pipeline.Message) {
 		return
 	}
 	if o.staging == nil {
-		o.staging = make([]byte, 0, chunkSize+chunkSize/4)
+		o.staging = getChunk()
 	}
 	before := len(o.staging)
 	o.staging = recordjson.Append(o.staging, m)
