@@ -36,7 +36,7 @@ type ObjectWriter struct {
 	chunks   [][]byte
 	owned    []bool // chunks given to WriteOwned
 	size     int    // bytes in chunks
-	held     int // their capacity
+	held     int    // their capacity
 	uploadID string
 	parts    []types.CompletedPart
 	written  int64

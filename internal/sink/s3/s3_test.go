@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/creek-pipeline/creek/broker"
+	"github.com/creek-pipeline/creek/internal/config"
 	"github.com/creek-pipeline/creek/internal/pipeline"
 	"github.com/creek-pipeline/creek/internal/s3client"
 	"github.com/creek-pipeline/creek/internal/s3test"
@@ -595,4 +597,41 @@ func TestRebalanceKeepsExactlyOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkExactlyOnce(t, readBucket(t, srv, "shared", ""), "tweets", map[int32]int64{0: 1000, 1: 1000, 2: 1000, 3: 1000})
+}
+
+// In a creek run file the sink's keys are the flags' names without s3-.
+func TestArchiveFromAPipelineFile(t *testing.T) {
+	srv, brokers := setup(t, "from-yaml")
+	produce(t, brokers, "tweets", 1, 30, time.UnixMilli(0))
+	path := filepath.Join(t.TempDir(), "archive.yaml")
+	yaml := fmt.Sprintf(`
+input:
+  kafka: {brokers: %q, topic: tweets, group: archive, from-beginning: true, count: 30}
+output:
+  s3: {bucket: from-yaml, endpoint: %q, region: us-east-1, prefix: raw, compression: zstd, flush-records: 10, partition-by: offset}
+`, brokers, srv.Endpoint)
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := config.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, err := pipeline.SpecsFromFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := specs[0].Build(pipeline.Env{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	keys := srv.Keys(t, "from-yaml", "")
+	for _, start := range []string{"00000000000000000000", "00000000000000000010", "00000000000000000020"} {
+		if _, ok := keys["raw/tweets/partition=0/tweets+0+"+start+".json.zst"]; !ok {
+			t.Fatalf("no object from offset %s: %v", start, keys)
+		}
+	}
 }
