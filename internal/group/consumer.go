@@ -538,17 +538,28 @@ func (c *Coordinator) consumerLeave(g *group, req *kmsg.ConsumerGroupHeartbeatRe
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
 		return resp
 	}
-	m := g.cg.members[req.MemberID]
-	if m == nil && req.InstanceID != nil {
+	// Like Kafka, a member that names an instance id is looked up by it
+	// alone: the instance must be known and held by that member id.
+	var m *consumerMember
+	if req.InstanceID != nil {
 		m = g.cg.members[g.cg.static[*req.InstanceID]]
-	}
-	if m == nil {
+		switch {
+		case m == nil:
+			resp.ErrorCode = kerr.UnknownMemberID.Code
+			resp.ErrorMessage = kmsg.StringPtr("instance id " + *req.InstanceID + " is unknown in group " + g.name)
+			return resp
+		case m.id != req.MemberID:
+			resp.ErrorCode = kerr.FencedInstanceID.Code
+			resp.ErrorMessage = kmsg.StringPtr("instance id " + *req.InstanceID + " is held by another member")
+			return resp
+		}
+	} else if m = g.cg.members[req.MemberID]; m == nil {
 		resp.ErrorCode = kerr.UnknownMemberID.Code
 		return resp
 	}
-	if req.MemberEpoch == -2 {
+	if req.MemberEpoch == -2 { // checkConsumerHeartbeat made sure it names an instance
 		m.left = true
-		c.logger.Info("static member left for now", "group", g.name, "member", m.id, "instance", *m.instanceID)
+		c.logger.Info("static member left for now", "group", g.name, "member", m.id, "instance", *req.InstanceID)
 		return resp
 	}
 	g.removeConsumerMember(m, "left")
