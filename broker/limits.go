@@ -1,0 +1,88 @@
+package broker
+
+import (
+	"math"
+	"reflect"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// What keeps one client's requests from hurting the others, beside the
+// size checks of the reader (conn.go): answers that always encode.
+//
+// A non-flexible version of a response encodes every string with an int16
+// length. A longer string would wrap the length and corrupt the frame and
+// every answer after it on that connection, so strings that clients supply
+// are refused where they come in when they could not be echoed (topic
+// names, group and transactional ids), and error messages are shortened.
+
+// maxWireString is the longest string a non-flexible version can encode.
+const maxWireString = math.MaxInt16
+
+// maxErrorMessage bounds the error messages the broker sends; a message
+// quoting a client's 32 KiB name says no more than its first part.
+const maxErrorMessage = 4 << 10
+
+// shorten cuts s to at most n bytes at a character boundary, marking the cut.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "…"
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
+}
+
+// fitStrings is the last line of defence against an answer no client can
+// decode: any string of a non-flexible response longer than its int16
+// length allows is cut to fit. Error messages are shortened quietly; any
+// other string means a request got past the checks where it came in, which
+// is logged as the bug it is.
+func (c *conn) fitStrings(p *pending) {
+	fitValue(reflect.ValueOf(p.resp), "", func(path string, n int) {
+		c.b.logger.Error("a response string is too long for its version and was cut; the request that stored it should have been refused",
+			"api", kmsg.NameForKey(p.key), "version", p.version, "field", path, "bytes", n)
+	})
+}
+
+// fitValue walks v (pointers, structs, slices) and cuts every settable
+// string longer than maxWireString, reporting those not named ErrorMessage.
+func fitValue(v reflect.Value, path string, cut func(path string, n int)) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			fitValue(v.Elem(), path, cut)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < v.NumField(); i++ {
+			if f := t.Field(i); f.IsExported() {
+				fitValue(v.Field(i), path+"."+f.Name, cut)
+			}
+		}
+	case reflect.Slice:
+		switch v.Type().Elem().Kind() {
+		case reflect.Struct, reflect.String, reflect.Pointer:
+			for i := 0; i < v.Len(); i++ {
+				fitValue(v.Index(i), path+"["+strconv.Itoa(i)+"]", cut)
+			}
+		}
+	case reflect.String:
+		if n := v.Len(); n > maxWireString && v.CanSet() {
+			if !isErrorMessage(path) {
+				cut(path, n)
+			}
+			v.SetString(shorten(v.String(), maxWireString))
+		}
+	}
+}
+
+func isErrorMessage(path string) bool {
+	const name = ".ErrorMessage"
+	return len(path) >= len(name) && path[len(path)-len(name):] == name
+}
