@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/creek-pipeline/creek/internal/cluster"
 	"github.com/creek-pipeline/creek/internal/config"
 	"github.com/creek-pipeline/creek/internal/share"
 )
@@ -21,6 +22,9 @@ func handleDescribeConfigs(b *Broker, r *request, req *kmsg.DescribeConfigsReque
 		var err error
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
+			if err = cluster.ValidateTopicName(rr.ResourceName); err != nil {
+				break
+			}
 			t, ok := b.cluster.Topic(rr.ResourceName)
 			if !ok {
 				err = fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, rr.ResourceName)
@@ -141,6 +145,9 @@ func handleAlterConfigs(b *Broker, r *request, req *kmsg.AlterConfigsRequest) km
 		var err error
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
+			if err = cluster.ValidateTopicName(rr.ResourceName); err != nil {
+				break
+			}
 			overrides := map[string]string{}
 			for _, c := range rr.Configs {
 				if c.Value != nil {
@@ -203,6 +210,9 @@ func handleIncrementalAlterConfigs(b *Broker, r *request, req *kmsg.IncrementalA
 // incrementalAlterTopic applies SET, DELETE, APPEND and SUBTRACT operations
 // to a topic's overrides (APPEND and SUBTRACT only to list configs).
 func (b *Broker) incrementalAlterTopic(rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
+	if err := cluster.ValidateTopicName(rr.ResourceName); err != nil {
+		return err
+	}
 	t, ok := b.cluster.Topic(rr.ResourceName)
 	if !ok {
 		return fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, rr.ResourceName)

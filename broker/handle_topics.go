@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/creek-pipeline/creek/internal/cluster"
 	"github.com/creek-pipeline/creek/internal/config"
 )
 
@@ -116,9 +117,9 @@ func handleCreatePartitions(b *Broker, r *request, req *kmsg.CreatePartitionsReq
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
-		var err error
+		err := cluster.ValidateTopicName(rt.Topic)
 		for _, a := range rt.Assignment {
-			if len(a.Replicas) != 1 || a.Replicas[0] != b.nodeID {
+			if err == nil && (len(a.Replicas) != 1 || a.Replicas[0] != b.nodeID) {
 				err = fmt.Errorf("%w: new partitions can only be assigned to broker %d", kerr.InvalidReplicaAssignment, b.nodeID)
 			}
 		}

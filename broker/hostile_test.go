@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -256,4 +258,194 @@ func TestHostileLargeNonProduceRequestIsRefused(t *testing.T) {
 	}
 	sp := protoProduceRaw(t, c, 7, 1, "hostile-p", [16]byte{}, 0, protoBatch(t, protoBatchSpec{values: values}))
 	protoErr(t, "produce of 2 MB", sp.ErrorCode, kerr.MessageTooLarge) // over message.max.bytes, but read and answered
+}
+
+// hostileNoCuts fails the test if the broker had to cut a string to fit an
+// answer (protoConn.roundTrip already fails on a frame that does not decode).
+func hostileNoCuts(t *testing.T, logs *robustLogs) {
+	t.Helper()
+	if lines := logs.lines("response string is too long"); len(lines) > 0 {
+		t.Errorf("the broker had to cut %d response strings; first:\n%s", len(lines), shorten(lines[0], 2000))
+	}
+}
+
+// A 32 KiB topic name (the longest a non-flexible request can carry) in
+// DescribeConfigs v0, CreatePartitions v1, IncrementalAlterConfigs v0 or
+// AlterConfigs v1 came back inside an error message ("...: <name>") longer
+// than an int16 length, so the answer could not be decoded. Such names are
+// now refused as Kafka does, with INVALID_TOPIC_EXCEPTION, and messages
+// are shortened.
+func TestHostileLongTopicNameInConfigsAndPartitions(t *testing.T) {
+	b, logs := hostileBroker(t, nil)
+	c := protoDial(t, b)
+	name := strings.Repeat("t", 32767)
+	check := func(api string, code int16, msg *string) {
+		t.Helper()
+		protoErr(t, api, code, kerr.InvalidTopicException)
+		if msg != nil && len(*msg) > maxErrorMessage {
+			t.Errorf("%s: the error message is %d bytes", api, len(*msg))
+		}
+	}
+	dc := c.roundTrip(&kmsg.DescribeConfigsRequest{Resources: []kmsg.DescribeConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: name}}}, 0).(*kmsg.DescribeConfigsResponse)
+	check("DescribeConfigs v0", dc.Resources[0].ErrorCode, dc.Resources[0].ErrorMessage)
+	cp := c.roundTrip(&kmsg.CreatePartitionsRequest{Topics: []kmsg.CreatePartitionsRequestTopic{{Topic: name, Count: 3}}, TimeoutMillis: 1000}, 1).(*kmsg.CreatePartitionsResponse)
+	check("CreatePartitions v1", cp.Topics[0].ErrorCode, cp.Topics[0].ErrorMessage)
+	iac := c.roundTrip(&kmsg.IncrementalAlterConfigsRequest{Resources: []kmsg.IncrementalAlterConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: name,
+		Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "retention.ms", Value: kmsg.StringPtr("1000")}}}}}, 0).(*kmsg.IncrementalAlterConfigsResponse)
+	check("IncrementalAlterConfigs v0", iac.Resources[0].ErrorCode, iac.Resources[0].ErrorMessage)
+	ac := c.roundTrip(&kmsg.AlterConfigsRequest{Resources: []kmsg.AlterConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: name,
+		Configs: []kmsg.AlterConfigsRequestResourceConfig{{Name: "retention.ms", Value: kmsg.StringPtr("1000")}}}}}, 1).(*kmsg.AlterConfigsResponse)
+	check("AlterConfigs v1", ac.Resources[0].ErrorCode, ac.Resources[0].ErrorMessage)
+	hostileNoCuts(t, logs)
+}
+
+// A 40,000-byte group id, which flexible requests can carry, used to be
+// stored, after which every ListGroups v0-v2 answer, for every client,
+// held a string its int16 length cannot describe. Every request that
+// creates a group (or a transactional id) now refuses such ids:
+// INVALID_GROUP_ID, or INVALID_REQUEST for transactional, member and
+// instance ids and protocol names.
+func TestHostileLongGroupIDsAreRefused(t *testing.T) {
+	b, logs := hostileBroker(t, map[string]string{"group.initial.rebalance.delay.ms": "0"})
+	protoCreateTopic(t, b, "hostile-t", 1, nil)
+	c := protoDial(t, b)
+	long := strings.Repeat("g", 40000)
+
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Group, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis, join.ProtocolType = long, 10000, 10000, "consumer"
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 0, 0, 0, 0, 0}}}
+	jr := c.roundTrip(join, 9).(*kmsg.JoinGroupResponse)
+	protoErr(t, "JoinGroup v9", jr.ErrorCode, kerr.InvalidGroupID)
+	join.Group, join.Protocols[0].Name = "hostile-ok", long
+	jr = c.roundTrip(join, 9).(*kmsg.JoinGroupResponse)
+	protoErr(t, "JoinGroup v9 with a long protocol name", jr.ErrorCode, kerr.InvalidRequest)
+
+	hb := c.roundTrip(hostileHeartbeat(long, "m", 0, nil), 1).(*kmsg.ConsumerGroupHeartbeatResponse)
+	protoErr(t, "ConsumerGroupHeartbeat", hb.ErrorCode, kerr.InvalidGroupID)
+	hb = c.roundTrip(hostileHeartbeat("hostile-cg", long, 0, nil), 1).(*kmsg.ConsumerGroupHeartbeatResponse)
+	protoErr(t, "ConsumerGroupHeartbeat with a long member id", hb.ErrorCode, kerr.InvalidRequest)
+
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Group, commit.Generation = long, -1
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "hostile-t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}}}
+	cr := c.roundTrip(commit, 8).(*kmsg.OffsetCommitResponse)
+	protoErr(t, "OffsetCommit v8", cr.Topics[0].Partitions[0].ErrorCode, kerr.InvalidGroupID)
+
+	shb := kmsg.NewPtrShareGroupHeartbeatRequest()
+	shb.GroupID, shb.MemberID, shb.SubscribedTopicNames = long, "m", []string{"hostile-t"}
+	sr := c.roundTrip(shb, 1).(*kmsg.ShareGroupHeartbeatResponse)
+	protoErr(t, "ShareGroupHeartbeat", sr.ErrorCode, kerr.InvalidGroupID)
+
+	iac := &kmsg.IncrementalAlterConfigsRequest{Resources: []kmsg.IncrementalAlterConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeGroupConfig, ResourceName: long,
+		Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "share.auto.offset.reset", Value: kmsg.StringPtr("earliest")}}}}}
+	ir := c.roundTrip(iac, 1).(*kmsg.IncrementalAlterConfigsResponse)
+	protoErr(t, "IncrementalAlterConfigs of a group config", ir.Resources[0].ErrorCode, kerr.InvalidGroupID)
+
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = kmsg.StringPtr(long), 10000
+	pr := c.roundTrip(init, 4).(*kmsg.InitProducerIDResponse)
+	protoErr(t, "InitProducerID v4", pr.ErrorCode, kerr.InvalidRequest)
+	init.TransactionalID = kmsg.StringPtr("hostile-txn")
+	pr = c.roundTrip(init, 4).(*kmsg.InitProducerIDResponse)
+	protoErr(t, "InitProducerID v4", pr.ErrorCode, nil)
+	ao := &kmsg.AddOffsetsToTxnRequest{TransactionalID: "hostile-txn", ProducerID: pr.ProducerID, ProducerEpoch: pr.ProducerEpoch, Group: long}
+	aor := c.roundTrip(ao, 3).(*kmsg.AddOffsetsToTxnResponse)
+	protoErr(t, "AddOffsetsToTxn v3", aor.ErrorCode, kerr.InvalidGroupID)
+
+	for v := int16(0); v <= 5; v++ {
+		lg := c.roundTrip(kmsg.NewPtrListGroupsRequest(), v).(*kmsg.ListGroupsResponse)
+		for _, g := range lg.Groups {
+			if len(g.Group) > maxWireString {
+				t.Errorf("ListGroups v%d lists a group id of %d bytes", v, len(g.Group))
+			}
+		}
+	}
+	hostileNoCuts(t, logs)
+}
+
+// A classic member's id is its client id and a random suffix, as in Kafka:
+// with a client id of 32767 bytes (the most a request header carries) the
+// id was 32804 bytes, too long for JoinGroup v0-v5. The prefix is now cut.
+func TestHostileLongClientIDMakesAMemberIDThatFits(t *testing.T) {
+	b, logs := hostileBroker(t, map[string]string{"group.initial.rebalance.delay.ms": "0"})
+	c := protoDial(t, b)
+	c.fmt = kmsg.NewRequestFormatter(kmsg.FormatterClientID(strings.Repeat("c", 32767)))
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Group, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis, join.ProtocolType = "hostile-g", 10000, 10000, "consumer"
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 0, 0, 0, 0, 0}}}
+	jr := c.roundTrip(join, 0).(*kmsg.JoinGroupResponse)
+	protoErr(t, "JoinGroup v0", jr.ErrorCode, nil)
+	if len(jr.MemberID) > maxWireString || !strings.HasPrefix(jr.MemberID, "ccc") {
+		t.Errorf("member id of %d bytes", len(jr.MemberID))
+	}
+	dg := c.roundTrip(&kmsg.DescribeGroupsRequest{Groups: []string{"hostile-g"}}, 0).(*kmsg.DescribeGroupsResponse)
+	if len(dg.Groups) != 1 || len(dg.Groups[0].Members) != 1 || dg.Groups[0].Members[0].MemberID != jr.MemberID {
+		t.Errorf("DescribeGroups v0 does not show the member: %+v", dg.Groups)
+	}
+	hostileNoCuts(t, logs)
+}
+
+// Offset metadata is limited by offset.metadata.max.bytes, which may be set
+// above what OffsetFetch v0-v5 can answer with; and transactional commits
+// were not limited at all. Both now answer OFFSET_METADATA_TOO_LARGE above
+// min(offset.metadata.max.bytes, 32767).
+func TestHostileLongOffsetMetadataIsRefused(t *testing.T) {
+	b, logs := hostileBroker(t, map[string]string{"offset.metadata.max.bytes": "100000"})
+	protoCreateTopic(t, b, "hostile-t", 1, nil)
+	c := protoDial(t, b)
+	meta := kmsg.StringPtr(strings.Repeat("m", 40000))
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Group, commit.Generation = "hostile-g", -1
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "hostile-t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1, Metadata: meta}}}}
+	cr := c.roundTrip(commit, 8).(*kmsg.OffsetCommitResponse)
+	protoErr(t, "OffsetCommit v8", cr.Topics[0].Partitions[0].ErrorCode, kerr.OffsetMetadataTooLarge)
+
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = kmsg.StringPtr("hostile-txn"), 10000
+	pr := c.roundTrip(init, 4).(*kmsg.InitProducerIDResponse)
+	ao := c.roundTrip(&kmsg.AddOffsetsToTxnRequest{TransactionalID: "hostile-txn", ProducerID: pr.ProducerID, ProducerEpoch: pr.ProducerEpoch, Group: "hostile-g"}, 3).(*kmsg.AddOffsetsToTxnResponse)
+	protoErr(t, "AddOffsetsToTxn", ao.ErrorCode, nil)
+	toc := &kmsg.TxnOffsetCommitRequest{TransactionalID: "hostile-txn", Group: "hostile-g", ProducerID: pr.ProducerID, ProducerEpoch: pr.ProducerEpoch, Generation: -1,
+		Topics: []kmsg.TxnOffsetCommitRequestTopic{{Topic: "hostile-t", Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1, LeaderEpoch: -1, Metadata: meta}}}}}
+	tr := c.roundTrip(toc, 3).(*kmsg.TxnOffsetCommitResponse)
+	protoErr(t, "TxnOffsetCommit v3", tr.Topics[0].Partitions[0].ErrorCode, kerr.OffsetMetadataTooLarge)
+
+	of := c.roundTrip(&kmsg.OffsetFetchRequest{Group: "hostile-g", Topics: []kmsg.OffsetFetchRequestTopic{{Topic: "hostile-t", Partitions: []int32{0}}}}, 1).(*kmsg.OffsetFetchResponse)
+	protoErr(t, "OffsetFetch v1", of.Topics[0].Partitions[0].ErrorCode, nil)
+	hostileNoCuts(t, logs)
+}
+
+// The last line of defence: whatever got past the checks, a non-flexible
+// answer never carries a string longer than its int16 length. The string
+// is cut (with a log line naming the field, unless it is an error
+// message, which is cut quietly) and the frame decodes.
+func TestHostileFitStringsCutsWhatDoesNotFit(t *testing.T) {
+	lg := kmsg.NewPtrListGroupsResponse()
+	lg.Groups = []kmsg.ListGroupsResponseGroup{{Group: "ok"}, {Group: strings.Repeat("g", 40000), ProtocolType: "consumer"}}
+	dc := kmsg.NewPtrDescribeConfigsResponse()
+	dc.Resources = []kmsg.DescribeConfigsResponseResource{{ErrorCode: 3, ErrorMessage: kmsg.StringPtr(strings.Repeat("é", 20000)), ResourceName: "t"}}
+	for _, resp := range []kmsg.Response{lg, dc} {
+		var cuts []string
+		fitValue(reflect.ValueOf(resp), "", func(path string, n int) { cuts = append(cuts, fmt.Sprintf("%s:%d", path, n)) })
+		again := kmsg.ResponseForKey(resp.Key())
+		if err := again.ReadFrom(resp.AppendTo(nil)); err != nil {
+			t.Fatalf("%s v0 does not decode after fitting: %v", kmsg.NameForKey(resp.Key()), err)
+		}
+		switch r := again.(type) {
+		case *kmsg.ListGroupsResponse:
+			if len(r.Groups) != 2 || len(r.Groups[1].Group) > maxWireString || r.Groups[1].ProtocolType != "consumer" {
+				t.Errorf("ListGroups after fitting: %d groups", len(r.Groups))
+			}
+			if strings.Join(cuts, ",") != ".Groups[1].Group:40000" {
+				t.Errorf("reported cuts %v, want the long group id", cuts)
+			}
+		case *kmsg.DescribeConfigsResponse:
+			if m := *r.Resources[0].ErrorMessage; len(m) > maxWireString || !utf8.ValidString(m) || r.Resources[0].ResourceName != "t" {
+				t.Errorf("DescribeConfigs message after fitting: %d bytes, valid UTF-8 %v", len(m), utf8.ValidString(m))
+			}
+			if len(cuts) != 0 {
+				t.Errorf("a shortened error message was reported: %v", cuts)
+			}
+		}
+	}
 }

@@ -253,6 +253,10 @@ func (c *Coordinator) checkConsumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 	switch {
 	case req.Group == "":
 		return kerr.InvalidRequest, "the group id is empty"
+	case tooLong(req.Group):
+		return kerr.InvalidGroupID, fmt.Sprintf("the group id is %d bytes, at most %d are allowed", len(req.Group), MaxNameBytes)
+	case tooLong(req.MemberID, optional(req.InstanceID), optional(req.RackID)):
+		return kerr.InvalidRequest, fmt.Sprintf("member, instance and rack ids may be at most %d bytes", MaxNameBytes)
 	case req.MemberID == "":
 		return kerr.InvalidRequest, "the member id is empty; a consumer-protocol member chooses its own id"
 	case req.InstanceID != nil && *req.InstanceID == "":

@@ -123,9 +123,15 @@ func (c *Coordinator) Join(cl Client, req *kmsg.JoinGroupRequest) (resp *kmsg.Jo
 		return resp, nil
 	}
 	session := time.Duration(req.SessionTimeoutMillis) * time.Millisecond
+	protocols := []string{req.ProtocolType, req.MemberID, optional(req.InstanceID)}
+	for _, p := range req.Protocols {
+		protocols = append(protocols, p.Name)
+	}
 	switch {
-	case req.Group == "":
+	case req.Group == "" || tooLong(req.Group):
 		return fail(kerr.InvalidGroupID)
+	case tooLong(protocols...):
+		return fail(kerr.InvalidRequest)
 	case session < c.cfg.MinSessionTimeout || session > c.cfg.MaxSessionTimeout:
 		return fail(kerr.InvalidSessionTimeout)
 	case req.ProtocolType == "" || len(req.Protocols) == 0:
