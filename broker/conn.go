@@ -118,7 +118,10 @@ func (c *conn) serve() {
 		c.writeLoop()
 	}()
 	err := c.readLoop()
+	// The client is gone (or broke the protocol): waits on its behalf end
+	// now, not when their timeouts (which it chose) run out.
 	close(c.gone)
+	c.b.shares.ConnectionClosed(c)
 	close(c.queue)
 	<-writerDone
 	c.nc.Close()

@@ -33,7 +33,7 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) (kmsg.Response, 
 			return resp, nil
 		}
 	}
-	return resp, func() { b.fetch(req, resp) }
+	return resp, func() { b.fetch(req, resp, r.conn.gone) }
 }
 
 // fetchPart is one requested partition during a fetch.
@@ -45,7 +45,9 @@ type fetchPart struct {
 	chunk  storage.Chunk
 }
 
-func (b *Broker) fetch(req *kmsg.FetchRequest, fr *fetchResponse) {
+// fetch reads, long polling until the request's max wait, the broker's
+// shutdown or gone (its connection's reader stopped).
+func (b *Broker) fetch(req *kmsg.FetchRequest, fr *fetchResponse, gone <-chan struct{}) {
 	resp := fr.FetchResponse
 	parts := b.fetchPlan(req, resp)
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
@@ -59,7 +61,7 @@ func (b *Broker) fetch(req *kmsg.FetchRequest, fr *fetchResponse) {
 		if total >= minBytes || failed || !time.Now().Before(deadline) || len(parts) == 0 {
 			break
 		}
-		if !b.waitForData(waits, deadline) {
+		if !b.waitForData(waits, deadline, gone) {
 			b.fetchRead(req, resp, parts)
 			break
 		}
@@ -174,8 +176,9 @@ func (b *Broker) fetchRead(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, par
 }
 
 // waitForData blocks until one of the partitions gets an append, the
-// deadline passes, or the broker shuts down; it reports whether to read again.
-func (b *Broker) waitForData(waits []<-chan struct{}, deadline time.Time) bool {
+// deadline passes, the broker shuts down or gone is closed; it reports
+// whether to read again.
+func (b *Broker) waitForData(waits []<-chan struct{}, deadline time.Time, gone <-chan struct{}) bool {
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	if len(waits) == 1 {
@@ -184,18 +187,20 @@ func (b *Broker) waitForData(waits []<-chan struct{}, deadline time.Time) bool {
 			return true
 		case <-timer.C:
 		case <-b.closing:
+		case <-gone:
 		}
 		return false
 	}
-	cases := make([]reflect.SelectCase, 0, len(waits)+2)
+	cases := make([]reflect.SelectCase, 0, len(waits)+3)
 	cases = append(cases,
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(b.closing)})
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(b.closing)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(gone)})
 	for _, w := range waits {
 		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w)})
 	}
 	chosen, _, _ := reflect.Select(cases)
-	return chosen >= 2
+	return chosen >= 3
 }
 
 // checkLeaderEpoch validates the leader epoch a client believes in (KIP-320).

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"reflect"
 	"runtime"
@@ -448,4 +449,37 @@ func TestHostileFitStringsCutsWhatDoesNotFit(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A fetch or share fetch may ask to wait up to 24 days (MaxWaitMillis is an
+// int32). When its client hung up, the connection's goroutines and buffers
+// stayed until that wait ran out, so connecting, asking and hanging up in
+// a loop piled them up. The wait now ends when the connection's reader
+// stops.
+func TestHostileLongPollEndsWithItsConnection(t *testing.T) {
+	b := protoBroker(t, nil)
+	id := protoCreateTopic(t, b, "hostile-empty", 1, nil)
+	before := hostileConnCount(b)
+
+	fetch := protoFetchReq("hostile-empty", id, 0, 0)
+	fetch.MaxWaitMillis, fetch.MinBytes = math.MaxInt32, 1
+	c1 := protoDial(t, b)
+	c1.send(fetch, 12)
+
+	c2 := protoDial(t, b)
+	hb := kmsg.NewPtrShareGroupHeartbeatRequest()
+	hb.GroupID, hb.MemberID, hb.SubscribedTopicNames = "hostile-sg", "hostile-m", []string{"hostile-empty"}
+	hr := c2.roundTrip(hb, 1).(*kmsg.ShareGroupHeartbeatResponse)
+	protoErr(t, "share heartbeat", hr.ErrorCode, nil)
+	sf := kmsg.NewPtrShareFetchRequest()
+	sf.GroupID, sf.MemberID, sf.ShareSessionEpoch = kmsg.StringPtr("hostile-sg"), kmsg.StringPtr("hostile-m"), 0
+	sf.MaxWaitMillis, sf.MinBytes, sf.MaxBytes, sf.MaxRecords, sf.BatchSize = math.MaxInt32, 1, 1<<20, 10, 10
+	sf.Topics = []kmsg.ShareFetchRequestTopic{{TopicID: id, Partitions: []kmsg.ShareFetchRequestTopicPartition{{Partition: 0}}}}
+	c2.send(sf, 1)
+
+	protoWait(t, "both connections to be served", func() bool { return hostileConnCount(b) == before+2 })
+	time.Sleep(100 * time.Millisecond) // both are waiting now
+	c1.nc.Close()
+	c2.nc.Close()
+	protoWait(t, "the broker to let go of both connections", func() bool { return hostileConnCount(b) == before })
 }
