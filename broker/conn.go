@@ -315,13 +315,22 @@ func (c *conn) finishAndRespond(p *pending, flush bool) {
 // respond encodes and writes one response. After a write error or a panic
 // the connection is closed and later responses are dropped.
 func (c *conn) respond(p *pending, flush bool) (err error) {
-	if p.resp == nil {
-		return nil
-	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.broken {
 		return net.ErrClosed
+	}
+	if p.resp == nil {
+		// Nothing to write (acks=0), but answers buffered before it
+		// must still go out if this was the last one queued.
+		if flush {
+			err = c.w.Flush()
+			if err != nil {
+				c.broken = true
+				c.nc.Close()
+			}
+		}
+		return err
 	}
 	defer func() {
 		if v := recover(); v != nil {

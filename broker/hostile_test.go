@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -482,4 +483,42 @@ func TestHostileLongPollEndsWithItsConnection(t *testing.T) {
 	c1.nc.Close()
 	c2.nc.Close()
 	protoWait(t, "the broker to let go of both connections", func() bool { return hostileConnCount(b) == before })
+}
+
+// An answer followed on the connection by an acks=0 produce (which gets no
+// answer) stayed in the connection's write buffer: the writer flushes after
+// the last queued response, and the last one had nothing to write. The
+// client waited for its fetch answer until the next request came. Found by
+// FuzzHostileRequests (a Produce v0 pipelined after others).
+func TestHostileAnswerBeforeAnUnansweredProduceIsSent(t *testing.T) {
+	b := protoBroker(t, nil)
+	id := protoCreateTopic(t, b, "hostile-q", 1, nil)
+	c := protoDial(t, b)
+	fetch := protoFetchReq("hostile-q", id, 0, 0)
+	fetch.MaxWaitMillis = 200 // the fetch waits in the writer, so the produce queues behind it
+	fetch.SetVersion(12)
+	produce := kmsg.NewPtrProduceRequest()
+	produce.Acks, produce.TimeoutMillis = 0, 1000
+	produce.Topics = []kmsg.ProduceRequestTopic{{Topic: "hostile-q", Partitions: []kmsg.ProduceRequestTopicPartition{{Records: protoBatch(t, protoBatchSpec{values: []string{"x"}})}}}}
+	produce.SetVersion(7)
+	frames := c.fmt.AppendRequest(nil, fetch, 1)
+	fetch.MaxWaitMillis = 0 // queued behind the first while it waits, as is the produce
+	frames = append(frames, c.fmt.AppendRequest(nil, fetch, 2)...)
+	frames = append(frames, c.fmt.AppendRequest(nil, produce, 3)...)
+	if _, err := c.nc.Write(frames); err != nil {
+		t.Fatal(err)
+	}
+	for _, corr := range []int32{1, 2} {
+		c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var head [8]byte
+		if _, err := io.ReadFull(c.r, head[:]); err != nil {
+			t.Fatalf("the answer to fetch %d did not come: %v", corr, err)
+		}
+		if got := int32(binary.BigEndian.Uint32(head[4:])); got != corr {
+			t.Fatalf("answer %d has correlation id %d", corr, got)
+		}
+		if _, err := io.CopyN(io.Discard, c.r, int64(binary.BigEndian.Uint32(head[:]))-4); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
