@@ -673,7 +673,7 @@ func (r *hostileRig) checkSafeRecords(t testing.TB, from int64) int64 {
 }
 
 // hostileBugMarks are log lines that only a bug writes.
-var hostileBugMarks = []string{"panic while serving", "response string is too long"}
+var hostileBugMarks = []string{"panic while serving", "panic in background work", "response string is too long"}
 
 func (r *hostileRig) checkLogs(t testing.TB) {
 	t.Helper()

@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/creek-pipeline/creek/internal/guard"
 )
 
 // This file is the coordinator side of KIP-848, the consumer group protocol
@@ -603,7 +605,7 @@ func (g *group) watchConsumerSession(m *consumerMember) {
 	}
 	m.stopTimer()
 	c := g.c
-	m.timer = time.AfterFunc(due.Sub(c.now()), func() {
+	m.timer = time.AfterFunc(due.Sub(c.now()), guard.Func(c.logger, "consumer group session timer", func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.closed || c.groups[g.name] != g || g.cg == nil || g.cg.members[m.id] != m {
@@ -618,7 +620,7 @@ func (g *group) watchConsumerSession(m *consumerMember) {
 		default:
 			g.watchConsumerSession(m)
 		}
-	})
+	}))
 }
 
 // checkConsumerCommit applies KIP-848's rules to OffsetCommit: a member

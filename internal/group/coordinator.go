@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/creek-pipeline/creek/internal/guard"
 )
 
 // Config holds the coordinator's settings (Kafka's names in comments).
@@ -232,7 +234,7 @@ func (c *Coordinator) expireLoop() {
 		case <-c.stop:
 			return
 		case <-t.C:
-			c.ExpireOffsets()
+			guard.Run(c.logger, "offset expiry", c.ExpireOffsets)
 		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/creek-pipeline/creek/internal/guard"
 	"github.com/creek-pipeline/creek/internal/storage"
 )
 
@@ -200,7 +201,7 @@ func (c *Coordinator) expireLoop() {
 		case <-c.stop:
 			return
 		case <-t.C:
-			c.expire()
+			guard.Run(c.logger, "share group expiry", c.expire)
 		}
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/creek-pipeline/creek/internal/guard"
 )
 
 // State is a transaction's state, named as Kafka names it.
@@ -148,7 +150,7 @@ func (c *Coordinator) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			c.AbortTimedOut()
+			guard.Run(c.logger, "transaction timeout check", c.AbortTimedOut)
 		}
 	}
 }
