@@ -94,6 +94,8 @@ func hostileWithAPI(t *testing.T, key kmsg.Key, a api) {
 	t.Cleanup(func() { apis[key.Int16()] = real })
 }
 
+func stringFinish(string) func() { return nil }
+
 // A panic while serving one request, in the handler or in its deferred
 // finish step, closes that client's connection with an error log line that
 // names the API, version, client address and id, and has the stack; the
@@ -103,12 +105,15 @@ func TestHostilePanicClosesOnlyItsConnection(t *testing.T) {
 	b, logs := hostileBroker(t, nil)
 	protoCreateTopic(t, b, "hostile-good", 1, nil)
 	good := startRobustGoodClient(t, b.Addr(), "hostile-good")
+	protoWait(t, "the well-behaved client to get going", func() bool { return good.consumed.Load() >= 20 })
 	bystander := protoDial(t, b)
 	bystander.roundTrip(kmsg.NewPtrApiVersionsRequest(), 3)
 
-	hostileWithAPI(t, kmsg.DescribeCluster, api{min: 0, max: 1, handle: func(*Broker, *request, kmsg.Request) (kmsg.Response, func()) {
-		var m map[string]int
-		m["boom"] = 1 // a nil map write: the kind of bug a hostile request finds
+	hostileWithAPI(t, kmsg.DescribeCluster, api{min: 0, max: 1, handle: func(_ *Broker, _ *request, req kmsg.Request) (kmsg.Response, func()) {
+		var instance *string // a nil dereference: the kind of bug a hostile request finds
+		if req.GetVersion() >= 0 {
+			return kmsg.NewPtrDescribeClusterResponse(), stringFinish(*instance)
+		}
 		return nil, nil
 	}})
 	hostileWithAPI(t, kmsg.DescribeLogDirs, api{min: 0, max: 4, handle: func(_ *Broker, _ *request, req kmsg.Request) (kmsg.Response, func()) {
@@ -151,6 +156,8 @@ func TestHostilePanicClosesOnlyItsConnection(t *testing.T) {
 			t.Fatalf("after the %s panic the broker answers metadata with %d brokers", name, len(resp.Brokers))
 		}
 	}
+	seen := good.consumed.Load()
+	protoWait(t, "the well-behaved client to go on", func() bool { return good.consumed.Load() >= seen+20 })
 	good.finish(t)
 }
 
@@ -520,5 +527,69 @@ func TestHostileAnswerBeforeAnUnansweredProduceIsSent(t *testing.T) {
 		if _, err := io.CopyN(io.Discard, c.r, int64(binary.BigEndian.Uint32(head[:]))-4); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// AlterConfigs with the same topic 10,000 times applied it 10,000 times,
+// each an fsync of the metadata store: one small request kept its
+// connection busy for tens of seconds. Like Kafka, a resource listed more
+// than once (in AlterConfigs, IncrementalAlterConfigs, CreatePartitions,
+// DeleteTopics, CreateTopics) is refused with INVALID_REQUEST at every
+// occurrence, and nothing is applied. Found by FuzzHostileRequests.
+func TestHostileResourceListedTwiceIsRefused(t *testing.T) {
+	b := protoBroker(t, nil)
+	protoCreateTopic(t, b, "hostile-dup", 1, nil)
+	c := protoDial(t, b)
+	const copies = 10_000
+
+	ac := kmsg.NewPtrAlterConfigsRequest()
+	for i := 0; i < copies; i++ {
+		ac.Resources = append(ac.Resources, kmsg.AlterConfigsRequestResource{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "hostile-dup",
+			Configs: []kmsg.AlterConfigsRequestResourceConfig{{Name: "retention.ms", Value: kmsg.StringPtr("1000")}}})
+	}
+	ar := c.roundTrip(ac, 2).(*kmsg.AlterConfigsResponse)
+	iac := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	for i := 0; i < copies; i++ {
+		iac.Resources = append(iac.Resources, kmsg.IncrementalAlterConfigsRequestResource{ResourceType: kmsg.ConfigResourceTypeGroupConfig, ResourceName: "hostile-g",
+			Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "share.auto.offset.reset", Value: kmsg.StringPtr("earliest")}}})
+	}
+	ir := c.roundTrip(iac, 1).(*kmsg.IncrementalAlterConfigsResponse)
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: "hostile-dup", Count: 2}, {Topic: "hostile-dup", Count: 3}}
+	cr := c.roundTrip(cp, 1).(*kmsg.CreatePartitionsResponse)
+	dt := kmsg.NewPtrDeleteTopicsRequest()
+	dt.TopicNames = []string{"hostile-dup", "hostile-dup"}
+	dr := c.roundTrip(dt, 5).(*kmsg.DeleteTopicsResponse)
+
+	codes := map[string][]int16{}
+	for _, r := range ar.Resources {
+		codes["AlterConfigs"] = append(codes["AlterConfigs"], r.ErrorCode)
+	}
+	for _, r := range ir.Resources {
+		codes["IncrementalAlterConfigs"] = append(codes["IncrementalAlterConfigs"], r.ErrorCode)
+	}
+	for _, r := range cr.Topics {
+		codes["CreatePartitions"] = append(codes["CreatePartitions"], r.ErrorCode)
+	}
+	for _, r := range dr.Topics {
+		codes["DeleteTopics"] = append(codes["DeleteTopics"], r.ErrorCode)
+	}
+	for api, want := range map[string]int{"AlterConfigs": copies, "IncrementalAlterConfigs": copies, "CreatePartitions": 2, "DeleteTopics": 2} {
+		if len(codes[api]) != want {
+			t.Errorf("%s answered %d resources, want %d", api, len(codes[api]), want)
+		}
+		for _, code := range codes[api] {
+			if code != kerr.InvalidRequest.Code {
+				t.Errorf("%s answered %v for a resource listed twice, want INVALID_REQUEST", api, kerr.ErrorForCode(code))
+				break
+			}
+		}
+	}
+	dc := c.roundTrip(&kmsg.DescribeConfigsRequest{Resources: []kmsg.DescribeConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "hostile-dup", ConfigNames: []string{"retention.ms"}}}}, 4).(*kmsg.DescribeConfigsResponse)
+	if v := dc.Resources[0].Configs[0]; v.Source == kmsg.ConfigSourceDynamicTopicConfig {
+		t.Errorf("retention.ms was set to %s by a refused request", protoStr(v.Value))
+	}
+	if !protoTopicExists(t, b, "hostile-dup") {
+		t.Error("a refused DeleteTopics deleted the topic")
 	}
 }
