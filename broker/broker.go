@@ -58,6 +58,7 @@ type Broker struct {
 	// maxOtherRequestSize bounds requests of APIs other than Produce.
 	maxOtherRequestSize int32
 	writeTimeout        time.Duration
+	fetchMaxBytes       int64
 	fsync               config.FsyncPolicy
 	autoCreate          bool
 
@@ -130,6 +131,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		maxRequestSize:      int32(values.Int64("socket.request.max.bytes")),
 		maxOtherRequestSize: int32(min(values.Int64("request.max.bytes.non.produce"), values.Int64("socket.request.max.bytes"))),
 		writeTimeout:        time.Duration(values.Int64("socket.write.timeout.ms")) * time.Millisecond,
+		fetchMaxBytes:       values.Int64("fetch.max.bytes"),
 		fsync:               fsync,
 		autoCreate:          values.Bool("auto.create.topics.enable"),
 		conns:               map[*conn]struct{}{},

@@ -137,9 +137,12 @@ func (b *Broker) fetchPlan(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) []f
 // returned whole even when it is over the limits (KIP-74), so a consumer
 // never gets stuck behind a large batch.
 func (b *Broker) fetchRead(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, parts []fetchPart) (total int64, failed bool) {
-	budget := int64(req.MaxBytes)
-	if req.Version < 3 || budget <= 0 {
-		budget = 1 << 62
+	// fetch.max.bytes bounds what a consumer may ask for, as in Kafka: the
+	// same partition listed 10,000 times with 2 GiB asked must not be
+	// read into memory 10,000 times.
+	budget := b.fetchMaxBytes
+	if req.MaxBytes > 0 {
+		budget = min(budget, int64(req.MaxBytes))
 	}
 	for i := range parts {
 		p := &parts[i]

@@ -593,3 +593,55 @@ func TestHostileResourceListedTwiceIsRefused(t *testing.T) {
 		t.Error("a refused DeleteTopics deleted the topic")
 	}
 }
+
+// A Metadata request naming a topic of many partitions many times was
+// answered with every copy (10,000 copies of a 10,000-partition topic: 10^8
+// partition entries from a 200 KB request), and DescribeLogDirs likewise;
+// a fetch of the same partition many times, asking for 2 GiB, read its
+// data into memory for every copy. Like Kafka, Metadata and
+// DescribeLogDirs answer each topic and partition once, and a fetch
+// carries at most fetch.max.bytes.
+func TestHostileRepeatedTopicsAreAnsweredOnce(t *testing.T) {
+	b := protoBroker(t, map[string]string{"fetch.max.bytes": "1048576"})
+	id := protoCreateTopic(t, b, "hostile-many", 50, nil)
+	c := protoDial(t, b)
+
+	meta := kmsg.NewPtrMetadataRequest()
+	dirs := kmsg.NewPtrDescribeLogDirsRequest()
+	for i := 0; i < 1000; i++ {
+		meta.Topics = append(meta.Topics, kmsg.MetadataRequestTopic{Topic: kmsg.StringPtr("hostile-many")}, kmsg.MetadataRequestTopic{TopicID: id})
+		dirs.Topics = append(dirs.Topics, kmsg.DescribeLogDirsRequestTopic{Topic: "hostile-many", Partitions: []int32{0, 1, 2}})
+	}
+	mr := c.roundTrip(meta, 12).(*kmsg.MetadataResponse)
+	if len(mr.Topics) != 2 || len(mr.Topics[0].Partitions) != 50 {
+		t.Errorf("Metadata answered %d topics for one topic named 1000 times and its id 1000 times, want 2", len(mr.Topics))
+	}
+	dr := c.roundTrip(dirs, 4).(*kmsg.DescribeLogDirsResponse)
+	if got := dr.Dirs[0].Topics; len(got) != 1 || len(got[0].Partitions) != 3 {
+		t.Errorf("DescribeLogDirs answered %d topics for 3 partitions of one topic asked 1000 times", len(got))
+	}
+
+	cl := protoClient(t, b, kgo.DefaultProduceTopic("hostile-many"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for i := 0; i < 4; i++ {
+		if err := cl.ProduceSync(protoCtx(t), &kgo.Record{Partition: 0, Value: bytes.Repeat([]byte{'v'}, 200<<10)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fetch := protoFetchReq("hostile-many", id, 0, 0)
+	fetch.MaxBytes = math.MaxInt32
+	one := fetch.Topics[0].Partitions[0]
+	one.PartitionMaxBytes = math.MaxInt32
+	fetch.Topics[0].Partitions = nil
+	for i := 0; i < 100; i++ {
+		fetch.Topics[0].Partitions = append(fetch.Topics[0].Partitions, one)
+	}
+	fr := c.roundTrip(fetch, 13).(*kmsg.FetchResponse)
+	total := 0
+	for _, p := range fr.Topics[0].Partitions {
+		total += len(p.RecordBatches)
+	}
+	// Up to fetch.max.bytes, and the first batch of the first partition whole.
+	if total > 1<<20+300<<10 {
+		t.Errorf("a fetch of one 800 KB partition asked 100 times carried %d bytes; fetch.max.bytes is 1 MiB", total)
+	}
+}

@@ -54,6 +54,8 @@ var BrokerSettings = newRegistry([]Setting{
 		Doc: "Largest request a client may send; a larger one closes that connection."},
 	{Name: "request.max.bytes.non.produce", Type: Int, Default: "16777216", Min: minimum(1024),
 		Doc: "Largest request of any API other than Produce (which only socket.request.max.bytes limits); a larger one closes that connection. Such requests are lists of small items, each taking many times its size in memory once decoded, and real clients send well under this."},
+	{Name: "fetch.max.bytes", Type: Int, Default: "57671680", Min: minimum(1024),
+		Doc: "Most record data one fetch answer carries, whatever the consumer asks for (its first batch is always whole, as in Kafka)."},
 	{Name: "socket.write.timeout.ms", Type: Int, Default: "60000", Min: minimum(1),
 		Doc: "How long the broker waits for a client to read its answers: when a write to a connection makes no progress for this long, that connection is closed and what it held is freed."},
 	{Name: "producer.id.expiration.ms", Type: Int, Default: "86400000", Min: minimum(1),
