@@ -281,6 +281,7 @@ func (c *conn) handle(body []byte) (p *pending, err error) {
 			p, err = nil, c.panicked(p, "handling", v)
 		}
 	}()
+	answerOnce(req)
 	p.resp, p.finish = a.handle(c.b, rc, req)
 	return p, nil
 }

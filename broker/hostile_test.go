@@ -645,3 +645,40 @@ func TestHostileRepeatedTopicsAreAnsweredOnce(t *testing.T) {
 		t.Errorf("a fetch of one 800 KB partition asked 100 times carried %d bytes; fetch.max.bytes is 1 MiB", total)
 	}
 }
+
+// Describe requests naming the same thing many times described every copy:
+// DescribeConfigs of one topic 10,000 times with documentation (35 configs
+// each) made 350,000 entries, DescribeGroups of a large group 10,000 times
+// copied every member's metadata 10,000 times. Each thing is now described
+// once.
+func TestHostileRepeatedDescribesAreAnsweredOnce(t *testing.T) {
+	b := protoBroker(t, nil)
+	protoCreateTopic(t, b, "hostile-d", 1, nil)
+	c := protoDial(t, b)
+	dc := kmsg.NewPtrDescribeConfigsRequest()
+	dc.IncludeDocumentation = true
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dt := kmsg.NewPtrDescribeTransactionsRequest()
+	for i := 0; i < 10_000; i++ {
+		dc.Resources = append(dc.Resources, kmsg.DescribeConfigsRequestResource{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "hostile-d"})
+		dg.Groups = append(dg.Groups, "hostile-g")
+		dt.TransactionalIDs = append(dt.TransactionalIDs, "hostile-t")
+	}
+	if n := len(c.roundTrip(dc, 4).(*kmsg.DescribeConfigsResponse).Resources); n != 1 {
+		t.Errorf("DescribeConfigs answered %d resources for one asked 10,000 times", n)
+	}
+	if n := len(c.roundTrip(dg, 5).(*kmsg.DescribeGroupsResponse).Groups); n != 1 {
+		t.Errorf("DescribeGroups answered %d groups for one asked 10,000 times", n)
+	}
+	if n := len(c.roundTrip(dt, 0).(*kmsg.DescribeTransactionsResponse).TransactionStates); n != 1 {
+		t.Errorf("DescribeTransactions answered %d ids for one asked 10,000 times", n)
+	}
+	// Different questions about the same topic are each answered.
+	dc.Resources = []kmsg.DescribeConfigsRequestResource{
+		{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "hostile-d", ConfigNames: []string{"retention.ms"}},
+		{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "hostile-d", ConfigNames: []string{"cleanup.policy"}},
+	}
+	if n := len(c.roundTrip(dc, 4).(*kmsg.DescribeConfigsResponse).Resources); n != 2 {
+		t.Errorf("DescribeConfigs answered %d resources for two different questions", n)
+	}
+}

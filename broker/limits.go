@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/json"
 	"math"
 	"reflect"
 	"strconv"
@@ -85,4 +86,46 @@ func fitValue(v reflect.Value, path string, cut func(path string, n int)) {
 func isErrorMessage(path string) bool {
 	const name = ".ErrorMessage"
 	return len(path) >= len(name) && path[len(path)-len(name):] == name
+}
+
+// answerOnce drops the repeated items of requests that describe what the
+// broker keeps, so each thing is described once. A request can name a
+// group of many members, or a topic's 35 documented configs, 10,000 times
+// in a few hundred kilobytes; answering every copy would turn it into
+// gigabytes. Clients match these answers by name, not by position.
+func answerOnce(req kmsg.Request) {
+	switch r := req.(type) {
+	case *kmsg.DescribeGroupsRequest:
+		r.Groups = uniqueBy(r.Groups)
+	case *kmsg.ConsumerGroupDescribeRequest:
+		r.Groups = uniqueBy(r.Groups)
+	case *kmsg.ShareGroupDescribeRequest:
+		r.GroupIDs = uniqueBy(r.GroupIDs)
+	case *kmsg.DescribeTransactionsRequest:
+		r.TransactionalIDs = uniqueBy(r.TransactionalIDs)
+	case *kmsg.OffsetFetchRequest:
+		r.Groups = uniqueBy(r.Groups)
+	case *kmsg.DescribeShareGroupOffsetsRequest:
+		r.Groups = uniqueBy(r.Groups)
+	case *kmsg.DescribeConfigsRequest:
+		r.Resources = uniqueBy(r.Resources)
+	}
+}
+
+// uniqueBy keeps the first of items that are equal (as JSON, which follows
+// pointers), in order; nil stays nil.
+func uniqueBy[T any](items []T) []T {
+	if len(items) < 2 {
+		return items
+	}
+	seen := make(map[string]bool, len(items))
+	out := items[:0:0]
+	for _, it := range items {
+		key, err := json.Marshal(it)
+		if err != nil || !seen[string(key)] {
+			seen[string(key)] = true
+			out = append(out, it)
+		}
+	}
+	return out
 }
