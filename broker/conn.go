@@ -321,18 +321,6 @@ func (c *conn) respond(p *pending, flush bool) (err error) {
 	if c.broken {
 		return net.ErrClosed
 	}
-	if p.resp == nil {
-		// Nothing to write (acks=0), but answers buffered before it
-		// must still go out if this was the last one queued.
-		if flush {
-			err = c.w.Flush()
-			if err != nil {
-				c.broken = true
-				c.nc.Close()
-			}
-		}
-		return err
-	}
 	defer func() {
 		if v := recover(); v != nil {
 			err = c.panicked(p, "encoding", v)
@@ -347,20 +335,24 @@ func (c *conn) respond(p *pending, flush bool) (err error) {
 			c.nc.Close()
 		}
 	}()
-	if !p.resp.IsFlexible() {
-		c.fitStrings(p)
-	}
-	buf := c.encode(p)
-	if fr, ok := p.resp.(*fetchResponse); ok && len(fr.regions) > 0 {
-		err = c.writeWithRegions(buf, fr, p)
-	} else {
-		_, err = c.w.Write(buf)
+	// An acks=0 produce has nothing to write, but the answers buffered
+	// before it must still go out if it was the last one queued.
+	if p.resp != nil {
+		if !p.resp.IsFlexible() {
+			c.fitStrings(p)
+		}
+		buf := c.encode(p)
+		if fr, ok := p.resp.(*fetchResponse); ok && len(fr.regions) > 0 {
+			err = c.writeWithRegions(buf, fr, p)
+		} else {
+			_, err = c.w.Write(buf)
+		}
+		if cap(c.wbuf) > 1<<20 {
+			c.wbuf = nil // do not pin a large response's buffer
+		}
 	}
 	if err == nil && flush {
 		err = c.w.Flush()
-	}
-	if cap(c.wbuf) > 1<<20 {
-		c.wbuf = nil // do not pin a large response's buffer
 	}
 	return err
 }

@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
-	"strconv"
+	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -45,47 +46,104 @@ func shorten(s string, n int) string {
 // other string means a request got past the checks where it came in, which
 // is logged as the bug it is.
 func (c *conn) fitStrings(p *pending) {
-	fitValue(reflect.ValueOf(p.resp), "", func(path string, n int) {
+	fitValue(reflect.ValueOf(p.resp), func(path string, n int) {
 		c.b.logger.Error("a response string is too long for its version and was cut; the request that stored it should have been refused",
 			"api", kmsg.NameForKey(p.key), "version", p.version, "field", path, "bytes", n)
 	})
 }
 
 // fitValue walks v (pointers, structs, slices) and cuts every settable
-// string longer than maxWireString, reporting those not named ErrorMessage.
-func fitValue(v reflect.Value, path string, cut func(path string, n int)) {
+// string longer than maxWireString, reporting those not named ErrorMessage
+// with their path. It skips whatever holds no strings and builds a path
+// only for a string it cuts, so the fetch and produce answers of old
+// clients pay little for it.
+func fitValue(v reflect.Value, cut func(path string, n int)) {
+	f := fitter{cut: cut}
+	f.walk(v)
+}
+
+type fitter struct {
+	path []string // the field names down to the value walked ("" for a slice element)
+	cut  func(path string, n int)
+}
+
+func (f *fitter) walk(v reflect.Value) {
+	if !holdsStrings(v.Type()) {
+		return
+	}
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
 		if !v.IsNil() {
-			fitValue(v.Elem(), path, cut)
+			f.walk(v.Elem())
 		}
 	case reflect.Struct:
 		t := v.Type()
 		for i := 0; i < v.NumField(); i++ {
-			if f := t.Field(i); f.IsExported() {
-				fitValue(v.Field(i), path+"."+f.Name, cut)
+			if t.Field(i).IsExported() {
+				f.path = append(f.path, "."+t.Field(i).Name)
+				f.walk(v.Field(i))
+				f.path = f.path[:len(f.path)-1]
 			}
 		}
 	case reflect.Slice:
-		switch v.Type().Elem().Kind() {
-		case reflect.Struct, reflect.String, reflect.Pointer:
-			for i := 0; i < v.Len(); i++ {
-				fitValue(v.Index(i), path+"["+strconv.Itoa(i)+"]", cut)
-			}
+		f.path = append(f.path, "")
+		for i := 0; i < v.Len(); i++ {
+			f.walk(v.Index(i))
 		}
+		f.path = f.path[:len(f.path)-1]
 	case reflect.String:
 		if n := v.Len(); n > maxWireString && v.CanSet() {
-			if !isErrorMessage(path) {
-				cut(path, n)
+			if len(f.path) == 0 || f.path[len(f.path)-1] != ".ErrorMessage" {
+				f.cut(f.pathString(), n)
 			}
 			v.SetString(shorten(v.String(), maxWireString))
 		}
 	}
 }
 
-func isErrorMessage(path string) bool {
-	const name = ".ErrorMessage"
-	return len(path) >= len(name) && path[len(path)-len(name):] == name
+// pathString names the value walked, such as ".Groups[].Group".
+func (f *fitter) pathString() string {
+	var b strings.Builder
+	for _, p := range f.path {
+		if p == "" {
+			p = "[]"
+		}
+		b.WriteString(p)
+	}
+	return b.String()
+}
+
+// stringHolders caches holdsStrings by type.
+var stringHolders sync.Map
+
+// holdsStrings reports whether a value of type t can contain a string.
+func holdsStrings(t reflect.Type) bool {
+	if v, ok := stringHolders.Load(t); ok {
+		return v.(bool)
+	}
+	holds := typeHoldsStrings(t, map[reflect.Type]bool{})
+	stringHolders.Store(t, holds)
+	return holds
+}
+
+func typeHoldsStrings(t reflect.Type, visiting map[reflect.Type]bool) bool {
+	if visiting[t] {
+		return false
+	}
+	visiting[t] = true
+	switch t.Kind() {
+	case reflect.String, reflect.Interface:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return typeHoldsStrings(t.Elem(), visiting)
+	case reflect.Struct:
+		for i := 0; i < t.NumField(); i++ {
+			if t.Field(i).IsExported() && typeHoldsStrings(t.Field(i).Type, visiting) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // answerOnce drops the repeated items of requests that describe what the
