@@ -5,6 +5,7 @@ import (
 	_ "github.com/creek-pipeline/creek/internal/sink/console"
 	_ "github.com/creek-pipeline/creek/internal/sink/file"
 	_ "github.com/creek-pipeline/creek/internal/sink/kafka"
+	_ "github.com/creek-pipeline/creek/internal/sink/s3"
 	_ "github.com/creek-pipeline/creek/internal/source/file"
 	_ "github.com/creek-pipeline/creek/internal/source/generate"
 	_ "github.com/creek-pipeline/creek/internal/source/http"
