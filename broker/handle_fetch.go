@@ -14,25 +14,21 @@ import (
 )
 
 // handleFetch serves consumers. Incremental fetch sessions (KIP-227) are
-// not kept: a request that asks for a new session is answered as a full
-// fetch with session id 0, which tells the client that no session exists,
-// and a request naming a session gets FETCH_SESSION_ID_NOT_FOUND. Clients
-// then keep sending full fetch requests.
+// not kept, so only full fetches are served, with Kafka's rules for the
+// session id and epoch: epoch 0 (start a session) and -1 (no session) are
+// full fetches whatever session id they name (Kafka closes that session
+// first), and the answer's session id 0 tells the client that no session
+// was made; any other epoch names an incremental fetch of a session, which
+// is FETCH_SESSION_ID_NOT_FOUND. Clients then keep sending full fetches.
 //
 // The fetch itself (long polling up to MaxWaitMillis until MinBytes are
 // available) runs in the finish step, so it never holds up the reading of
 // the connection's next requests.
 func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) (kmsg.Response, func()) {
 	resp := &fetchResponse{FetchResponse: req.ResponseKind().(*kmsg.FetchResponse)}
-	if req.Version >= 7 {
-		switch {
-		case req.SessionID != 0:
-			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-			return resp, nil
-		case req.SessionEpoch > 0:
-			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
-			return resp, nil
-		}
+	if req.Version >= 7 && req.SessionEpoch != 0 && req.SessionEpoch != -1 {
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return resp, nil
 	}
 	return resp, func() { b.fetch(req, resp, r.conn.gone) }
 }
@@ -158,13 +154,15 @@ func (b *Broker) fetchRead(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, par
 		} else {
 			res, err = p.log.Read(p.offset, max(limit, 0), total == 0)
 		}
-		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, lso, res.LogStartOffset
 		p.chunk = res.Chunk
 		if err != nil {
+			// As Kafka: an answer with an error carries no offsets.
 			sp.ErrorCode = errorCode(err)
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			failed = true
 			continue
 		}
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, lso, res.LogStartOffset
 		if req.IsolationLevel == 1 && res.Chunk.Len > 0 {
 			// The consumer drops the records of these producers' aborted
 			// transactions; the markers tell it where each one ends.

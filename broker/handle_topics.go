@@ -74,7 +74,7 @@ func (b *Broker) createTopic(req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopics
 	if err != nil {
 		return err
 	}
-	if partitions < 0 {
+	if partitions == -1 {
 		partitions = int32(b.cluster.Broker().Int64("num.partitions"))
 	}
 	st.NumPartitions, st.ReplicationFactor = partitions, 1

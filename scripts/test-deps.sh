@@ -2,7 +2,8 @@
 # Installs what the test suite needs and the machine lacks: Kafka clients
 # from Debian (kcat, kafka-python, confluent-kafka) and from npm (KafkaJS,
 # for the compatibility suite); for the S3 tests versitygw (built with go
-# install), aws cli and boto3 from Debian, pyarrow from PyPI. Binaries go to
+# install), aws cli and boto3 from Debian, pyarrow from PyPI; Apache Kafka's
+# jars from Maven Central for the referee tests. Binaries go to
 # creek's cache outside the repository, so later runs start at once. Safe to
 # run repeatedly.
 set -euo pipefail
@@ -18,6 +19,15 @@ if ! [ -x "$cache/bin/versitygw" ]; then
   echo "test-deps: building versitygw $versitygw_version into $cache/bin (go install, in the background)"
   GOBIN="$cache/bin" GOFLAGS=-mod=mod go install "github.com/versity/versitygw/cmd/versitygw@$versitygw_version" >"$cache/versitygw-build.log" 2>&1 &
   versitygw_pid=$!
+fi
+
+# Apache Kafka, the referee (scripts/kafka.sh), fetched with Maven meanwhile.
+kafka_pid=""
+if command -v mvn >/dev/null && command -v java >/dev/null; then
+  scripts/kafka.sh fetch >"$cache/kafka-fetch.log" 2>&1 &
+  kafka_pid=$!
+else
+  echo "test-deps: no java or mvn here: the referee tests against Apache Kafka will skip"
 fi
 
 apt_packages=(kcat python3-kafka python3-confluent-kafka awscli python3-boto3 python3-venv)
@@ -47,6 +57,11 @@ if ! [ -x "$cache/venv/bin/python3" ] || ! "$cache/venv/bin/python3" -c 'import 
   rm -rf "$cache/venv"
   /usr/bin/python3 -m venv --system-site-packages "$cache/venv"
   "$cache/venv/bin/pip" install --quiet --disable-pip-version-check pyarrow==26.0.1
+fi
+
+if [ -n "$kafka_pid" ] && ! wait "$kafka_pid"; then
+  echo "test-deps: fetching Apache Kafka failed (the referee tests will skip):" >&2
+  tail -20 "$cache/kafka-fetch.log" >&2
 fi
 
 if [ -n "$versitygw_pid" ]; then

@@ -182,7 +182,7 @@ func (c *Coordinator) ConsumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 		return c.consumerLeave(g, req, resp)
 	}
 	if g == nil && req.MemberEpoch > 0 {
-		return fail(kerr.UnknownMemberID, "member "+req.MemberID+" is not in group "+req.Group+"; join with epoch 0")
+		return fail(kerr.GroupIDNotFound, "group "+req.Group+" does not exist; join with epoch 0")
 	}
 	if g == nil {
 		g = c.groupFor(req.Group, true)
@@ -539,7 +539,6 @@ func (m *consumerMember) assignmentResponse() *kmsg.ConsumerGroupHeartbeatRespon
 // for a moment: it keeps its place and partitions for its session).
 func (c *Coordinator) consumerLeave(g *group, req *kmsg.ConsumerGroupHeartbeatRequest, resp *kmsg.ConsumerGroupHeartbeatResponse) *kmsg.ConsumerGroupHeartbeatResponse {
 	resp.MemberID = kmsg.StringPtr(req.MemberID)
-	resp.MemberEpoch = req.MemberEpoch
 	if g == nil || g.cg == nil {
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
 		return resp
@@ -563,6 +562,7 @@ func (c *Coordinator) consumerLeave(g *group, req *kmsg.ConsumerGroupHeartbeatRe
 		resp.ErrorCode = kerr.UnknownMemberID.Code
 		return resp
 	}
+	resp.MemberEpoch = req.MemberEpoch // an answer with an error has epoch 0, as Kafka's
 	if req.MemberEpoch == -2 { // checkConsumerHeartbeat made sure it names an instance
 		m.left = true
 		c.logger.Info("static member left for now", "group", g.name, "member", m.id, "instance", *req.InstanceID)

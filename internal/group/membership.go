@@ -194,6 +194,7 @@ func (c *Coordinator) Join(cl Client, req *kmsg.JoinGroupRequest) (resp *kmsg.Jo
 	}
 	m := g.members[req.MemberID]
 	if m == nil {
+		c.forgetIfUnused(g) // as Kafka: a refused join leaves no group behind
 		return fail(kerr.UnknownMemberID)
 	}
 	unchanged := sameProtocols(m.protocols, req.Protocols)
@@ -226,6 +227,9 @@ func (g *group) addMember(cl Client, req *kmsg.JoinGroupRequest, resp *kmsg.Join
 	m.update(cl, req)
 	if m.instanceID != nil {
 		g.static[*m.instanceID] = id
+	}
+	if len(g.members) == 0 {
+		g.protocolType = req.ProtocolType
 	}
 	g.members[id] = m
 	if g.leader == "" {
@@ -304,8 +308,7 @@ func sameProtocols(a, b []kmsg.JoinGroupRequestProtocol) bool {
 // least one protocol with every current member.
 func (g *group) acceptsProtocols(req *kmsg.JoinGroupRequest) bool {
 	if len(g.members) == 0 {
-		g.protocolType = req.ProtocolType
-		return true
+		return true // the group takes the protocol type of its first member (addMember)
 	}
 	if g.protocolType != req.ProtocolType {
 		return false
@@ -614,8 +617,12 @@ func (c *Coordinator) Sync(cl Client, req *kmsg.SyncGroupRequest) (resp *kmsg.Sy
 		resp.ErrorCode = e.Code
 		return resp, nil
 	}
-	if req.Group == "" {
+	switch {
+	case req.Group == "":
 		return fail(kerr.InvalidGroupID)
+	case req.Version >= 5 && (req.ProtocolType == nil || req.Protocol == nil):
+		// As Kafka: from v5 the member names the protocol it was given.
+		return fail(kerr.InconsistentGroupProtocol)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -33,7 +33,9 @@ func (c *Coordinator) Commit(cl Client, req *kmsg.OffsetCommitRequest) *kmsg.Off
 		}
 		return resp
 	}
-	if req.Group == "" || tooLong(req.Group) {
+	// The empty group id is allowed, as in Kafka: old consumers without a
+	// group commit under it.
+	if tooLong(req.Group) {
 		return setAll(kerr.InvalidGroupID)
 	}
 
@@ -198,11 +200,7 @@ func (c *Coordinator) Fetch(cl Client, req *kmsg.OffsetFetchRequest) *kmsg.Offse
 func (c *Coordinator) fetchGroup(version int16, rg kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
 	sg := kmsg.NewOffsetFetchResponseGroup()
 	sg.Group = rg.Group
-	switch {
-	case rg.Group == "":
-		sg.ErrorCode = kerr.InvalidGroupID.Code
-		return sg
-	case c.closed:
+	if c.closed { // the empty group id is allowed, as for OffsetCommit
 		sg.ErrorCode = kerr.NotCoordinator.Code
 		return sg
 	}

@@ -329,7 +329,6 @@ func (c *Coordinator) Heartbeat(cl Client, req *kmsg.ShareGroupHeartbeatRequest)
 	g := c.groups[req.GroupID]
 	resp.MemberID = kmsg.StringPtr(req.MemberID)
 	if req.MemberEpoch == -1 {
-		resp.MemberEpoch = -1
 		if g == nil {
 			return fail(kerr.GroupIDNotFound, "share group "+req.GroupID+" does not exist")
 		}
@@ -337,6 +336,7 @@ func (c *Coordinator) Heartbeat(cl Client, req *kmsg.ShareGroupHeartbeatRequest)
 		if m == nil {
 			return fail(kerr.UnknownMemberID, "member "+req.MemberID+" is not in share group "+req.GroupID)
 		}
+		resp.MemberEpoch = -1 // with an error it stays 0, as in Kafka's answer
 		c.logger.Info("share group member left", "group", g.name, "member", m.id)
 		if c.removeMember(g, m) {
 			c.notifyLocked()
@@ -531,11 +531,11 @@ func (c *Coordinator) DescribeOffsets(req *kmsg.DescribeShareGroupOffsetsRequest
 	for _, rg := range req.Groups {
 		sg := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
 		sg.GroupID = rg.GroupID
+		// As Kafka, a group that does not exist is described as one
+		// without started partitions.
 		g := c.groups[rg.GroupID]
 		if g == nil {
-			sg.ErrorCode, sg.ErrorMessage = kerr.GroupIDNotFound.Code, kmsg.StringPtr("share group "+rg.GroupID+" does not exist")
-			resp.Groups = append(resp.Groups, sg)
-			continue
+			g = newGroup(rg.GroupID)
 		}
 		topics := rg.Topics
 		if topics == nil { // every initialised partition

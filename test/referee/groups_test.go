@@ -19,7 +19,7 @@ func (p *pair) coordinatorReady(keyType int8, key string) {
 			req.SetVersion(4)
 			req.CoordinatorType, req.CoordinatorKeys = keyType, []string{key}
 			resp := c.must(req).(*kmsg.FindCoordinatorResponse)
-			if len(resp.Coordinators) == 1 && resp.Coordinators[0].ErrorCode == 0 {
+			if len(resp.Coordinators) == 1 && resp.Coordinators[0].ErrorCode == 0 && (keyType != 0 || groupsLoaded(c, key)) {
 				return
 			}
 			if time.Now().After(deadline) {
@@ -28,6 +28,23 @@ func (p *pair) coordinatorReady(keyType int8, key string) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	})
+}
+
+// groupsLoaded reports whether the coordinator of a group answers for it
+// (Kafka loads the partition of __consumer_offsets that holds it after it
+// names the coordinator).
+func groupsLoaded(c *conn, group string) bool {
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.SetVersion(8)
+	rg := kmsg.NewOffsetFetchRequestGroup()
+	rg.Group = group
+	req.Groups = append(req.Groups, rg)
+	resp := c.must(req).(*kmsg.OffsetFetchResponse)
+	if len(resp.Groups) != 1 {
+		return false
+	}
+	code := resp.Groups[0].ErrorCode
+	return code != 14 && code != 15 && code != 16
 }
 
 func findCoordinatorReq(keyType int8, key string) func(string) kmsg.Request {
@@ -181,12 +198,25 @@ func TestOffsets(t *testing.T) {
 			return req
 		})
 	}
+	// ListGroups answers the whole cluster; only this test's groups are
+	// compared (Kafka also shows a group a moment after it made it).
+	ours := func(resp kmsg.Response) {
+		l := resp.(*kmsg.ListGroupsResponse)
+		kept := l.Groups[:0]
+		for _, gr := range l.Groups {
+			if strings.HasPrefix(gr.Group, g) {
+				kept = append(kept, gr)
+			}
+		}
+		l.Groups = kept
+	}
 	for _, v := range versions(kmsg.ListGroups, 0) {
+		p.same("ListGroups", v, func(string) kmsg.Request { return kmsg.NewPtrListGroupsRequest() }, ours)
 		p.same("ListGroups of a state nobody is in", v, func(string) kmsg.Request {
 			req := kmsg.NewPtrListGroupsRequest()
 			req.StatesFilter = []string{"PreparingRebalance"}
 			return req
-		})
+		}, ours)
 	}
 }
 

@@ -15,6 +15,11 @@ import (
 
 // batch encodes a v2 record batch of values, as a producer would.
 func batch(codec kgo.CompressionCodec, pid int64, seq int32, values ...string) []byte {
+	return batchAt(time.Now().UnixMilli(), codec, pid, seq, values...)
+}
+
+// batchAt is batch with the records' timestamp given.
+func batchAt(now int64, codec kgo.CompressionCodec, pid int64, seq int32, values ...string) []byte {
 	var recs []byte
 	for i, v := range values {
 		r := kmsg.Record{OffsetDelta: int32(i), Key: []byte("k"), Value: []byte(v)}
@@ -27,7 +32,6 @@ func batch(codec kgo.CompressionCodec, pid int64, seq int32, values ...string) [
 		out, used := c.Compress(new(bytes.Buffer), recs)
 		recs, attrs = append([]byte(nil), out...), int16(used)
 	}
-	now := time.Now().UnixMilli()
 	epoch := int16(0)
 	if pid < 0 {
 		epoch, seq = -1, -1
@@ -195,9 +199,10 @@ func TestListOffsets(t *testing.T) {
 	empty, full := uniqueName(t, "empty"), uniqueName(t, "full")
 	p.createTopic(empty, 1, nil)
 	p.createTopic(full, 1, nil)
+	base := time.Now().Add(-time.Hour).UnixMilli() // one second apart, so both brokers store the same times
 	p.both(func(side string, c *conn) {
-		for range 3 {
-			req := produceReq(-1, full, 0, batch(kgo.CompressionCodec{}, -1, 0, "a", "b"))(side)
+		for i := range 3 {
+			req := produceReq(-1, full, 0, batchAt(base+int64(i)*1000, kgo.CompressionCodec{}, -1, 0, "a", "b"))(side)
 			req.SetVersion(7)
 			c.must(req)
 		}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/creek-pipeline/creek/internal/kafkaopt"
@@ -188,8 +187,17 @@ func startShareGroupAtEarliest(opts []kgo.Opt, group string, topics []string) er
 	if err != nil {
 		return fmt.Errorf("share group %s: %w", group, err)
 	}
-	if d, ok := described[group]; ok && !errors.Is(d.Err, kerr.GroupIDNotFound) {
-		return nil // it exists: it continues where it is
+	// A group that has started on any partition continues where it is.
+	// (Kafka describes a group that does not exist as one that started
+	// nowhere; older creek answered GROUP_ID_NOT_FOUND.)
+	if d, ok := described[group]; ok && d.Err == nil {
+		for _, ps := range d.Offsets {
+			for _, p := range ps {
+				if p.StartOffset >= 0 {
+					return nil
+				}
+			}
+		}
 	}
 	starts, err := adm.ListStartOffsets(ctx, topics...)
 	if err != nil {
