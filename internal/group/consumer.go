@@ -563,7 +563,7 @@ func (c *Coordinator) consumerLeave(g *group, req *kmsg.ConsumerGroupHeartbeatRe
 		return resp
 	}
 	resp.MemberEpoch = req.MemberEpoch // an answer with an error has epoch 0, as Kafka's
-	if req.MemberEpoch == -2 { // checkConsumerHeartbeat made sure it names an instance
+	if req.MemberEpoch == -2 {         // checkConsumerHeartbeat made sure it names an instance
 		m.left = true
 		c.logger.Info("static member left for now", "group", g.name, "member", m.id, "instance", *req.InstanceID)
 		return resp
