@@ -562,8 +562,9 @@ func (c *Coordinator) consumerLeave(g *group, req *kmsg.ConsumerGroupHeartbeatRe
 		resp.ErrorCode = kerr.UnknownMemberID.Code
 		return resp
 	}
-	resp.MemberEpoch = req.MemberEpoch // an answer with an error has epoch 0, as Kafka's
-	if req.MemberEpoch == -2 {         // checkConsumerHeartbeat made sure it names an instance
+	// Only a leave that succeeds carries the epoch; with an error it is 0, as in Kafka.
+	resp.MemberEpoch = req.MemberEpoch
+	if req.MemberEpoch == -2 { // checkConsumerHeartbeat made sure it names an instance
 		m.left = true
 		c.logger.Info("static member left for now", "group", g.name, "member", m.id, "instance", *req.InstanceID)
 		return resp
