@@ -2,6 +2,7 @@ package main
 
 // Sources and sinks register themselves when imported.
 import (
+	_ "github.com/creek-pipeline/creek/internal/processor"
 	_ "github.com/creek-pipeline/creek/internal/sink/console"
 	_ "github.com/creek-pipeline/creek/internal/sink/file"
 	_ "github.com/creek-pipeline/creek/internal/sink/kafka"
