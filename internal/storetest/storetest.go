@@ -249,4 +249,3 @@ func chownTree(dir, owner string, all bool) error {
 		return os.Lchown(p, uid, gid)
 	})
 }
-
