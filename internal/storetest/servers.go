@@ -19,7 +19,8 @@ import (
 )
 
 // Postgres is a PostgreSQL server; URL connects as the superuser postgres
-// (trust authentication, loopback only) to the database postgres.
+// with its password (PostgresPassword; SCRAM over TCP, loopback only) to
+// the database postgres.
 type Postgres struct {
 	*Server
 	URL string
@@ -33,8 +34,11 @@ var postgres lazy
 func PostgreSQL(t testing.TB) *Postgres {
 	t.Helper()
 	s := postgres.get(t, startPostgres)
-	return &Postgres{Server: s, URL: fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", s.Addr)}
+	return &Postgres{Server: s, URL: fmt.Sprintf("postgres://postgres:%s@%s/postgres?sslmode=disable", PostgresPassword, s.Addr)}
 }
+
+// PostgresPassword is the test server's password for the user postgres.
+const PostgresPassword = "creek-test"
 
 func startPostgres() (*Server, string, error) {
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
@@ -52,7 +56,7 @@ func startPostgres() (*Server, string, error) {
 		return nil, "", err
 	}
 	data := filepath.Join(dir, "data")
-	if out, err := runAs(owner, dir, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale", "C", "--no-sync"); err != nil {
+	if out, err := runAs(owner, dir, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale", "C", "--no-sync"); err != nil {
 		os.RemoveAll(dir)
 		return nil, "", fmt.Errorf("initdb: %v\n%s", err, out)
 	}
@@ -64,12 +68,15 @@ func startPostgres() (*Server, string, error) {
 		args: []string{filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-k", dir,
 			"-c", "listen_addresses=127.0.0.1", "-c", "max_connections=50", "-c", "shared_buffers=128MB"},
 	}
-	url := fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable&connect_timeout=2", s.Addr)
+	// Ready once it answers on its socket; the first time, the password is set there.
+	socket := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=2", dir, port)
 	s.ready = func(ctx context.Context) error {
-		c, err := pgx.Connect(ctx, url)
-		if err == nil {
-			c.Close(ctx)
+		c, err := pgx.Connect(ctx, socket)
+		if err != nil {
+			return err
 		}
+		defer c.Close(ctx)
+		_, err = c.Exec(ctx, "alter user postgres password '"+PostgresPassword+"'")
 		return err
 	}
 	return s, "", s.Start()
