@@ -1,6 +1,8 @@
 package processor
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -127,6 +129,13 @@ func (t *Tweet) AppendJSON(b []byte) []byte {
 		b = gjson.AppendJSONString(b, h)
 	}
 	b = append(b, `],"raw":`...)
+	if bytes.ContainsAny(t.Raw, "\r\n") {
+		// One line, so that the mapped record fits line-based formats
+		// (a bulk request); only white space between tokens can break it.
+		var c bytes.Buffer
+		json.Compact(&c, t.Raw)
+		return append(append(b, c.Bytes()...), '}')
+	}
 	b = append(b, t.Raw...)
 	return append(b, '}')
 }

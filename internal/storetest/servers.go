@@ -102,6 +102,10 @@ func runAs(owner, dir string, args ...string) ([]byte, error) {
 // OpenSearchVersion is the version scripts/test-deps.sh installs.
 const OpenSearchVersion = "2.19.6"
 
+// OpenSearchWriteQueue is the test server's write queue: shard-level bulk
+// requests beyond its write threads and this many are refused with 429.
+const OpenSearchWriteQueue = 8
+
 var opensearch lazy
 
 // OpenSearch returns the test binary's OpenSearch server (plain HTTP, no
@@ -178,7 +182,10 @@ func startOpenSearch() (*Server, string, error) {
 			"-Ehttp.port=" + strconv.Itoa(port), "-Etransport.port=" + strconv.Itoa(transport),
 			"-Epath.data=" + filepath.Join(dir, "data"), "-Epath.logs=" + filepath.Join(dir, "logs"),
 			// A nearly full disk must not turn the test indices read-only.
-			"-Ecluster.routing.allocation.disk.threshold_enabled=false"},
+			"-Ecluster.routing.allocation.disk.threshold_enabled=false",
+			// A short write queue (the default is 10,000): a few bulk
+			// requests at once fit, a flood gets real 429s to retry.
+			"-Ethread_pool.write.queue_size=" + strconv.Itoa(OpenSearchWriteQueue)},
 	}
 	s.ready = func(ctx context.Context) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Addr+"/_cluster/health?wait_for_status=yellow&timeout=1s", nil)
