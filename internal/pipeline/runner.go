@@ -142,10 +142,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// are settled in the order the source sent them, and none after a
 	// failed one is acknowledged, so a source that commits a position
 	// never commits past a batch that was not written.
-	settle := func() {
+	// An acknowledgement goes out as soon as the oldest write is done, not
+	// only when the window is full: a consumer commits its last batches
+	// while it waits for more records.
+	settle := func(err error) {
 		w := pending[0]
 		pending = pending[1:]
-		err := <-w.done
 		n := int64(len(w.batch.Messages))
 		switch {
 		case err != nil:
@@ -162,19 +164,30 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			w.batch.ack()
 		}
 	}
-	for b := range queue {
-		p.Stats.In.Add(int64(len(b.Messages)))
-		if sinkErr != nil || sinkCtx.Err() != nil {
-			b.nack(errors.Join(sinkErr, sinkCtx.Err()))
-			continue
+	for in := queue; in != nil || len(pending) > 0; {
+		var oldest chan error
+		if len(pending) > 0 {
+			oldest = pending[0].done
 		}
-		pending = append(pending, p.start(sinkCtx, b))
-		for len(pending) >= inFlight {
-			settle()
+		next := in
+		if len(pending) >= inFlight {
+			next = nil // the window is full: wait for the oldest write
 		}
-	}
-	for len(pending) > 0 {
-		settle()
+		select {
+		case err := <-oldest:
+			settle(err)
+		case b, ok := <-next:
+			if !ok {
+				in = nil
+				continue
+			}
+			p.Stats.In.Add(int64(len(b.Messages)))
+			if sinkErr != nil || sinkCtx.Err() != nil {
+				b.nack(errors.Join(sinkErr, sinkCtx.Err()))
+				continue
+			}
+			pending = append(pending, p.start(sinkCtx, b))
+		}
 	}
 
 	err := <-srcErr
