@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"path/filepath"
 	"reflect"
 	"time"
 
@@ -81,7 +82,7 @@ func (b *Broker) fetch(req *kmsg.FetchRequest, fr *fetchResponse) {
 		case errors.Is(err, storage.ErrSegmentGone): // retention won the race; the client fetches again
 		default:
 			sp.ErrorCode = kerr.KafkaStorageError.Code
-			b.logger.Error("fetch read failed", "dir", p.log.Dir(), "err", err)
+			b.logger.Error("fetch read failed", "partition", filepath.Base(p.log.Dir()), "err", err)
 		}
 	}
 }

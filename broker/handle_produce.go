@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -68,7 +69,7 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) (kmsg.Respon
 	return resp, func() {
 		for _, w := range waits {
 			if err := w.log.Sync(w.upTo); err != nil {
-				b.logger.Error("fsync failed; answering the producer with KAFKA_STORAGE_ERROR", "dir", w.log.Dir(), "err", err)
+				b.logger.Error("fsync failed; answering the producer with KAFKA_STORAGE_ERROR", "partition", filepath.Base(w.log.Dir()), "err", err)
 				sp := &resp.Topics[w.ti].Partitions[w.pi]
 				sp.ErrorCode = kerr.KafkaStorageError.Code
 				sp.ErrorMessage = errorMessage(err)

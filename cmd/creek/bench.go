@@ -10,6 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -49,6 +52,7 @@ line of text or, with --output json, as a JSON object.`,
 		Example: `  creek bench produce --self --records 2000000 --record-size 1024 --acks all
   creek bench consume --self --records 2000000
   creek bench pipeline --self --events 2000000
+  creek bench s3 --self --partitions 100 --s3-bucket bench --s3-endpoint http://127.0.0.1:7070
   creek bench produce --brokers kafka-1:9092 --topic perf --acks 1 --compression lz4`,
 	}
 	b.kafka = addKafkaFlags(cmd)
@@ -58,7 +62,7 @@ line of text or, with --output json, as a JSON object.`,
 	pf.StringVar(&b.output, "output", "text", "text or json")
 	pf.BoolVar(&b.quiet, "quiet", false, "no progress lines on stderr")
 	pf.StringVar(&b.profile, "cpuprofile", "", "write a CPU profile of the benchmark's own process (the clients, and for pipeline the whole engine) to this file, for go tool pprof")
-	cmd.AddCommand(b.produceCommand(), b.consumeCommand(), b.pipelineCommand())
+	cmd.AddCommand(b.produceCommand(), b.consumeCommand(), b.pipelineCommand(), b.s3Command())
 	return cmd
 }
 
@@ -321,5 +325,96 @@ removed afterwards, when not given).`,
 	f.Int32Var(&cfg.Partitions, "partitions", 3, "partitions of the topic when it is created")
 	f.StringVar(&cfg.OutDir, "out-dir", "", "folder of the file sink's output")
 	f.StringVar(&cfg.FileFormat, "file-format", "raw", "json or raw")
+	return cmd
+}
+
+func (b *benchCmd) s3Command() *cobra.Command {
+	var (
+		topic               string
+		records             int64
+		size                int
+		partitions          int32
+		fill                bool
+		sinkArgs            []string
+		bucket, endpoint    string
+		format, compression string
+		memory, flushBytes  string
+		flushRecords        int64
+	)
+	cmd := &cobra.Command{
+		Use:   "s3",
+		Short: "Archive a topic to S3 with creek consume --to s3 and measure records/s, MB/s and its peak memory",
+		Long: `Fill --topic with --records records of --record-size bytes over --partitions
+partitions (not measured; skip with --fill=false), then run
+"creek consume --to s3 --count RECORDS" as a child process reading every
+partition from the start, and report records/s and MB/s (10^6 bytes of record
+values a second) from its start until it exits with everything stored, and
+its peak memory (resident set). The bucket must exist; credentials and
+endpoint as for creek consume --to s3.`,
+		Example: `  creek s3 mb s3://bench --endpoint-url http://127.0.0.1:7070
+  creek bench s3 --self --partitions 100 --records 1000000 --s3-bucket bench --s3-endpoint http://127.0.0.1:7070
+  creek bench s3 --self --partitions 100 --s3-format parquet --s3-bucket bench --s3-endpoint http://127.0.0.1:7070`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if bucket == "" {
+				return usageError{errors.New("--s3-bucket: the bucket to archive to (create it with creek s3 mb)")}
+			}
+			return b.run(cmd, func(ctx context.Context, t *target) (*bench.Result, error) {
+				if fill {
+					if !b.quiet {
+						fmt.Fprintf(cmd.ErrOrStderr(), "bench: filling %s (%d partitions) with %d records of %d bytes (not measured)\n", topic, partitions, records, size)
+					}
+					_, err := bench.Produce(ctx, bench.ProduceConfig{Brokers: t.brokers, Topic: topic, Records: records,
+						RecordSize: size, Acks: "1", Compression: "none", Producers: 1, Partitions: partitions, BatchBytes: 1 << 20})
+					if err != nil {
+						return nil, fmt.Errorf("filling the topic: %w", err)
+					}
+				}
+				exe, err := os.Executable()
+				if err != nil {
+					return nil, err
+				}
+				child := exec.CommandContext(ctx, exe, append([]string{"consume", "--brokers", strings.Join(t.brokers, ","), "--topic", topic,
+					"--from-beginning", "--count", strconv.FormatInt(records, 10), "--log-level", "warn", "--to", "s3", "--s3-bucket", bucket,
+					"--s3-endpoint", endpoint, "--s3-format", format, "--s3-compression", compression, "--s3-memory", memory,
+					"--s3-flush-bytes", flushBytes, "--s3-flush-records", strconv.FormatInt(flushRecords, 10)}, sinkArgs...)...)
+				child.Stdout, child.Stderr = cmd.ErrOrStderr(), cmd.ErrOrStderr()
+				if !b.quiet {
+					fmt.Fprintf(cmd.ErrOrStderr(), "bench: archiving %d records to s3://%s as %s/%s\n", records, bucket, format, compression)
+				}
+				start := time.Now()
+				err = child.Run()
+				res := &bench.Result{Records: records, Bytes: records * int64(size)}
+				res.Finish(time.Since(start))
+				if child.ProcessState != nil {
+					if ru, ok := child.ProcessState.SysUsage().(*syscall.Rusage); ok {
+						res.PeakMemory = ru.Maxrss << 10 // kilobytes on Linux
+					}
+					res.ConsumerCPU = child.ProcessState.UserTime() + child.ProcessState.SystemTime()
+					if res.Bytes > 0 {
+						res.ConsumerCPUPerGB = res.ConsumerCPU.Seconds() / (float64(res.Bytes) / 1e9)
+					}
+				}
+				if err != nil {
+					return res, fmt.Errorf("creek consume --to s3: %w", err)
+				}
+				return res, nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&topic, "topic", "creek-bench-s3", "topic to archive")
+	f.Int64Var(&records, "records", 1_000_000, "records to archive")
+	f.IntVar(&size, "record-size", 1024, "bytes in each record's value")
+	f.Int32Var(&partitions, "partitions", 100, "partitions of the topic when it is created")
+	f.BoolVar(&fill, "fill", true, "fill the topic first (turn off to archive a topic that already holds --records records)")
+	f.StringVar(&bucket, "s3-bucket", "", "bucket to archive to (required)")
+	f.StringVar(&endpoint, "s3-endpoint", "", "URL of an S3-compatible store; empty for AWS")
+	f.StringVar(&format, "s3-format", "json", "json or parquet")
+	f.StringVar(&compression, "s3-compression", "gzip", "gzip, zstd or none")
+	f.StringVar(&memory, "s3-memory", "64MiB", "the sink's memory budget")
+	f.StringVar(&flushBytes, "s3-flush-bytes", "64MiB", "object size before compression")
+	f.Int64Var(&flushRecords, "s3-flush-records", 10000, "records an object")
+	f.StringArrayVar(&sinkArgs, "consume-arg", nil, "more arguments for creek consume, such as --consume-arg=--s3-prefix=bench/ (repeatable)")
 	return cmd
 }

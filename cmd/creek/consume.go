@@ -18,8 +18,9 @@ func newConsumeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "consume --topic TOPIC [--group GROUP | --share-group GROUP] [options]",
 		Short: "Read a Kafka topic and show or store its records",
-		Long: `Read records from a Kafka topic and show them on screen (the default) or
-write them to a file.
+		Long: `Read records from a Kafka topic and show them on screen (the default),
+write them to a file, or archive them to S3 (--to s3, see docs/s3.md: objects
+in Kafka Connect's layout, offsets committed only once an object is stored).
 
 With --group the consumer joins a consumer group: members share the topic's
 partitions, and the group remembers where it stopped (offsets are committed
@@ -38,6 +39,7 @@ starts at the end; --from-beginning starts it at the earliest records.`,
   creek consume --topic tweets --group dashboard
   creek consume --topic tweets --format '%t %p %o %k %s\n' --count 10
   creek consume --topic tweets --group archive --to file --path tweets.jsonl
+  creek consume --topic tweets --group archive --to s3 --s3-bucket hg-myclass --s3-format parquet
   creek consume --topic jobs --share-group workers --from-beginning`,
 		Args: cobra.NoArgs,
 	}

@@ -8,6 +8,7 @@ import (
 	_ "github.com/creek-pipeline/creek/internal/sink/file"
 	_ "github.com/creek-pipeline/creek/internal/sink/kafka"
 	_ "github.com/creek-pipeline/creek/internal/sink/postgres"
+	_ "github.com/creek-pipeline/creek/internal/sink/s3"
 	_ "github.com/creek-pipeline/creek/internal/source/file"
 	_ "github.com/creek-pipeline/creek/internal/source/generate"
 	_ "github.com/creek-pipeline/creek/internal/source/http"

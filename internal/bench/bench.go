@@ -30,12 +30,22 @@ type Result struct {
 	// FirstRecord is how long a consumer waited for its first record.
 	FirstRecord time.Duration `json:"first_record_ns,omitempty"`
 
+	// PeakMemory is the most memory (resident set) the measured process
+	// used: the sink benchmark's consumer.
+	PeakMemory int64 `json:"peak_memory_bytes,omitempty"`
+	// ConsumerCPU is the CPU time (user and system) the measured process
+	// used, and per GB of record values: a figure that other load on the
+	// machine changes less than the rates.
+	ConsumerCPU      time.Duration `json:"consumer_cpu_ns,omitempty"`
+	ConsumerCPUPerGB float64       `json:"consumer_cpu_seconds_per_gb,omitempty"`
+
 	// BrokerCPU is CPU time the broker process used, when known.
 	BrokerCPU      time.Duration `json:"broker_cpu_ns,omitempty"`
 	BrokerCPUPerGB float64       `json:"broker_cpu_seconds_per_gb,omitempty"`
 }
 
-func (r *Result) finish(d time.Duration) {
+// Finish sets the duration and the rates from it.
+func (r *Result) Finish(d time.Duration) {
 	r.Duration = d
 	if s := d.Seconds(); s > 0 {
 		r.RecordsPerSec = float64(r.Records) / s
@@ -53,6 +63,12 @@ func (r *Result) String() string {
 	}
 	if r.FirstRecord > 0 {
 		fmt.Fprintf(&b, "; first record after %.0f ms", float64(r.FirstRecord)/1e6)
+	}
+	if r.PeakMemory > 0 {
+		fmt.Fprintf(&b, "; consumer peak memory %.0f MiB", float64(r.PeakMemory)/(1<<20))
+	}
+	if r.ConsumerCPU > 0 {
+		fmt.Fprintf(&b, ", CPU %.2f s (%.2f s per GB)", r.ConsumerCPU.Seconds(), r.ConsumerCPUPerGB)
 	}
 	if r.Errors > 0 {
 		fmt.Fprintf(&b, "; %d errors", r.Errors)

@@ -86,7 +86,7 @@ func Consume(ctx context.Context, cfg ConsumeConfig) (*Result, error) {
 		done.Store(res.Records)
 		doneBytes.Store(res.Bytes)
 	}
-	res.finish(time.Since(start))
+	res.Finish(time.Since(start))
 	res.Latency = lat.summary()
 	return res, ctx.Err()
 }

@@ -68,7 +68,7 @@ func Pipeline(ctx context.Context, cfg PipelineConfig) (*Result, error) {
 	}
 	wg.Wait()
 	res := &Result{Records: pipes[1].Stats.Out.Load(), Bytes: counted.bytes.Load(), Errors: pipes[0].Stats.Errors.Load() + pipes[1].Stats.Errors.Load()}
-	res.finish(time.Since(start))
+	res.Finish(time.Since(start))
 	if res.Records != cfg.Events {
 		return res, errors.Join(fmt.Errorf("the file sink wrote %d of %d events", res.Records, cfg.Events), errors.Join(errs...))
 	}

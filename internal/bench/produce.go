@@ -158,7 +158,7 @@ func Produce(ctx context.Context, cfg ProduceConfig) (*Result, error) {
 	res.Records = done.Load()
 	res.Errors = errs.Load()
 	res.Bytes = res.Records * int64(cfg.RecordSize)
-	res.finish(time.Since(start))
+	res.Finish(time.Since(start))
 	res.Latency = lat.summary()
 	return res, ctx.Err()
 }

@@ -218,7 +218,7 @@ func (c *Cluster) backgroundLoop() {
 		case <-retention.C:
 			for _, l := range c.allLogs() {
 				if _, err := l.EnforceRetention(); err != nil {
-					c.logger.Warn("retention failed", "dir", l.Dir(), "err", err)
+					c.logger.Warn("retention failed", "partition", filepath.Base(l.Dir()), "err", err)
 				}
 			}
 		case <-flushC:
@@ -226,7 +226,7 @@ func (c *Cluster) backgroundLoop() {
 				if l.Unsynced() {
 					_, end := l.Offsets()
 					if err := l.Sync(end); err != nil && !errors.Is(err, storage.ErrClosed) {
-						c.logger.Error("background fsync failed", "dir", l.Dir(), "err", err)
+						c.logger.Error("background fsync failed", "partition", filepath.Base(l.Dir()), "err", err)
 					}
 				}
 			}

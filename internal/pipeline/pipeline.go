@@ -76,6 +76,46 @@ type PipelinedSink interface {
 	WriteAsync(ctx context.Context, b *Batch, done func(error))
 }
 
+// PositionSink is a sink that stores Kafka records in units of its own,
+// many batches long (an S3 object holds one partition's records from a
+// start offset on), and so acknowledges by position rather than by batch,
+// as a Kafka Connect sink does in preCommit. Its Write returns once the
+// sink has taken the batch (it may block while the sink's memory is full),
+// not once it is stored: what is stored it reports through
+// Positions.Commit, and only that is committed. Such a sink needs a
+// PositionSource; the runner links the two before the first batch and
+// closes the sink before the source, so that what the sink stores on the
+// way out is still committed.
+type PositionSink interface {
+	Sink
+	// UsePositions is called once, before the first Write; the sink sets
+	// Revoked and calls Commit.
+	UsePositions(p *Positions)
+}
+
+// PositionSource is a source that commits by position: the Kafka source.
+type PositionSource interface {
+	Source
+	// UsePositions is called once, before Run; the source sets Commit and
+	// calls Revoked. It fails when the source cannot commit by position
+	// (a share group acknowledges records one by one).
+	UsePositions(p *Positions) error
+}
+
+// Positions links a PositionSink to its PositionSource.
+type Positions struct {
+	// Commit (set by the source) reports that every record of
+	// topic/partition before offset next is stored. Calls for one
+	// partition come in increasing order.
+	Commit func(topic string, partition int32, next int64)
+	// Revoked (set by the sink) says the source no longer reads these
+	// partitions (a rebalance gave them to another consumer): the sink
+	// drops what it holds of them without storing it, and returns once
+	// nothing of them will be stored or committed any more. The source
+	// calls it after the sink has taken every batch sent before.
+	Revoked func(topic string, partitions []int32)
+}
+
 // Processor shapes messages between source and sink, as Logstash's
 // filters do: it keeps or drops a message and may change its key, value
 // and headers. The runner calls it from one goroutine, message by message.

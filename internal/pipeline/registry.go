@@ -347,6 +347,27 @@ func (o *Option) display(s string) string {
 	return s
 }
 
+// ParseSize reads a size option such as 100MB, 1GiB, 512k or 1048576
+// (K, M, G and KiB, MiB, GiB are powers of 1024; KB, MB, GB of 1000).
+func ParseSize(s string) (int64, error) {
+	s = strings.TrimSpace(strings.ToUpper(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size such as 100MB or 1GiB", s)
+	}
+	return int64(n * float64(mult)), nil
+}
+
 // ProcessorKind is a kind of processor (filter, map), registered by
 // package processor; New compiles one from its argument (an expression,
 // or a mapping's name).

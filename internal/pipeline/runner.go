@@ -110,6 +110,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		queueLen = DefaultQueueBatches
 	}
 
+	positional, err := p.linkPositions()
+	if err != nil {
+		if c, ok := p.Source.(Closer); ok {
+			c.Close()
+		}
+		return errors.Join(err, p.Sink.Close())
+	}
+
+	if positional && p.QueueBatches <= 0 {
+		queueLen = 2 // the sink holds records itself, within its own memory budget
+	}
 	queue := make(chan *Batch, queueLen)
 	srcCtx, stopSource := context.WithCancel(ctx)
 	defer stopSource()
@@ -190,11 +201,19 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 	}
 
-	err := <-srcErr
-	if c, ok := p.Source.(Closer); ok {
-		err = errors.Join(err, c.Close())
+	err = <-srcErr
+	closeSource := func() error {
+		if c, ok := p.Source.(Closer); ok {
+			return c.Close()
+		}
+		return nil
 	}
-	err = errors.Join(err, p.Sink.Close(), sinkErr)
+	if positional {
+		// What the sink stores while closing is committed by the source's Close.
+		err = errors.Join(err, p.Sink.Close(), closeSource(), sinkErr)
+	} else {
+		err = errors.Join(err, closeSource(), p.Sink.Close(), sinkErr)
+	}
 	if p.DeadLetters != nil {
 		err = errors.Join(err, p.DeadLetters.Close())
 	}
@@ -202,6 +221,24 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.Logger.Warn("stopped before the sink wrote everything; the rest is delivered again next time", "pipeline", p.Name, "drain_timeout", drainTimeout)
 	}
 	return err
+}
+
+// linkPositions connects a PositionSink to its source.
+func (p *Pipeline) linkPositions() (bool, error) {
+	sink, ok := p.Sink.(PositionSink)
+	if !ok {
+		return false, nil
+	}
+	src, ok := p.Source.(PositionSource)
+	if !ok {
+		return false, fmt.Errorf("pipeline %s: this sink stores Kafka records by partition and offset; read them with the kafka source (creek consume, or input: kafka)", p.Name)
+	}
+	pos := &Positions{}
+	sink.UsePositions(pos)
+	if err := src.UsePositions(pos); err != nil {
+		return false, fmt.Errorf("pipeline %s: %w", p.Name, err)
+	}
+	return true, nil
 }
 
 // write is a batch being written; done receives the outcome once.
@@ -217,6 +254,20 @@ type write struct {
 func (p *Pipeline) start(ctx context.Context, b *Batch) *write {
 	w := &write{batch: b, done: make(chan error, 1)}
 	out, origin, failed := p.process(b)
+	if len(failed) > 0 {
+		// The processors' failures go to the dead-letter topic before the
+		// rest goes to the sink, and without a dead-letter topic the rest
+		// does not go at all: a sink that commits by position (S3) must
+		// not store, and so commit, past a record that is nowhere.
+		// Failures are rare, so the runner waits here.
+		dead := make(chan error, 1)
+		p.deadLetter(ctx, failed, func(err error) { dead <- err })
+		if err := <-dead; err != nil {
+			w.done <- err
+			return w
+		}
+		failed = nil
+	}
 	finish := func(err error) {
 		var rejected *RejectedError
 		if errors.As(err, &rejected) {

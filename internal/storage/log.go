@@ -473,7 +473,7 @@ func (l *Log) writable() error {
 	}
 	a := l.active()
 	if err := a.log.Truncate(a.size); err != nil {
-		return fmt.Errorf("partition %s takes no writes: a failed write left bytes at the end of %s that cannot be cut off (%v); free space on the disk or fix it", filepath.Base(l.dir), a.log.Name(), err)
+		return fmt.Errorf("partition %s takes no writes: a failed write left bytes at the end of its active segment that cannot be cut off (%v); free space on the disk or fix it", filepath.Base(l.dir), err)
 	}
 	l.logger.Info("cut off the partly written batch; the partition takes writes again", "file", a.log.Name())
 	l.tailNotCut = nil

@@ -387,7 +387,11 @@ func startProducers(t *testing.T, addr, topic string, n int, acks *ackLog) *prod
 			kgo.DefaultProduceTopic(topic),
 			kgo.RequiredAcks(kgo.AllISRAcks()), // idempotence is franz-go's default
 			kgo.MaxBufferedRecords(2000),
-			kgo.ProducerLinger(time.Millisecond))
+			kgo.ProducerLinger(time.Millisecond),
+			// A kill -9 can land between a new connection's first request
+			// and its answer; franz-go takes that EOF for a missing SASL
+			// login and gives the records up unless told the setup is right.
+			kgo.AlwaysRetryEOF())
 		p.clients = append(p.clients, cl)
 		p.wg.Add(1)
 		go func() {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creek-pipeline/creek/internal/s3test"
 )
 
 // quickstartCommands returns the shell commands of a quickstart page's
@@ -64,6 +66,24 @@ func TestQuickstartCommands(t *testing.T) {
 	}
 
 	dir := t.TempDir()
+	// The S3 steps run against versitygw in the seed's region, standing in
+	// for the EC2 server's bucket: credentials and the endpoint come from
+	// the environment, as an instance role's would.
+	var s3env []string
+	isS3 := func(c string) bool { return strings.Contains(c, " s3 ") || strings.Contains(c, "--to s3") }
+	_, noS3 := s3test.Binary()
+	if noS3 != nil {
+		t.Logf("skipping the S3 steps: %v", noS3)
+	} else if slices.ContainsFunc(english, isS3) {
+		srv := s3test.StartRegion(t, "ap-northeast-2")
+		s3env = append(srv.Env(), "AWS_ENDPOINT_URL_S3="+srv.Endpoint)
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("the bucket held %v", srv.Keys(t, "hg-myclass", ""))
+			}
+		})
+	}
+	exported := map[string]string{} // a page's `export NAME=value` holds for the commands after it
 	port := freePort(t)
 	addr := "127.0.0.1:" + port
 	up := startUp(t, dir, port, "--rate", "50")
@@ -76,7 +96,14 @@ func TestQuickstartCommands(t *testing.T) {
 		command = strings.ReplaceAll(command, "localhost:9092", addr)
 		cmd := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c", command)
 		cmd.Dir = dir
-		cmd.Env = append(withoutXToken(os.Environ()), "CREEK_BROKERS="+addr)
+		env := withoutXToken(os.Environ())
+		if s3env != nil {
+			env = withoutXToken(s3env)
+		}
+		cmd.Env = append(env, "CREEK_BROKERS="+addr)
+		for k, v := range exported {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
 		return cmd
 	}
 	_, haveKcat := exec.LookPath("kcat")
@@ -87,6 +114,12 @@ func TestQuickstartCommands(t *testing.T) {
 			continue // the test is the clone, and `creek up` is running
 		case strings.Contains(c, "X_BEARER_TOKEN="):
 			continue // needs a real X account
+		case isS3(c) && noS3 != nil:
+			continue
+		case strings.HasPrefix(c, "export "):
+			k, v, _ := strings.Cut(strings.TrimPrefix(c, "export "), "=")
+			exported[k] = v
+			continue
 		case strings.HasPrefix(c, "kcat") && haveKcat != nil:
 			t.Logf("kcat not installed; skipping %q (make test installs it)", c)
 			continue
@@ -123,6 +156,10 @@ func checkDocumentedOutput(t *testing.T, command, out string, run func(context.C
 		"topics create":     {"waterfall"},
 		"topics describe":   {"waterfall", "retention.bytes"},
 		"produce --topic w": {},
+		"s3 mb":             {"make_bucket: hg-myclass"},
+		"s3 sync":           {},
+		"--to s3":           {},
+		"s3 ls s3://":       {"tweets+0+00000000000000000000.json.gz"},
 	}
 	for k, words := range want {
 		if !strings.Contains(command, k) {

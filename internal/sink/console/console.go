@@ -1,25 +1,24 @@
 // Package console is the sink that shows records on screen, which is what
 // the seed's consumer does. Formats: pretty (tweets read as a line of
 // time, author, language and text; other records as text), json (one
-// object per record), raw (the value alone) and a kcat-style format string.
+// object per record, in the record JSON shared with the file and S3 sinks), raw (the value alone) and a kcat-style format string.
 package console
 
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/mattn/go-runewidth"
 	"golang.org/x/term"
 
 	"github.com/creek-pipeline/creek/internal/pipeline"
+	"github.com/creek-pipeline/creek/internal/recordjson"
 	"github.com/creek-pipeline/creek/internal/tweet"
 )
 
@@ -45,7 +44,8 @@ type Sink struct {
 	format   string
 	pieces   []piece // parsed custom format
 	color    bool
-	width    int // terminal width, 0 when unknown
+	width    int    // terminal width, 0 when unknown
+	buf      []byte // the json format's line
 	Location *time.Location
 }
 
@@ -182,51 +182,11 @@ func oneLine(s string) string {
 }
 
 // printable shows text as is and other bytes escaped.
-func printable(b []byte) string {
-	if utf8.Valid(b) {
-		return string(b)
-	}
-	q := strconv.QuoteToASCII(string(b))
-	return q[1 : len(q)-1]
-}
-
-type jsonRecord struct {
-	Topic     string            `json:"topic,omitempty"`
-	Partition *int32            `json:"partition,omitempty"`
-	Offset    *int64            `json:"offset,omitempty"`
-	Timestamp int64             `json:"timestamp,omitempty"`
-	Key       *string           `json:"key,omitempty"`
-	Value     json.RawMessage   `json:"value"`
-	Headers   map[string]string `json:"headers,omitempty"`
-}
+func printable(b []byte) string { return recordjson.Printable(b) }
 
 func (s *Sink) writeJSON(m *pipeline.Message) {
-	r := jsonRecord{Topic: m.Topic}
-	if m.Topic != "" {
-		r.Partition, r.Offset = &m.Partition, &m.Offset
-	}
-	if !m.Timestamp.IsZero() {
-		r.Timestamp = m.Timestamp.UnixMilli()
-	}
-	if m.Key != nil {
-		k := printable(m.Key)
-		r.Key = &k
-	}
-	// A JSON value is embedded as JSON; anything else as a string.
-	if json.Valid(m.Value) {
-		r.Value = m.Value
-	} else {
-		r.Value, _ = json.Marshal(printable(m.Value))
-	}
-	for _, h := range m.Headers {
-		if r.Headers == nil {
-			r.Headers = map[string]string{}
-		}
-		r.Headers[h.Key] = printable(h.Value)
-	}
-	b, _ := json.Marshal(r)
-	s.w.Write(b)
-	s.w.WriteByte('\n')
+	s.buf = recordjson.Append(s.buf[:0], m)
+	s.w.Write(s.buf)
 }
 
 // piece is a literal or a %-verb of a custom format.

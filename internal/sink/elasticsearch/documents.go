@@ -2,17 +2,16 @@ package elasticsearch
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
 	"github.com/creek-pipeline/creek/internal/pipeline"
 	"github.com/creek-pipeline/creek/internal/processor"
+	"github.com/creek-pipeline/creek/internal/recordjson"
 )
 
 // documents turns messages into bulk index actions. A message that cannot
@@ -46,8 +45,8 @@ func (s *Sink) documents(msgs []pipeline.Message) ([]doc, []pipeline.Rejection, 
 }
 
 // source is a message's document id and body: the mapped tweet as it is,
-// keyed by its id, or the record as topic, partition, offset, timestamp,
-// key, value (JSON as it is, anything else a string) and headers.
+// keyed by its id, or the record in creek's one JSON form (recordjson:
+// topic, partition, offset, timestamp, key, value, headers).
 func (s *Sink) source(m *pipeline.Message) (id string, source []byte, err error) {
 	if s.cfg.Shape == pipeline.ShapeTweet {
 		t, err := processor.DecodeTweet(m.Value)
@@ -60,42 +59,8 @@ func (s *Sink) source(m *pipeline.Message) (id string, source []byte, err error)
 		return "", nil, fmt.Errorf("the record has no Kafka topic, partition and offset to make its document id: read it from Kafka, or use --map tweet")
 	}
 	id = m.Topic + "+" + strconv.Itoa(int(m.Partition)) + "+" + strconv.FormatInt(m.Offset, 10)
-	b := []byte(`{"topic":`)
-	b = gjson.AppendJSONString(b, m.Topic)
-	b = append(b, `,"partition":`...)
-	b = strconv.AppendInt(b, int64(m.Partition), 10)
-	b = append(b, `,"offset":`...)
-	b = strconv.AppendInt(b, m.Offset, 10)
-	if !m.Timestamp.IsZero() {
-		b = append(b, `,"timestamp":"`...)
-		b = m.Timestamp.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
-		b = append(b, '"')
-	}
-	if m.Key != nil {
-		b = append(b, `,"key":`...)
-		b = gjson.AppendJSONString(b, strings.ToValidUTF8(string(m.Key), "\uFFFD"))
-	}
-	b = append(b, `,"value":`...)
-	if gjson.ValidBytes(m.Value) && utf8.Valid(m.Value) {
-		var c bytes.Buffer
-		json.Compact(&c, m.Value) // one line: bulk bodies are newline-delimited
-		b = append(b, c.Bytes()...)
-	} else {
-		b = gjson.AppendJSONString(b, strings.ToValidUTF8(string(m.Value), "\uFFFD"))
-	}
-	if len(m.Headers) > 0 {
-		b = append(b, `,"headers":{`...)
-		for i, h := range m.Headers {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = gjson.AppendJSONString(b, h.Key)
-			b = append(b, ':')
-			b = gjson.AppendJSONString(b, strings.ToValidUTF8(string(h.Value), "\uFFFD"))
-		}
-		b = append(b, '}')
-	}
-	return id, append(b, '}'), nil
+	line := recordjson.Append(nil, m)
+	return id, line[:len(line)-1], nil // without the newline
 }
 
 // indexName is an index name with %Y, %m, %d, %H filled from the record's
@@ -132,23 +97,3 @@ const (
 		`"timestamp":{"type":"date"},"key":{"type":"keyword"},"value":{"type":"object","enabled":false},` +
 		`"headers":{"type":"object"}}}}`
 )
-
-// parseSize reads sizes such as 5MB, 512KiB or 1048576.
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(strings.ToUpper(s))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%q is not a size such as 5MB", s)
-	}
-	return int64(n * float64(mult)), nil
-}

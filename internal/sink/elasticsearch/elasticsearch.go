@@ -58,7 +58,7 @@ func init() {
 			{Name: "workers", Flag: "es-workers", Type: pipeline.TypeInt, Default: "4", Doc: "Bulk requests in flight at once."},
 		},
 		NewSink: func(v *pipeline.Values, env pipeline.Env) (pipeline.Sink, error) {
-			size, err := parseSize(v.String("bulk-size"))
+			size, err := pipeline.ParseSize(v.String("bulk-size"))
 			if err != nil {
 				return nil, fmt.Errorf("bulk-size: %w", err)
 			}

@@ -33,7 +33,9 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 var indexN atomic.Int64
 
-func freshIndex() string { return fmt.Sprintf("creek-test-%d-%d", time.Now().UnixNano()%1e6, indexN.Add(1)) }
+func freshIndex() string {
+	return fmt.Sprintf("creek-test-%d-%d", time.Now().UnixNano()%1e6, indexN.Add(1))
+}
 
 // call sends a request to the cluster and returns status and body.
 func call(t testing.TB, method, url string, body string) (int, []byte) {

@@ -1,5 +1,6 @@
 // Package file is the sink that appends records to a file, as JSON lines
-// (one object per record, with topic, partition, offset, key, headers) or
+// (one object per record, with topic, partition, offset, key, headers: the
+// record JSON shared with the console and S3 sinks) or
 // as raw lines, rotating it by size or age. A batch is fsynced before it is
 // acknowledged, so a Kafka consumer commits only what is on disk.
 package file
@@ -7,16 +8,14 @@ package file
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/creek-pipeline/creek/internal/pipeline"
+	"github.com/creek-pipeline/creek/internal/recordjson"
 )
 
 func init() {
@@ -31,7 +30,7 @@ func init() {
 			{Name: "rotate-every", Flag: "rotate-every", Type: pipeline.TypeDuration, Default: "0s", Doc: "Start a new file after this long, such as 1h; 0 never."},
 		},
 		NewSink: func(v *pipeline.Values, env pipeline.Env) (pipeline.Sink, error) {
-			size, err := parseSize(v.String("rotate-size"))
+			size, err := pipeline.ParseSize(v.String("rotate-size"))
 			if err != nil {
 				return nil, fmt.Errorf("rotate-size: %w", err)
 			}
@@ -55,6 +54,7 @@ type Sink struct {
 	w      *bufio.Writer
 	size   int64
 	opened time.Time
+	buf    []byte // the json format's line
 }
 
 // Open opens (appending to) the file at path.
@@ -136,16 +136,6 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
-type jsonRecord struct {
-	Topic     string            `json:"topic,omitempty"`
-	Partition *int32            `json:"partition,omitempty"`
-	Offset    *int64            `json:"offset,omitempty"`
-	Timestamp string            `json:"timestamp,omitempty"`
-	Key       *string           `json:"key,omitempty"`
-	Value     json.RawMessage   `json:"value"`
-	Headers   map[string]string `json:"headers,omitempty"`
-}
-
 // writeLine writes one message as a line; raw values go straight to the
 // buffer, without an intermediate copy.
 func (s *Sink) writeLine(m *pipeline.Message) error {
@@ -168,33 +158,8 @@ func (s *Sink) writeLine(m *pipeline.Message) error {
 }
 
 func (s *Sink) encode(m *pipeline.Message) []byte {
-	r := jsonRecord{Topic: m.Topic}
-	if m.Topic != "" {
-		r.Partition, r.Offset = &m.Partition, &m.Offset
-	}
-	if !m.Timestamp.IsZero() {
-		r.Timestamp = m.Timestamp.UTC().Format(time.RFC3339Nano)
-	}
-	if m.Key != nil {
-		k := string(m.Key)
-		if !utf8.Valid(m.Key) {
-			k = strconv.Quote(k)
-		}
-		r.Key = &k
-	}
-	if json.Valid(m.Value) {
-		r.Value = m.Value
-	} else {
-		r.Value, _ = json.Marshal(string(m.Value))
-	}
-	for _, h := range m.Headers {
-		if r.Headers == nil {
-			r.Headers = map[string]string{}
-		}
-		r.Headers[h.Key] = string(h.Value)
-	}
-	b, _ := json.Marshal(r)
-	return append(b, '\n')
+	s.buf = recordjson.Append(s.buf[:0], m)
+	return s.buf
 }
 
 // Close flushes, fsyncs and closes the file.
@@ -206,24 +171,4 @@ func (s *Sink) Close() error {
 		return err
 	}
 	return s.f.Close()
-}
-
-// parseSize reads sizes such as 100MB, 1GiB, 512k or 1048576.
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(strings.ToUpper(s))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%q is not a size such as 100MB or 1GiB", s)
-	}
-	return int64(n * float64(mult)), nil
 }

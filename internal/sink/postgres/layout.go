@@ -11,10 +11,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/tidwall/gjson"
 
 	"github.com/creek-pipeline/creek/internal/pipeline"
 	"github.com/creek-pipeline/creek/internal/processor"
+	"github.com/creek-pipeline/creek/internal/recordjson"
 )
 
 // layout is a table's columns and how a message fills them.
@@ -74,7 +74,7 @@ var recordLayout = &layout{
 		if len(m.Headers) > 0 {
 			h := make(map[string]string, len(m.Headers))
 			for _, kv := range m.Headers {
-				h[kv.Key] = strings.ToValidUTF8(string(kv.Value), "\uFFFD")
+				h[kv.Key] = recordjson.Printable(kv.Value)
 			}
 			b, _ := json.Marshal(h)
 			headers = json.RawMessage(bytes.ReplaceAll(b, []byte(`\u0000`), []byte(`\ufffd`)))
@@ -104,9 +104,7 @@ func (l *layout) value(v []byte) (any, error) {
 	case "bytea":
 		return v, nil
 	case "json", "jsonb":
-		if !gjson.ValidBytes(v) || !utf8.Valid(v) {
-			v = jsonString(v) // text that is not JSON is kept as a JSON string
-		}
+		v = recordjson.AppendValue(nil, v) // a value that is not JSON becomes a JSON string
 		if l.valueType == "jsonb" && bytes.Contains(v, []byte(`\u0000`)) {
 			return nil, fmt.Errorf("the value holds \\u0000, which PostgreSQL jsonb cannot")
 		}

@@ -18,7 +18,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -392,11 +391,4 @@ func hideURL(err error, url string) string {
 		}
 	}
 	return msg
-}
-
-// jsonString is text as a JSON string, for a value that is not JSON in a
-// jsonb column.
-func jsonString(b []byte) []byte {
-	out, _ := json.Marshal(strings.ToValidUTF8(string(b), "\uFFFD"))
-	return out
 }

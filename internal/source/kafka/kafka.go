@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -36,6 +37,10 @@ func init() {
 				Doc: "Share group (KIP-932, a queue): members read the same partitions and each record goes to one of them; a record the sink accepted is gone for the group. Not with --group."},
 			{Name: "from-beginning", Flag: "from-beginning", Type: pipeline.TypeBool,
 				Doc: "Start at the earliest record when there is no committed offset, or for a share group that does not exist yet (without a group: always). Otherwise start at the end, with new records only."},
+			{Name: "session-timeout", Flag: "session-timeout", Type: pipeline.TypeDuration, Default: "45s",
+				Doc: "Consumer group: how long the group waits for a member that stopped answering (a crash, kill -9) before giving its partitions to the others; Kafka's session.timeout.ms."},
+			{Name: "fetch-max-bytes", Flag: "fetch-max-bytes", Type: pipeline.TypeString, Default: "50MiB",
+				Doc: "Most bytes one fetch brings (Kafka's fetch.max.bytes; a partition brings at most 1 MiB of it): what the consumer buffers before the sink takes it."},
 			{Name: "count", Flag: "count", Type: pipeline.TypeInt, Default: "0", Doc: "Stop after this many records; 0 for no end."},
 			{Name: "max-batch", Type: pipeline.TypeInt, Default: "10000", Doc: "Most records handed to the sink at once."},
 		},
@@ -51,6 +56,17 @@ type Source struct {
 	count    int64
 	maxBatch int
 	env      pipeline.Env
+
+	// With a PositionSink the sink says what to commit (see UsePositions).
+	positions *pipeline.Positions
+	mu        sync.Mutex
+	epochs    map[string]map[int32]int32 // latest leader epoch seen, for commits by position
+	// outMu guards out and runCtx: while Run runs, where revocation
+	// barriers go. Not mu, which commits take: a barrier may wait for a
+	// sink that waits for a commit.
+	outMu  sync.Mutex
+	out    chan<- *pipeline.Batch
+	runCtx context.Context
 }
 
 // New builds the source from its options.
@@ -74,7 +90,11 @@ func New(v *pipeline.Values, env pipeline.Env) (pipeline.Source, error) {
 	if v.Bool("from-beginning") {
 		start = kgo.NewOffset().AtStart()
 	}
-	opts = append(opts, kgo.ConsumeTopics(topics...))
+	fetchMax, err := pipeline.ParseSize(v.String("fetch-max-bytes"))
+	if err != nil || fetchMax < 1 || fetchMax > 1<<30 {
+		return nil, fmt.Errorf("fetch-max-bytes %q: want a size from 1 byte to 1GiB, such as 16MiB", v.String("fetch-max-bytes"))
+	}
+	opts = append(opts, kgo.ConsumeTopics(topics...), kgo.FetchMaxBytes(int32(fetchMax)), kgo.FetchMaxPartitionBytes(int32(min(fetchMax, 1<<20))))
 	shareGroup := v.String("share-group")
 	if shareGroup != "" {
 		if v.String("group") != "" {
@@ -89,20 +109,68 @@ func New(v *pipeline.Values, env pipeline.Env) (pipeline.Source, error) {
 	} else {
 		opts = append(opts, kgo.ConsumeResetOffset(start))
 	}
-	if g := v.String("group"); g != "" {
+	s := &Source{group: v.String("group"), share: shareGroup != "", count: v.Int("count"), maxBatch: int(v.Int("max-batch")), env: env}
+	if s.maxBatch <= 0 {
+		s.maxBatch = 10000
+	}
+	if s.group != "" {
 		// Offsets are marked when the sink acknowledges and committed
 		// from the marks (periodically, on rebalance and on close).
-		opts = append(opts, kgo.ConsumerGroup(g), kgo.AutoCommitMarks(), kgo.AutoCommitInterval(time.Second))
+		opts = append(opts, kgo.ConsumerGroup(s.group), kgo.AutoCommitMarks(), kgo.AutoCommitInterval(time.Second), kgo.SessionTimeout(v.Duration("session-timeout")),
+			kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+				s.revoke(revoked)
+				// As franz-go's default: commit what is marked before the partitions go.
+				if err := cl.CommitMarkedOffsets(ctx); err != nil {
+					s.env.Logger.Warn("commit on rebalance failed; the new owner reads some records again", "err", err)
+				}
+			}),
+			kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { s.revoke(lost) }))
 	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
+	if s.cl, err = kgo.NewClient(opts...); err != nil {
 		return nil, err
 	}
-	maxBatch := int(v.Int("max-batch"))
-	if maxBatch <= 0 {
-		maxBatch = 10000
+	return s, nil
+}
+
+// UsePositions makes the source commit what a PositionSink reports stored
+// instead of what it acknowledged.
+func (s *Source) UsePositions(p *pipeline.Positions) error {
+	if s.share {
+		return errors.New("a share group hands out single records, but this sink stores runs of offsets: use a consumer group (--group) or no group")
 	}
-	return &Source{cl: cl, group: v.String("group"), share: shareGroup != "", count: v.Int("count"), maxBatch: maxBatch, env: env}, nil
+	s.positions = p
+	p.Commit = func(topic string, partition int32, next int64) {
+		s.mu.Lock()
+		epoch := s.epochs[topic][partition]
+		s.mu.Unlock()
+		s.cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{topic: {partition: {Epoch: epoch, Offset: next}}})
+	}
+	return nil
+}
+
+// revoke tells a PositionSink that partitions are gone, once it has taken
+// every batch sent before: an empty batch through the queue is acknowledged
+// only after all batches ahead of it were written.
+func (s *Source) revoke(partitions map[string][]int32) {
+	if s.positions == nil || s.positions.Revoked == nil {
+		return
+	}
+	s.outMu.Lock() // Run does not return (and its queue close) while a barrier is being sent
+	var barrier chan struct{}
+	if s.out != nil {
+		barrier = make(chan struct{})
+		once := sync.OnceFunc(func() { close(barrier) })
+		if !pipeline.Send(s.runCtx, s.out, &pipeline.Batch{Ack: once, Nack: func(error) { once() }}) {
+			barrier = nil
+		}
+	}
+	s.outMu.Unlock()
+	if barrier != nil {
+		<-barrier
+	}
+	for topic, ps := range partitions {
+		s.positions.Revoked(topic, ps)
+	}
 }
 
 // startShareGroupAtEarliest sets a share group that does not exist yet to
@@ -143,6 +211,14 @@ func startShareGroupAtEarliest(opts []kgo.Opt, group string, topics []string) er
 
 // Run polls records and hands them over as batches.
 func (s *Source) Run(ctx context.Context, out chan<- *pipeline.Batch) error {
+	s.outMu.Lock()
+	s.out, s.runCtx = out, ctx
+	s.outMu.Unlock()
+	defer func() {
+		s.outMu.Lock()
+		s.out = nil
+		s.outMu.Unlock()
+	}()
 	var read int64
 	for s.count == 0 || read < s.count {
 		want := s.maxBatch
@@ -176,6 +252,8 @@ func (s *Source) Run(ctx context.Context, out chan<- *pipeline.Batch) error {
 		}
 		var sunk chan struct{} // share groups: closed once the sink has the batch
 		switch {
+		case s.positions != nil:
+			s.noteEpochs(fs) // the sink commits by position; the batch needs no acknowledgement
 		case s.group != "":
 			b.Ack = func() { s.cl.MarkCommitRecords(recs...) }
 		case s.share:
@@ -203,6 +281,24 @@ func (s *Source) Run(ctx context.Context, out chan<- *pipeline.Batch) error {
 		}
 	}
 	return nil
+}
+
+// noteEpochs keeps each partition's latest leader epoch, which a commit by
+// position needs (franz-go refuses a mark with an older epoch).
+func (s *Source) noteEpochs(fs kgo.Fetches) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epochs == nil {
+		s.epochs = map[string]map[int32]int32{}
+	}
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if n := len(p.Records); n > 0 {
+			if s.epochs[p.Topic] == nil {
+				s.epochs[p.Topic] = map[int32]int32{}
+			}
+			s.epochs[p.Topic][p.Partition] = p.Records[n-1].LeaderEpoch
+		}
+	})
 }
 
 // updateLag sums, over the partitions just fetched, how far the last

@@ -1,0 +1,188 @@
+// Package s3client builds S3 clients for creek's S3 sink and `creek s3`:
+// aws-sdk-go-v2 with its default credential chain (environment, shared
+// config and profiles, web identity, ECS, the EC2 instance role through
+// IMDSv2), retries with back-off for throttling and network errors, and
+// path-style addressing for S3-compatible stores. It also turns S3's errors
+// into one line that says what went wrong and what to do, and streams
+// objects through multipart upload (writer.go).
+package s3client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+)
+
+// Options choose the account, region and endpoint.
+type Options struct {
+	Region   string // "" for the configured one (AWS_REGION, the profile, the EC2 instance's)
+	Endpoint string // an S3-compatible store's URL; "" for AWS
+	Profile  string // a shared-config profile; "" for AWS_PROFILE or the default
+}
+
+// DefaultRegion is used when nothing names a region, as aws cli does.
+const DefaultRegion = "us-east-1"
+
+// Client is an S3 client and what it was built with.
+type Client struct {
+	*s3.Client
+	Region   string
+	Endpoint string
+}
+
+// New builds a client. Credentials are looked up when first needed, so a
+// missing credential shows on the first request (see Explain).
+func New(ctx context.Context, o Options) (*Client, error) {
+	opts := []func(*config.LoadOptions) error{
+		config.WithRetryer(func() aws.Retryer {
+			// Throttling (503 SlowDown) and network errors are retried
+			// with jittered back-off for about two minutes; no retry
+			// quota, so a long S3 hiccup does not fail requests at once.
+			return retry.NewStandard(func(so *retry.StandardOptions) {
+				so.MaxAttempts = 10
+				so.MaxBackoff = 20 * time.Second
+				so.RateLimiter = ratelimit.None
+			})
+		}),
+	}
+	if o.Region != "" {
+		opts = append(opts, config.WithRegion(o.Region))
+	}
+	if o.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(o.Profile))
+	}
+	if o.Endpoint == "" && o.Region == "" {
+		// On EC2 without a configured region, the instance's own (as the
+		// seed's server in ap-northeast-2 expects).
+		opts = append(opts, config.WithEC2IMDSRegion())
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = DefaultRegion
+	}
+	cl := s3.NewFromConfig(cfg, func(so *s3.Options) {
+		if o.Endpoint != "" {
+			so.BaseEndpoint = aws.String(o.Endpoint)
+			so.UsePathStyle = true
+			// S3-compatible stores do not all know the newer default
+			// checksums; send and check them only where S3 requires.
+			so.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+			so.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		}
+	})
+	return &Client{Client: cl, Region: cfg.Region, Endpoint: o.Endpoint}, nil
+}
+
+// CheckBucket asks for the bucket, so a sink fails at start, in one line,
+// when the bucket, the credentials or the region are wrong.
+func (c *Client) CheckBucket(ctx context.Context, bucket string) error {
+	_, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode == http.StatusBadRequest && re.Response.Header.Get("X-Amz-Bucket-Region") == "" {
+		// An answer to HEAD has no body to say what was wrong; a listing
+		// of one key brings the error code.
+		_, err = c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), MaxKeys: aws.Int32(1)})
+	}
+	return c.Explain(err, bucket)
+}
+
+// ErrRefused marks errors where S3 refused the credentials.
+var ErrRefused = errors.New("refused")
+
+// Explain turns an S3 error into one line saying which problem it is and
+// what to do: no such bucket, refused or missing credentials, the bucket in
+// another region, an endpoint that does not answer. Other errors are
+// returned with the bucket named.
+func (c *Client) Explain(err error, bucket string) error {
+	if err == nil {
+		return nil
+	}
+	var ae smithy.APIError
+	code, status, bucketRegion := "", 0, ""
+	if errors.As(err, &ae) {
+		code = ae.ErrorCode()
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil {
+		status = re.Response.StatusCode
+		bucketRegion = re.Response.Header.Get("X-Amz-Bucket-Region")
+	}
+	where := "s3://" + bucket
+	if c.Endpoint != "" {
+		where += " at " + c.Endpoint
+	}
+	switch {
+	case code == "NoSuchBucket" || (code == "NotFound" && status == http.StatusNotFound) || (status == http.StatusNotFound && code == ""):
+		return fmt.Errorf("bucket %s does not exist: create it with `creek s3 mb s3://%s --region %s`, or check the bucket name", where, bucket, c.Region)
+	case code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" || code == "IncorrectEndpoint" || status == http.StatusMovedPermanently ||
+		(bucketRegion != "" && bucketRegion != c.Region):
+		if bucketRegion == "" {
+			bucketRegion = regionFromMessage(err)
+		}
+		if bucketRegion != "" {
+			return fmt.Errorf("bucket %s is in region %s, not %s: use --region %s", where, bucketRegion, c.Region, bucketRegion)
+		}
+		return fmt.Errorf("bucket %s is not in region %s: give its region with --region", where, c.Region)
+	case code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "ExpiredToken" || code == "InvalidToken" ||
+		code == "TokenRefreshRequired" || code == "AccessDenied" || code == "Forbidden" || status == http.StatusForbidden:
+		if code == "" {
+			code = "403 Forbidden"
+		}
+		return fmt.Errorf("S3 refused the credentials for %s (%s): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the --profile, or the instance role's policy: %w", where, code, ErrRefused)
+	case isNoCredentials(err):
+		return fmt.Errorf("no AWS credentials for %s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, choose a profile with --profile, or run on EC2 with an instance role (%v)", where, rootCause(err))
+	case isNetwork(err):
+		return fmt.Errorf("cannot reach S3 for %s (retried): %v; check the network or --endpoint-url", where, rootCause(err))
+	}
+	return fmt.Errorf("%s: %w", where, err)
+}
+
+// regionFromMessage finds the expected region in S3's
+// AuthorizationHeaderMalformed message ("... expecting 'eu-west-1'").
+func regionFromMessage(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "expecting '"); i >= 0 {
+		rest := msg[i+len("expecting '"):]
+		if j := strings.IndexByte(rest, '\''); j > 0 {
+			return rest[:j]
+		}
+	}
+	return ""
+}
+
+func isNoCredentials(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "failed to retrieve credentials") || strings.Contains(msg, "no EC2 IMDS role found") ||
+		strings.Contains(msg, "static credentials are empty") || strings.Contains(msg, "anonymous credentials")
+}
+
+func isNetwork(err error) bool {
+	var ne net.Error
+	var oe *net.OpError
+	return errors.As(err, &oe) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+func rootCause(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
+}
