@@ -4,6 +4,7 @@ package main
 import (
 	_ "github.com/creek-pipeline/creek/internal/processor"
 	_ "github.com/creek-pipeline/creek/internal/sink/console"
+	_ "github.com/creek-pipeline/creek/internal/sink/dynamodb"
 	_ "github.com/creek-pipeline/creek/internal/sink/elasticsearch"
 	_ "github.com/creek-pipeline/creek/internal/sink/file"
 	_ "github.com/creek-pipeline/creek/internal/sink/kafka"
