@@ -39,7 +39,7 @@ func init() {
 			{Name: "url", Flag: "pg-url", Env: []string{"CREEK_PG_URL"}, Type: pipeline.TypeString, Secret: true,
 				Doc: "Connection URL such as postgres://user:password@host:5432/db (libpq's PG* environment variables fill in what it leaves out, such as PGPASSWORD)."},
 			{Name: "table", Flag: "pg-table", Type: pipeline.TypeString, Doc: "Table to write to (required), optionally schema.table."},
-			{Name: "connections", Flag: "pg-connections", Type: pipeline.TypeInt, Default: "2",
+			{Name: "connections", Flag: "pg-connections", Type: pipeline.TypeInt, Default: "3",
 				Doc: "Batches written at once, each in its own transaction on its own connection."},
 			{Name: "create-table", Flag: "pg-create-table", Type: pipeline.TypeBool,
 				Doc: "Create the table when it is missing: with --map tweet typed columns (id primary key, created_at, lang, author_id, username, text, hashtags text[], raw jsonb); else topic, partition, offset as the primary key and key, value jsonb, headers, timestamp."},
@@ -56,7 +56,7 @@ type Config struct {
 	URL         string
 	Table       string
 	CreateTable bool
-	Connections int    // batches in flight; 0 for 2
+	Connections int    // batches in flight; 0 for 3
 	Shape       string // pipeline.ShapeTweet for tweet columns
 }
 
@@ -102,7 +102,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 	}
 	n := max(cfg.Connections, 1)
 	if cfg.Connections == 0 {
-		n = 2
+		n = 3
 	}
 	s.free = make(chan *writer, n)
 	for i := range n {
