@@ -33,8 +33,22 @@ var postgres lazy
 // postgres user, with its own data folder and port.
 func PostgreSQL(t testing.TB) *Postgres {
 	t.Helper()
-	s := postgres.get(t, startPostgres)
-	return &Postgres{Server: s, URL: fmt.Sprintf("postgres://postgres:%s@%s/postgres?sslmode=disable", PostgresPassword, s.Addr)}
+	p, skip := PostgreSQLIfInstalled(t)
+	if skip != "" {
+		t.Skip(skip)
+	}
+	return p
+}
+
+// PostgreSQLIfInstalled is PostgreSQL, or, when the server is not
+// installed, nil and why, for a test that goes on without it.
+func PostgreSQLIfInstalled(t testing.TB) (*Postgres, string) {
+	t.Helper()
+	s, skip := postgres.try(t, startPostgres)
+	if skip != "" {
+		return nil, skip
+	}
+	return &Postgres{Server: s, URL: fmt.Sprintf("postgres://postgres:%s@%s/postgres?sslmode=disable", PostgresPassword, s.Addr)}, ""
 }
 
 // PostgresPassword is the test server's password for the user postgres.

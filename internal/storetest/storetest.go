@@ -81,6 +81,17 @@ type lazy struct {
 
 func (l *lazy) get(t testing.TB, start func() (*Server, string, error)) *Server {
 	t.Helper()
+	s, skip := l.try(t, start)
+	if skip != "" {
+		t.Skip(skip)
+	}
+	return s
+}
+
+// try is get that returns why the server is not installed instead of
+// skipping the test.
+func (l *lazy) try(t testing.TB, start func() (*Server, string, error)) (*Server, string) {
+	t.Helper()
 	l.once.Do(func() {
 		l.s, l.skip, l.err = start()
 		if l.s != nil {
@@ -89,13 +100,10 @@ func (l *lazy) get(t testing.TB, start func() (*Server, string, error)) *Server 
 			started.Unlock()
 		}
 	})
-	if l.skip != "" {
-		t.Skip(l.skip)
-	}
 	if l.err != nil {
 		t.Fatal(l.err)
 	}
-	return l.s
+	return l.s, l.skip
 }
 
 // Start starts the server (again, after Stop) and waits until it answers.
