@@ -153,9 +153,9 @@ func startOpenSearch() (*Server, string, error) {
 	// root's home, which nobody cannot enter), with a configuration of its
 	// own (OpenSearch writes a keystore there).
 	own := filepath.Join(dir, "opensearch")
-	if out, err := exec.Command("cp", "-al", home, own).CombinedOutput(); err != nil {
+	if err := exec.Command("cp", "-al", home, own).Run(); err != nil {
 		os.RemoveAll(own)
-		if out, err = exec.Command("cp", "-r", home, own).CombinedOutput(); err != nil {
+		if out, err := exec.Command("cp", "-r", home, own).CombinedOutput(); err != nil {
 			os.RemoveAll(dir)
 			return nil, "", fmt.Errorf("copy OpenSearch: %v %s", err, out)
 		}

@@ -130,7 +130,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 	}
 	client, err := opensearch.NewClient(opensearch.Config{
 		Addresses: urls, Username: cfg.User, Password: cfg.Password, Header: header,
-		DisableRetry: true, HealthCheckMaxRetries: -1, DiscoverNodesOnStart: opensearch.ToPointer(false),
+		DisableRetry: true, HealthCheckMaxRetries: -1, DiscoverNodesOnStart: new(false),
 		Transport: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
 			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -183,7 +183,7 @@ func (s *Sink) do(ctx context.Context, method, path string, body []byte) (int, [
 			req.Header.Set("Content-Type", "application/x-ndjson")
 		}
 	}
-	resp, err := s.client.Perform(req)
+	resp, err := s.client.Stream(req)
 	if err != nil {
 		return 0, nil, err
 	}
