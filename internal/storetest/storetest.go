@@ -10,7 +10,6 @@
 package storetest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -67,7 +66,7 @@ type Server struct {
 	mu   sync.Mutex // guards cmd and done
 	cmd  *exec.Cmd
 	done chan struct{}
-	logs lockedBuffer
+	logs SyncBuffer
 }
 
 // lazy starts a server once per test binary; a failure is remembered and
@@ -182,24 +181,6 @@ func (s *Server) Logs() string { return s.logs.String() }
 func (s *Server) close() {
 	s.Stop()
 	os.RemoveAll(s.dir)
-}
-
-// lockedBuffer collects a process's output from its two pipes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // freePort finds a free loopback port.

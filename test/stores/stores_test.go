@@ -8,7 +8,6 @@
 package stores
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,7 +18,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -67,32 +65,15 @@ type store struct {
 // consumer is one run of `creek consume`.
 type consumer struct {
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *storetest.SyncBuffer
 	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startConsumer(t *testing.T, brokerAddr, topic string, st *store) *consumer {
 	t.Helper()
 	args := append([]string{"consume", "--brokers", brokerAddr, "--topic", topic, "--group", "store-" + st.name, "--from-beginning",
 		"--map", "tweet", "--dead-letter-topic", topic + "-dlq", "--log-level", "info"}, st.flags...)
-	c := &consumer{cmd: exec.Command(creekBin, args...), logs: &syncBuffer{}, done: make(chan struct{})}
+	c := &consumer{cmd: exec.Command(creekBin, args...), logs: &storetest.SyncBuffer{}, done: make(chan struct{})}
 	c.cmd.Env = append(os.Environ(), st.env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
 	if err := c.cmd.Start(); err != nil {

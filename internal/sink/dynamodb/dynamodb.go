@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/creek-pipeline/creek/internal/awsconfig"
 	"github.com/creek-pipeline/creek/internal/pipeline"
+	"github.com/creek-pipeline/creek/internal/sink/parts"
 	"github.com/creek-pipeline/creek/internal/sink/retry"
 )
 
@@ -160,38 +160,10 @@ func (s *Sink) createTable(ctx context.Context) error {
 // alone (returned as a *pipeline.RejectedError).
 func (s *Sink) Write(ctx context.Context, b *pipeline.Batch) error {
 	items, rejected := s.items(b.Messages)
-	var (
-		mu    sync.Mutex
-		first error
-		wg    sync.WaitGroup
-		slots = make(chan struct{}, s.cfg.Workers)
-	)
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for start := 0; start < len(items); start += maxBatchItems {
-		group := items[start:min(start+maxBatchItems, len(items))]
-		slots <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			rej, err := s.writeGroup(wctx, group)
-			mu.Lock()
-			defer mu.Unlock()
-			rejected = append(rejected, rej...)
-			if err != nil && first == nil {
-				first = err
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	if first != nil {
-		return first
-	}
-	if len(rejected) > 0 {
-		return &pipeline.RejectedError{Rejections: rejected}
-	}
-	return nil
+	groups := (len(items) + maxBatchItems - 1) / maxBatchItems
+	return parts.Write(ctx, groups, s.cfg.Workers, rejected, func(ctx context.Context, i int) ([]pipeline.Rejection, error) {
+		return s.writeGroup(ctx, items[i*maxBatchItems:min((i+1)*maxBatchItems, len(items))])
+	})
 }
 
 // maxBatchItems is BatchWriteItem's limit.

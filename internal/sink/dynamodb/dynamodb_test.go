@@ -20,7 +20,6 @@ import (
 	"github.com/creek-pipeline/creek/internal/awsconfig"
 	"github.com/creek-pipeline/creek/internal/pipeline"
 	"github.com/creek-pipeline/creek/internal/processor"
-	"github.com/creek-pipeline/creek/internal/source/generate"
 	"github.com/creek-pipeline/creek/internal/storetest"
 )
 
@@ -74,27 +73,12 @@ func attrS(item map[string]types.AttributeValue, name string) string {
 	return ""
 }
 
-func mappedTweets(t testing.TB, n int) (orig, mapped []pipeline.Message) {
-	g := generate.New(9)
-	start := time.Date(2026, 4, 11, 9, 0, 0, 0, time.UTC)
-	for i := range n {
-		m := g.Next(start.Add(time.Duration(i) * time.Millisecond))
-		m.Topic, m.Offset = "tweets", int64(i)
-		orig = append(orig, m)
-		if _, err := (processor.TweetMap{}).Process(&m); err != nil {
-			t.Fatal(err)
-		}
-		mapped = append(mapped, m)
-	}
-	return orig, mapped
-}
-
 // Tweets become items equal to their source records; a replay and a
 // batch that names a post twice leave one item per post.
 func TestTweetsIdempotent(t *testing.T) {
 	_, aws := endpoint(t)
 	s := open(t, Config{Table: freshTable(), CreateTable: true, Shape: pipeline.ShapeTweet, AWS: aws})
-	orig, mapped := mappedTweets(t, 300)
+	orig, mapped := storetest.Tweets(t, 9, 300, tweetStart, time.Millisecond)
 	ctx := context.Background()
 	if err := s.Write(ctx, &pipeline.Batch{Messages: mapped[:200]}); err != nil {
 		t.Fatal(err)
@@ -224,13 +208,15 @@ func TestOpenErrors(t *testing.T) {
 
 func ptr(s string) *string { return &s }
 
+var tweetStart = time.Date(2026, 4, 11, 9, 0, 0, 0, time.UTC)
+
 // While the server is down a write waits and retries; once it is back the
 // batch is written.
 func TestWaitsForServer(t *testing.T) {
 	d, aws := endpoint(t)
 	s := open(t, Config{Table: freshTable(), CreateTable: true, Shape: pipeline.ShapeTweet, AWS: aws})
 	s.policy.Max = time.Second
-	_, mapped := mappedTweets(t, 60)
+	_, mapped := storetest.Tweets(t, 9, 60, tweetStart, time.Millisecond)
 	d.Stop()
 	done := make(chan error, 1)
 	go func() { done <- s.Write(context.Background(), &pipeline.Batch{Messages: mapped}) }()

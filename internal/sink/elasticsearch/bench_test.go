@@ -18,7 +18,7 @@ func BenchmarkWriteTweets(b *testing.B) {
 	_, url := storetest.OpenSearch(b)
 	index := freshIndex()
 	s := open(b, Config{URLs: []string{url}, Index: index, CreateIndex: true, Shape: pipeline.ShapeTweet})
-	_, mapped := mappedTweets(b, 10000*b.N, time.Now())
+	_, mapped := storetest.Tweets(b, 5, 10000*b.N, time.Now(), time.Second)
 	b.ResetTimer()
 	for i := range b.N {
 		if err := s.Write(context.Background(), &pipeline.Batch{Messages: mapped[i*10000 : (i+1)*10000]}); err != nil {

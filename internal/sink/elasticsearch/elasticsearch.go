@@ -34,6 +34,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/creek-pipeline/creek/internal/pipeline"
+	"github.com/creek-pipeline/creek/internal/sink/parts"
 	"github.com/creek-pipeline/creek/internal/sink/retry"
 )
 
@@ -205,37 +206,9 @@ func (s *Sink) Write(ctx context.Context, b *pipeline.Batch) error {
 		}
 	}
 	chunks := s.chunk(docs)
-	var (
-		mu    sync.Mutex
-		first error
-		wg    sync.WaitGroup
-		slots = make(chan struct{}, s.cfg.Workers)
-	)
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for _, c := range chunks {
-		slots <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			rej, err := s.sendChunk(wctx, c)
-			mu.Lock()
-			defer mu.Unlock()
-			rejected = append(rejected, rej...)
-			if err != nil && first == nil {
-				first = err
-				cancel() // a fatal error stops the other requests of the batch
-			}
-		}()
-	}
-	wg.Wait()
-	if first != nil {
-		return first
-	}
-	if len(rejected) > 0 {
-		return &pipeline.RejectedError{Rejections: rejected}
-	}
-	return nil
+	return parts.Write(ctx, len(chunks), s.cfg.Workers, rejected, func(ctx context.Context, i int) ([]pipeline.Rejection, error) {
+		return s.sendChunk(ctx, chunks[i])
+	})
 }
 
 // doc is one bulk action: its action line and source, ready to send.

@@ -1,7 +1,6 @@
 package elasticsearch
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,7 +21,6 @@ import (
 	"github.com/creek-pipeline/creek/internal/pipeline"
 	"github.com/creek-pipeline/creek/internal/processor"
 	"github.com/creek-pipeline/creek/internal/sink/retry"
-	"github.com/creek-pipeline/creek/internal/source/generate"
 	"github.com/creek-pipeline/creek/internal/storetest"
 )
 
@@ -61,22 +58,6 @@ func count(t testing.TB, url, index string) int {
 	return int(gjson.GetBytes(b, "count").Int())
 }
 
-// mappedTweets are n generated posts as read from Kafka and after --map
-// tweet, one a second from start.
-func mappedTweets(t testing.TB, n int, start time.Time) (orig, mapped []pipeline.Message) {
-	g := generate.New(5)
-	for i := range n {
-		m := g.Next(start.Add(time.Duration(i) * time.Second))
-		m.Topic, m.Offset = "tweets", int64(i)
-		orig = append(orig, m)
-		if _, err := (processor.TweetMap{}).Process(&m); err != nil {
-			t.Fatal(err)
-		}
-		mapped = append(mapped, m)
-	}
-	return orig, mapped
-}
-
 func open(t testing.TB, cfg Config) *Sink {
 	t.Helper()
 	s, err := Open(context.Background(), cfg, quiet())
@@ -94,7 +75,7 @@ func TestTweetsIdempotent(t *testing.T) {
 	_, url := storetest.OpenSearch(t)
 	index := freshIndex()
 	s := open(t, Config{URLs: []string{url}, Index: index, CreateIndex: true, Shape: pipeline.ShapeTweet, BulkActions: 37, Workers: 3})
-	orig, mapped := mappedTweets(t, 400, time.Now())
+	orig, mapped := storetest.Tweets(t, 5, 400, time.Now(), time.Second)
 	ctx := context.Background()
 	if err := s.Write(ctx, &pipeline.Batch{Messages: mapped[:250]}); err != nil {
 		t.Fatal(err)
@@ -220,15 +201,15 @@ func TestBusyClusterRetried(t *testing.T) {
 	_, url := storetest.OpenSearch(t)
 	index := freshIndex()
 	call(t, "PUT", url+"/"+index, `{"settings":{"number_of_shards":3,"number_of_replicas":0}}`)
-	var logs bytes.Buffer
+	var logs storetest.SyncBuffer
 	s, err := Open(context.Background(), Config{URLs: []string{url}, Index: index, Shape: pipeline.ShapeTweet, BulkActions: 10, Workers: 16},
-		slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil)))
+		slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	s.policy = retry.Policy{Start: 20 * time.Millisecond, Max: 500 * time.Millisecond}
-	_, mapped := mappedTweets(t, 1000, time.Now())
+	_, mapped := storetest.Tweets(t, 5, 1000, time.Now(), time.Second)
 	start := time.Now()
 	if err := s.Write(context.Background(), &pipeline.Batch{Messages: mapped}); err != nil {
 		t.Fatal(err)
@@ -252,15 +233,4 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := Open(context.Background(), Config{URLs: []string{"http://127.0.0.1:1"}}, quiet()); err == nil || !strings.Contains(err.Error(), "no index given") {
 		t.Fatalf("Open without an index = %v", err)
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/creek-pipeline/creek/internal/pipeline"
 	"github.com/creek-pipeline/creek/internal/processor"
-	"github.com/creek-pipeline/creek/internal/source/generate"
 	"github.com/creek-pipeline/creek/internal/storetest"
 )
 
@@ -26,6 +25,8 @@ func TestMain(m *testing.M) { os.Exit(storetest.Run(m)) }
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 var tableN int
+
+var tweetStart = time.Date(2026, 4, 11, 9, 0, 0, 0, time.UTC)
 
 // freshTable names a table no other test uses.
 func freshTable() string {
@@ -43,23 +44,6 @@ func connect(t *testing.T, url string) *pgx.Conn {
 	return c
 }
 
-// mappedTweets are n generated posts as the Kafka source reads them, and
-// the same after --map tweet.
-func mappedTweets(t testing.TB, n int) (orig, mapped []pipeline.Message) {
-	g := generate.New(11)
-	start := time.Date(2026, 4, 11, 9, 0, 0, 0, time.UTC)
-	for i := range n {
-		m := g.Next(start.Add(time.Duration(i) * time.Millisecond))
-		m.Topic, m.Offset = "tweets", int64(i)
-		orig = append(orig, m)
-		if _, err := (processor.TweetMap{}).Process(&m); err != nil {
-			t.Fatal(err)
-		}
-		mapped = append(mapped, m)
-	}
-	return orig, mapped
-}
-
 // Tweets land as typed rows equal to their source records; writing them
 // again, and a batch holding one post twice, leaves one row per post.
 func TestTweetsIdempotent(t *testing.T) {
@@ -70,7 +54,7 @@ func TestTweetsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	orig, mapped := mappedTweets(t, 500)
+	orig, mapped := storetest.Tweets(t, 11, 500, tweetStart, time.Millisecond)
 	ctx := context.Background()
 	if err := s.Write(ctx, &pipeline.Batch{Messages: mapped[:300]}); err != nil {
 		t.Fatal(err)
@@ -240,7 +224,7 @@ func TestWaitsForServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	_, mapped := mappedTweets(t, 10)
+	_, mapped := storetest.Tweets(t, 11, 10, tweetStart, time.Millisecond)
 	pg.Stop()
 	done := make(chan error, 1)
 	go func() { done <- s.Write(ctx, &pipeline.Batch{Messages: mapped}) }()
