@@ -199,7 +199,7 @@ func runStore(t *testing.T, st *store) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	const topic, n = "tweets", 30000
+	const topic, n = "tweets", 15000
 	sent, bad := produce(t, cl, topic, 1, n, true)
 	total := int64(n + 1)
 
