@@ -48,3 +48,29 @@ func (l *SyncBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// CheckWriteWaits stops the server, starts write, checks that it waits
+// instead of returning, starts the server again and checks that write
+// then succeeds.
+func CheckWriteWaits(t testing.TB, s *Server, write func() error) {
+	t.Helper()
+	s.Stop()
+	done := make(chan error, 1)
+	go func() { done <- write() }()
+	select {
+	case err := <-done:
+		t.Fatalf("the write returned %v while %s was down", err, s.Name)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the write did not finish within 60 s of %s's return", s.Name)
+	}
+}

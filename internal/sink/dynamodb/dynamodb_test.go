@@ -217,25 +217,7 @@ func TestWaitsForServer(t *testing.T) {
 	s := open(t, Config{Table: freshTable(), CreateTable: true, Shape: pipeline.ShapeTweet, AWS: aws})
 	s.policy.Max = time.Second
 	_, mapped := storetest.Tweets(t, 9, 60, tweetStart, time.Millisecond)
-	d.Stop()
-	done := make(chan error, 1)
-	go func() { done <- s.Write(context.Background(), &pipeline.Batch{Messages: mapped}) }()
-	select {
-	case err := <-done:
-		t.Fatalf("Write returned %v while the server was down", err)
-	case <-time.After(1500 * time.Millisecond):
-	}
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("Write did not finish within 60 s of the server's return")
-	}
+	storetest.CheckWriteWaits(t, d, func() error { return s.Write(context.Background(), &pipeline.Batch{Messages: mapped}) })
 	if n := len(scan(t, s)); n != 60 {
 		t.Fatalf("%d items, want 60", n)
 	}
