@@ -55,8 +55,12 @@ type Broker struct {
 	nodeID         int32
 	advertised     string
 	maxRequestSize int32
-	fsync          config.FsyncPolicy
-	autoCreate     bool
+	// maxOtherRequestSize bounds requests of APIs other than Produce.
+	maxOtherRequestSize int32
+	writeTimeout        time.Duration
+	fetchMaxBytes       int64
+	fsync               config.FsyncPolicy
+	autoCreate          bool
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
@@ -116,20 +120,23 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{
-		cluster:        cl,
-		groups:         groups,
-		txns:           txns,
-		shares:         shares,
-		ln:             ln,
-		logger:         logger,
-		nodeID:         int32(values.Int64("node.id")),
-		advertised:     values.String("advertised-addr"),
-		maxRequestSize: int32(values.Int64("socket.request.max.bytes")),
-		fsync:          fsync,
-		autoCreate:     values.Bool("auto.create.topics.enable"),
-		conns:          map[*conn]struct{}{},
-		closing:        make(chan struct{}),
-		done:           make(chan struct{}),
+		cluster:             cl,
+		groups:              groups,
+		txns:                txns,
+		shares:              shares,
+		ln:                  ln,
+		logger:              logger,
+		nodeID:              int32(values.Int64("node.id")),
+		advertised:          values.String("advertised-addr"),
+		maxRequestSize:      int32(values.Int64("socket.request.max.bytes")),
+		maxOtherRequestSize: int32(min(values.Int64("request.max.bytes.non.produce"), values.Int64("socket.request.max.bytes"))),
+		writeTimeout:        time.Duration(values.Int64("socket.write.timeout.ms")) * time.Millisecond,
+		fetchMaxBytes:       values.Int64("fetch.max.bytes"),
+		fsync:               fsync,
+		autoCreate:          values.Bool("auto.create.topics.enable"),
+		conns:               map[*conn]struct{}{},
+		closing:             make(chan struct{}),
+		done:                make(chan struct{}),
 	}
 	go b.acceptLoop()
 	txnCtx, stopTxns := context.WithCancel(context.Background())

@@ -70,7 +70,22 @@ func handleMetadata(b *Broker, r *request, req *kmsg.MetadataRequest) kmsg.Respo
 		}
 		return resp
 	}
+	// Each topic is answered once however often it is asked for, as in
+	// Kafka: a topic of 10,000 partitions listed 10,000 times must not
+	// become 10^8 partition entries.
+	seenNames, seenIDs := map[string]bool{}, map[[16]byte]bool{}
 	for _, rt := range req.Topics {
+		if rt.Topic != nil {
+			if seenNames[*rt.Topic] {
+				continue
+			}
+			seenNames[*rt.Topic] = true
+		} else if rt.TopicID != [16]byte{} {
+			if seenIDs[rt.TopicID] {
+				continue
+			}
+			seenIDs[rt.TopicID] = true
+		}
 		var t *cluster.Topic
 		var err error
 		switch {

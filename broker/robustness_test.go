@@ -103,8 +103,10 @@ func startRobustGoodClient(t *testing.T, addr, topic string) *robustGoodClient {
 	}
 	var wg sync.WaitGroup
 	wg.Add(2)
+	producerDone := make(chan struct{})
 	go func() { // producer
 		defer wg.Done()
+		defer close(producerDone)
 		for i := 0; ; i++ {
 			select {
 			case <-g.stop:
@@ -131,7 +133,7 @@ func startRobustGoodClient(t *testing.T, addr, topic string) *robustGoodClient {
 		for {
 			if drainUntil.IsZero() {
 				select {
-				case <-g.stop:
+				case <-producerDone: // its last produce is answered: produced is final
 					drainUntil = time.Now().Add(10 * time.Second)
 				default:
 				}

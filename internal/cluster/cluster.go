@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/creek-pipeline/creek/internal/config"
+	"github.com/creek-pipeline/creek/internal/guard"
 	"github.com/creek-pipeline/creek/internal/storage"
 )
 
@@ -216,19 +217,29 @@ func (c *Cluster) backgroundLoop() {
 		case <-c.stop:
 			return
 		case <-retention.C:
-			for _, l := range c.allLogs() {
-				if _, err := l.EnforceRetention(); err != nil {
-					c.logger.Warn("retention failed", "partition", filepath.Base(l.Dir()), "err", err)
-				}
-			}
+			guard.Run(c.logger, "retention", c.enforceRetention)
 		case <-flushC:
-			for _, l := range c.allLogs() {
-				if l.Unsynced() {
-					_, end := l.Offsets()
-					if err := l.Sync(end); err != nil && !errors.Is(err, storage.ErrClosed) {
-						c.logger.Error("background fsync failed", "partition", filepath.Base(l.Dir()), "err", err)
-					}
-				}
+			guard.Run(c.logger, "background fsync", c.syncUnsynced)
+		}
+	}
+}
+
+// enforceRetention deletes what retention.bytes and retention.ms allow.
+func (c *Cluster) enforceRetention() {
+	for _, l := range c.allLogs() {
+		if _, err := l.EnforceRetention(); err != nil {
+			c.logger.Warn("retention failed", "partition", filepath.Base(l.Dir()), "err", err)
+		}
+	}
+}
+
+// syncUnsynced fsyncs every partition with unsynced appends.
+func (c *Cluster) syncUnsynced() {
+	for _, l := range c.allLogs() {
+		if l.Unsynced() {
+			_, end := l.Offsets()
+			if err := l.Sync(end); err != nil && !errors.Is(err, storage.ErrClosed) {
+				c.logger.Error("background fsync failed", "partition", filepath.Base(l.Dir()), "err", err)
 			}
 		}
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/creek-pipeline/creek/internal/guard"
 )
 
 // Group states, named as Kafka reports them.
@@ -123,9 +125,15 @@ func (c *Coordinator) Join(cl Client, req *kmsg.JoinGroupRequest) (resp *kmsg.Jo
 		return resp, nil
 	}
 	session := time.Duration(req.SessionTimeoutMillis) * time.Millisecond
+	protocols := []string{req.ProtocolType, req.MemberID, optional(req.InstanceID)}
+	for _, p := range req.Protocols {
+		protocols = append(protocols, p.Name)
+	}
 	switch {
-	case req.Group == "":
+	case req.Group == "" || tooLong(req.Group):
 		return fail(kerr.InvalidGroupID)
+	case tooLong(protocols...):
+		return fail(kerr.InvalidRequest)
 	case session < c.cfg.MinSessionTimeout || session > c.cfg.MaxSessionTimeout:
 		return fail(kerr.InvalidSessionTimeout)
 	case req.ProtocolType == "" || len(req.Protocols) == 0:
@@ -415,7 +423,7 @@ func (g *group) maybeCompleteJoin() {
 func (g *group) schedule(d time.Duration, fn func()) {
 	g.stopTimers()
 	var t *time.Timer
-	t = time.AfterFunc(d, func() {
+	t = time.AfterFunc(d, guard.Func(g.c.logger, "group rebalance timer", func() {
 		c := g.c
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -424,7 +432,7 @@ func (g *group) schedule(d time.Duration, fn func()) {
 		}
 		g.timer = nil
 		fn()
-	})
+	}))
 	g.timer = t
 }
 
@@ -576,14 +584,14 @@ func (g *group) watchSession(m *member) {
 		}
 		now := c.now()
 		if m.join != nil || m.sync != nil || now.Before(m.deadline) {
-			m.timer = time.AfterFunc(max(m.deadline.Sub(now), m.sessionTimeout/4), check)
+			m.timer = time.AfterFunc(max(m.deadline.Sub(now), m.sessionTimeout/4), guard.Func(c.logger, "group session timer", check))
 			return
 		}
 		c.logger.Info("member session timed out; removed", "group", g.name, "member", m.id, "session_timeout", m.sessionTimeout)
 		g.removeMember(m)
 		g.memberLeft()
 	}
-	m.timer = time.AfterFunc(m.sessionTimeout, check)
+	m.timer = time.AfterFunc(m.sessionTimeout, guard.Func(g.c.logger, "group session timer", check))
 }
 
 // memberLeft rebalances the members that remain, or empties the group.

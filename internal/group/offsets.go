@@ -33,7 +33,7 @@ func (c *Coordinator) Commit(cl Client, req *kmsg.OffsetCommitRequest) *kmsg.Off
 		}
 		return resp
 	}
-	if req.Group == "" {
+	if req.Group == "" || tooLong(req.Group) {
 		return setAll(kerr.InvalidGroupID)
 	}
 
@@ -77,7 +77,7 @@ func (c *Coordinator) Commit(cl Client, req *kmsg.OffsetCommitRequest) *kmsg.Off
 					sp.ErrorCode = kerr.UnknownTopicID.Code
 				}
 				continue
-			case rp.Metadata != nil && len(*rp.Metadata) > c.cfg.MaxMetadataBytes:
+			case rp.Metadata != nil && len(*rp.Metadata) > c.MaxMetadataBytes():
 				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
 				continue
 			}
@@ -112,6 +112,11 @@ func (c *Coordinator) Commit(cl Client, req *kmsg.OffsetCommitRequest) *kmsg.Off
 	}
 	return resp
 }
+
+// MaxMetadataBytes is the longest metadata an offset commit may carry:
+// offset.metadata.max.bytes, but never more than OffsetFetch v0-v5 can
+// answer with.
+func (c *Coordinator) MaxMetadataBytes() int { return min(c.cfg.MaxMetadataBytes, MaxNameBytes) }
 
 // canCommit applies Kafka's rules for who may commit to a group.
 func (g *group) canCommit(req *kmsg.OffsetCommitRequest) *kerr.Error {
