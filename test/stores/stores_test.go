@@ -72,7 +72,10 @@ type consumer struct {
 func startConsumer(t *testing.T, brokerAddr, topic string, st *store) *consumer {
 	t.Helper()
 	args := append([]string{"consume", "--brokers", brokerAddr, "--topic", topic, "--group", "store-" + st.name, "--from-beginning",
-		"--map", "tweet", "--dead-letter-topic", topic + "-dlq", "--log-level", "info"}, st.flags...)
+		"--map", "tweet", "--dead-letter-topic", topic + "-dlq", "--log-level", "info",
+		// After a kill -9 the group waits this long before the restarted
+		// consumer gets the partitions (Kafka's smallest session timeout).
+		"--session-timeout", "6s"}, st.flags...)
 	c := &consumer{cmd: exec.Command(creekBin, args...), logs: &storetest.SyncBuffer{}, done: make(chan struct{})}
 	c.cmd.Env = append(os.Environ(), st.env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
