@@ -75,7 +75,10 @@ func startConsumer(t *testing.T, brokerAddr, topic string, st *store) *consumer 
 		"--map", "tweet", "--dead-letter-topic", topic + "-dlq", "--log-level", "info",
 		// After a kill -9 the group waits this long before the restarted
 		// consumer gets the partitions (Kafka's smallest session timeout).
-		"--session-timeout", "6s"}, st.flags...)
+		"--session-timeout", "6s",
+		// Small batches, so that the kill lands while some are stored and
+		// others not (one batch of 15,000 would be all or nothing).
+		"--max-batch", "500"}, st.flags...)
 	c := &consumer{cmd: exec.Command(creekBin, args...), logs: &storetest.SyncBuffer{}, done: make(chan struct{})}
 	c.cmd.Env = append(os.Environ(), st.env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs

@@ -41,7 +41,8 @@ func init() {
 			{Name: "fetch-max-bytes", Flag: "fetch-max-bytes", Type: pipeline.TypeString, Default: "50MiB",
 				Doc: "Most bytes one fetch brings (Kafka's fetch.max.bytes; a partition brings at most 1 MiB of it): what the consumer buffers before the sink takes it."},
 			{Name: "count", Flag: "count", Type: pipeline.TypeInt, Default: "0", Doc: "Stop after this many records; 0 for no end."},
-			{Name: "max-batch", Type: pipeline.TypeInt, Default: "10000", Doc: "Most records handed to the sink at once."},
+			{Name: "max-batch", Flag: "max-batch", Type: pipeline.TypeInt, Default: "10000",
+				Doc: "Most records handed to the sink at once (a store writes them in one transaction or request, and the group commits them together)."},
 		},
 		NewSource: New,
 	})
