@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and the machine lacks: Kafka clients
-# from Debian (kcat, kafka-python, confluent-kafka) and from npm (KafkaJS,
-# for the compatibility suite); for the S3 tests versitygw (built with go
-# install), aws cli and boto3 from Debian, pyarrow from PyPI; for the store
+# from Debian (kcat, kafka-python, confluent-kafka), from npm (KafkaJS) and
+# from PyPI (confluent-kafka 2.x, kafka-python 2.x, aiokafka), for the
+# compatibility suite; for the S3 tests versitygw (built with go install),
+# aws cli and boto3 from Debian, pyarrow from PyPI; for the store
 # sinks PostgreSQL from Debian, OpenSearch from Maven Central and dynalite
 # (DynamoDB's API) from npm; Apache Kafka's jars from Maven Central for the
-# referee tests. Binaries go to creek's cache outside the repository, so
+# referee tests, and kafka-clients 2.8.2 for the compatibility suite's
+# old-client row. Binaries go to creek's cache outside the repository, so
 # later runs start at once. Safe to run repeatedly.
 set -euo pipefail
 
@@ -46,10 +48,30 @@ fi
 # Apache Kafka, the referee (scripts/kafka.sh), fetched with Maven in the
 # background once OpenSearch's download (also Maven) is done: one Maven at a
 # time writes to the local repository.
+# The compatibility suite's old Java client: kafka-clients 2.8.2 (the last
+# 2.x release) with its dependencies, in a folder of its own.
+old_clients="$cache/kafka-clients-2.8.2"
+fetch_old_clients() {
+  [ -f "$old_clients/.complete" ] && return
+  rm -rf "$old_clients.tmp" && mkdir -p "$old_clients.tmp"
+  cat >"$old_clients.tmp/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dev.creek</groupId><artifactId>old-clients</artifactId><version>1</version><packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-clients</artifactId><version>2.8.2</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>1.7.36</version></dependency>
+  </dependencies>
+</project>
+EOF
+  mvn -q -B -f "$old_clients.tmp/pom.xml" dependency:copy-dependencies -DoutputDirectory="$old_clients.tmp/libs" &&
+    touch "$old_clients.tmp/libs/.complete" && rm -rf "$old_clients" &&
+    mv "$old_clients.tmp/libs" "$old_clients" && rm -rf "$old_clients.tmp"
+}
 kafka_pid=""
 if command -v mvn >/dev/null && command -v java >/dev/null; then
   ( [ -z "$opensearch_pid" ] || while kill -0 "$opensearch_pid" 2>/dev/null; do sleep 1; done
-    scripts/kafka.sh fetch ) >"$cache/kafka-fetch.log" 2>&1 &
+    scripts/kafka.sh fetch && fetch_old_clients ) >"$cache/kafka-fetch.log" 2>&1 &
   kafka_pid=$!
 else
   echo "test-deps: no java or mvn here: the referee tests against Apache Kafka will skip"
@@ -92,12 +114,18 @@ if ! [ -x "$dyn/node_modules/.bin/dynalite" ] || ! cmp -s internal/storetest/dyn
   (cd "$dyn" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 
-# pyarrow reads back the S3 sink's Parquet objects; Debian has none.
-if ! [ -x "$cache/venv/bin/python3" ] || ! "$cache/venv/bin/python3" -c 'import pyarrow' 2>/dev/null; then
-  echo "test-deps: installing pyarrow into $cache/venv"
-  rm -rf "$cache/venv"
-  /usr/bin/python3 -m venv --system-site-packages "$cache/venv"
-  "$cache/venv/bin/pip" install --quiet --disable-pip-version-check pyarrow==26.0.1
+# A venv beside Debian's Python for what Debian lacks: pyarrow reads back
+# the S3 sink's Parquet objects; the newer Kafka clients of the
+# compatibility suite (confluent-kafka 2.x with its bundled librdkafka,
+# kafka-python 2.x, aiokafka) with the codec libraries they import. Pinned;
+# the list is written into the venv so that a changed pin reinstalls.
+venv_packages="pyarrow==26.0.1 confluent-kafka==2.16.1 kafka-python==2.3.3 aiokafka==0.14.0 cramjam==2.14.0 python-snappy==0.7.3 lz4==4.4.5 zstandard==0.25.0"
+if ! [ -x "$cache/venv/bin/python3" ] || [ "$(cat "$cache/venv/creek-packages" 2>/dev/null)" != "$venv_packages" ]; then
+  echo "test-deps: installing $venv_packages into $cache/venv (PyPI)"
+  [ -x "$cache/venv/bin/python3" ] || /usr/bin/python3 -m venv --system-site-packages "$cache/venv"
+  # shellcheck disable=SC2086 # one word per package
+  "$cache/venv/bin/pip" install --quiet --disable-pip-version-check $venv_packages
+  echo "$venv_packages" >"$cache/venv/creek-packages"
 fi
 
 if [ -n "$opensearch_pid" ]; then
