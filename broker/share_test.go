@@ -335,3 +335,31 @@ func TestShareGroupAutoOffsetResetEarliest(t *testing.T) {
 	defer w.cl.Close()
 	waitFor(t, "the 3 records produced before the group existed", func() bool { return len(w.counts()) == 3 })
 }
+
+// A ShareFetch that only acknowledges answers its partition with an empty
+// record set, never a null one: librdkafka (confluent-kafka 2.x's share
+// consumer) fails to parse the whole answer on a null record set.
+func TestShareFetchAcknowledgeOnlyAnswerHasEmptyRecords(t *testing.T) {
+	b := protoBroker(t, shareSettings)
+	groupCreateTopic(t, b, "acks", 1)
+	m := newShareMember(t, b, "ack-only", "member-a", "acks")
+	groupProduce(t, b, "acks", 4)
+	if got, _ := m.fetch(time.Second); ranges(got) != "[0-3 x1]" {
+		t.Fatalf("acquired %s", ranges(got))
+	}
+	req := kmsg.NewPtrShareFetchRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = &m.group, &m.id, m.epoch
+	req.MaxWaitMillis, req.MinBytes, req.MaxRecords = 50, 1, 100
+	req.Topics = []kmsg.ShareFetchRequestTopic{{TopicID: m.topic, Partitions: []kmsg.ShareFetchRequestTopicPartition{{
+		Partition: 0, PartitionMaxBytes: 1 << 20,
+		AcknowledgementBatches: []kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{{FirstOffset: 0, LastOffset: 3, AcknowledgeTypes: []int8{1}}},
+	}}}}
+	resp := m.c.roundTrip(req, 1).(*kmsg.ShareFetchResponse)
+	if resp.ErrorCode != 0 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("acknowledging fetch: %v, %d topics", kerr.ErrorForCode(resp.ErrorCode), len(resp.Topics))
+	}
+	p := resp.Topics[0].Partitions[0]
+	if p.AcknowledgeErrorCode != 0 || p.Records == nil || len(p.Records) != 0 || len(p.AcquiredRecords) != 0 {
+		t.Fatalf("partition answer: ack error %v, records nil %v (%d bytes), acquired %s", kerr.ErrorForCode(p.AcknowledgeErrorCode), p.Records == nil, len(p.Records), ranges(p.AcquiredRecords))
+	}
+}

@@ -405,6 +405,9 @@ func (a *fetchAnswer) partition(id [16]byte, partition int32) *kmsg.ShareFetchRe
 	p := kmsg.NewShareFetchResponseTopicPartition()
 	p.Partition = partition
 	p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = -1, -1
+	// Empty, not null, as Kafka sends it: librdkafka cannot parse a null
+	// record set (an answer that only carries acknowledgement results).
+	p.Records = []byte{}
 	a.resp.Topics[ti].Partitions = append(a.resp.Topics[ti].Partitions, p)
 	a.where[key] = [2]int{ti, len(a.resp.Topics[ti].Partitions) - 1}
 	return &a.resp.Topics[ti].Partitions[len(a.resp.Topics[ti].Partitions)-1]
