@@ -4,6 +4,7 @@
 # loopback ports. Used by the referee tests (test/referee) and benchmarks.
 #
 #   scripts/kafka.sh fetch              download the jars (once); prints the folder
+#   scripts/kafka.sh libs               prints the folder if the jars are there, else fails
 #   scripts/kafka.sh start DIR [N]      format and start N brokers (1 or 3) under DIR;
 #                                       prints bootstrap=HOST:PORT,... when they serve
 #   scripts/kafka.sh stop DIR           stop the brokers started under DIR
@@ -143,6 +144,7 @@ stop() {
 
 case "${1:-}" in
 fetch) fetch ;;
+libs) [ -f "$LIBS/.complete" ] || die "Kafka $KAFKA_VERSION's jars are not in $LIBS (scripts/kafka.sh fetch, or make test-deps)"; echo "$LIBS" ;;
 start) shift; start "$@" ;;
 stop) shift; stop "$@" ;;
 run)

@@ -36,7 +36,8 @@ var scenarios = []string{
 	"share-group",       // a share group (KIP-932): two members take every record once between them
 }
 
-var clients = []string{"kcat", "kafka-python", "confluent-kafka", "kafkajs", "sarama", "kafka-go", "franz-go"}
+var clients = []string{"kcat", "kafka-python", "kafka-python-2", "confluent-kafka", "confluent-kafka-2", "aiokafka",
+	"kafkajs", "sarama", "kafka-go", "franz-go", "java-4.x", "java-2.x"}
 
 // Result of one client × scenario.
 type result struct {

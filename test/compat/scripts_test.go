@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +68,20 @@ func lookPython(t *testing.T, module string) string {
 	return py
 }
 
+// lookVenvPython returns the python3 of creek's venv (made by
+// scripts/test-deps.sh), where PyPI's newer clients import.
+func lookVenvPython(t *testing.T, module string) string {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Skipf("no cache folder for creek's venv: %v", err)
+	}
+	py := filepath.Join(cache, "creek", "venv", "bin", "python3")
+	if err := exec.Command(py, "-c", "import "+module).Run(); err != nil {
+		t.Skipf("%s cannot import %s (make test installs it from PyPI): %v", py, module, err)
+	}
+	return py
+}
+
 func TestKafkaPython(t *testing.T) {
 	py := lookPython(t, "kafka")
 	runScript(t, "kafka-python", py, "python/kafka_python_compat.py", brokerAddr, "compat-kafka-python")
@@ -74,6 +90,21 @@ func TestKafkaPython(t *testing.T) {
 func TestConfluentKafka(t *testing.T) {
 	py := lookPython(t, "confluent_kafka")
 	runScript(t, "confluent-kafka", py, "python/confluent_kafka_compat.py", brokerAddr, "compat-confluent-kafka")
+}
+
+func TestKafkaPython2(t *testing.T) {
+	py := lookVenvPython(t, "kafka")
+	runScript(t, "kafka-python-2", py, "python/kafka_python_compat.py", brokerAddr, "compat-kafka-python-2")
+}
+
+func TestConfluentKafka2(t *testing.T) {
+	py := lookVenvPython(t, "confluent_kafka")
+	runScript(t, "confluent-kafka-2", py, "python/confluent_kafka_compat.py", brokerAddr, "compat-confluent-kafka-2")
+}
+
+func TestAIOKafka(t *testing.T) {
+	py := lookVenvPython(t, "aiokafka")
+	runScript(t, "aiokafka", py, "python/aiokafka_compat.py", brokerAddr, "compat-aiokafka")
 }
 
 func TestKafkaJS(t *testing.T) {
