@@ -295,12 +295,18 @@ func handleDescribeTransactions(b *Broker, r *request, req *kmsg.DescribeTransac
 			continue
 		}
 		st.State, st.TimeoutMillis, st.ProducerID, st.ProducerEpoch = string(t.State), t.TimeoutMs, t.ProducerID, t.Epoch
+		// As Kafka: the start of the last transaction stays after it
+		// completed, and a completed one lists no partitions.
 		st.StartTimestamp = -1
-		if t.State == txn.Ongoing {
+		if t.State != txn.Empty && !t.Started.IsZero() {
 			st.StartTimestamp = t.Started.UnixMilli()
 		}
+		var partitions []txn.Partition
+		if t.State != txn.CompleteCommit && t.State != txn.CompleteAbort {
+			partitions = t.Partitions
+		}
 		index := map[string]int{}
-		for _, p := range t.Partitions {
+		for _, p := range partitions {
 			i, ok := index[p.Topic]
 			if !ok {
 				i = len(st.Topics)

@@ -110,3 +110,63 @@ func (p *pair) producerIDsReady(txn string) {
 		}
 	})
 }
+
+// A transaction described after it committed, as kafka-transactions
+// describe shows it: Kafka keeps the start time of the last transaction and
+// lists no partitions once it completed.
+func TestDescribeCompletedTransaction(t *testing.T) {
+	p := newPair(t)
+	txn := uniqueName(t, "txn")
+	topic := uniqueName(t, "topic")
+	p.createTopic(topic, 1, nil)
+	p.coordinatorReady(1, txn)
+	p.producerIDsReady(txn)
+	ids := map[string][2]int64{}
+	p.both(func(side string, c *conn) {
+		req := initProducerReq(kmsg.StringPtr(txn), 60000)(side)
+		req.SetVersion(4)
+		resp := c.must(req).(*kmsg.InitProducerIDResponse)
+		if resp.ErrorCode != 0 {
+			t.Fatalf("%s: InitProducerId: %d", side, resp.ErrorCode)
+		}
+		ids[side] = [2]int64{resp.ProducerID, int64(resp.ProducerEpoch)}
+		add := kmsg.NewPtrAddPartitionsToTxnRequest()
+		add.SetVersion(3)
+		add.TransactionalID, add.ProducerID, add.ProducerEpoch = txn, resp.ProducerID, resp.ProducerEpoch
+		add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: topic, Partitions: []int32{0}}}
+		if r := c.must(add).(*kmsg.AddPartitionsToTxnResponse); r.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("%s: AddPartitionsToTxn: %d", side, r.Topics[0].Partitions[0].ErrorCode)
+		}
+		end := kmsg.NewPtrEndTxnRequest()
+		end.SetVersion(4) // before KIP-890's epoch bump on every commit
+		end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = txn, resp.ProducerID, resp.ProducerEpoch, true
+		if r := c.must(end).(*kmsg.EndTxnResponse); r.ErrorCode != 0 {
+			t.Fatalf("%s: EndTxn: %d", side, r.ErrorCode)
+		}
+		// Kafka writes the markers after it answered EndTxn.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			d := kmsg.NewPtrDescribeTransactionsRequest()
+			d.TransactionalIDs = []string{txn}
+			if st := c.must(d).(*kmsg.DescribeTransactionsResponse).TransactionStates[0]; st.State == "CompleteCommit" || time.Now().After(deadline) {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	startSet := func(resp kmsg.Response) {
+		for i := range resp.(*kmsg.DescribeTransactionsResponse).TransactionStates {
+			st := &resp.(*kmsg.DescribeTransactionsResponse).TransactionStates[i]
+			if st.StartTimestamp > 0 {
+				st.StartTimestamp = 1 // a time of each broker's clock: only whether it is set is compared
+			}
+		}
+	}
+	for _, v := range versions(kmsg.DescribeTransactions, 0) {
+		p.same("DescribeTransactions after commit", v, func(string) kmsg.Request {
+			req := kmsg.NewPtrDescribeTransactionsRequest()
+			req.TransactionalIDs = []string{txn}
+			return req
+		}, startSet)
+	}
+}
