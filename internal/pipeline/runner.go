@@ -15,16 +15,20 @@ type Stats struct {
 	Out    atomic.Int64 // messages durably written by the sink
 	Errors atomic.Int64 // malformed input dropped, failed writes
 	Lag    atomic.Int64 // messages the source knows it has yet to read (Kafka consumer lag), -1 if unknown
+
+	Filtered    atomic.Int64 // messages a filter dropped
+	DeadLetters atomic.Int64 // messages sent to the dead-letter topic
 }
 
 // Snapshot is a copy of the counters.
 type Snapshot struct {
-	In, Out, Errors, Lag int64
+	In, Out, Errors, Lag, Filtered, DeadLetters int64
 }
 
 // Snapshot reads the counters.
 func (s *Stats) Snapshot() Snapshot {
-	return Snapshot{In: s.In.Load(), Out: s.Out.Load(), Errors: s.Errors.Load(), Lag: s.Lag.Load()}
+	return Snapshot{In: s.In.Load(), Out: s.Out.Load(), Errors: s.Errors.Load(), Lag: s.Lag.Load(),
+		Filtered: s.Filtered.Load(), DeadLetters: s.DeadLetters.Load()}
 }
 
 // Pipeline is a source, optional processors and a sink.
@@ -46,6 +50,10 @@ type Pipeline struct {
 	// InFlightBatches is how many batches a PipelinedSink may be writing at
 	// once; other sinks write one at a time.
 	InFlightBatches int
+
+	// SinkBatch, when set, is told how long the sink took with each batch,
+	// from handing it over to its being durable (or failing).
+	SinkBatch func(time.Duration)
 }
 
 // Default pipeline settings.
@@ -231,7 +239,11 @@ func (p *Pipeline) start(ctx context.Context, b *Batch) *write {
 			return w
 		}
 	}
+	handed := time.Now()
 	finish := func(err error) {
+		if p.SinkBatch != nil {
+			p.SinkBatch(time.Since(handed))
+		}
 		if err != nil {
 			err = fmt.Errorf("write to sink: %w", err)
 		}
