@@ -55,7 +55,7 @@ type Topic struct {
 	Partitions []Partition `json:"partitions"`
 	Records    int64       `json:"records"`     // between the start and end offsets
 	Size       int64       `json:"size"`        // bytes on disk, -1 when the cluster does not say
-	InRate     float64     `json:"in_per_sec"`  // records/s produced, since the previous refresh
+	InRate     float64     `json:"in_per_sec"`  // records/s produced, over the last 15 s
 	OutRate    float64     `json:"out_per_sec"` // records/s committed by the groups reading it
 	Groups     []string    `json:"groups"`      // groups with offsets or members on it
 	Err        string      `json:"error,omitempty"`
@@ -110,9 +110,30 @@ type View struct {
 	opts Options
 	snap atomic.Pointer[Snapshot]
 
-	mu      sync.Mutex
-	history map[string][]Sample // group → lag samples, oldest first
-	kick    chan struct{}
+	mu       sync.Mutex
+	history  map[string][]Sample // group → lag samples, oldest first
+	progress map[string][]Sample // topic end offsets and group commits, summed, over rateWindow
+	kick     chan struct{}
+}
+
+// rateWindow is how far back rates look: consumers commit every few
+// seconds, so a rate over one refresh would jump between 0 and a burst.
+const rateWindow = 15 * time.Second
+
+// rate adds a sample of an ever-growing total under key and returns its
+// rate per second over rateWindow (0 until two samples a second apart).
+// v.mu is held.
+func (v *View) rate(key string, now time.Time, total int64) float64 {
+	h := append(v.progress[key], Sample{At: now.UnixMilli(), Value: total})
+	for len(h) > 2 && now.UnixMilli()-h[1].At >= rateWindow.Milliseconds() {
+		h = h[1:]
+	}
+	v.progress[key] = h
+	first, last := h[0], h[len(h)-1]
+	if last.At-first.At < 1000 || last.Value < first.Value {
+		return 0
+	}
+	return float64(last.Value-first.Value) / (float64(last.At-first.At) / 1000)
 }
 
 // New makes a view of the cluster adm talks to; Run refreshes it.
@@ -126,7 +147,7 @@ func New(adm *kadm.Client, opts Options) *View {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	v := &View{adm: adm, opts: opts, history: map[string][]Sample{}, kick: make(chan struct{}, 1)}
+	v := &View{adm: adm, opts: opts, history: map[string][]Sample{}, progress: map[string][]Sample{}, kick: make(chan struct{}, 1)}
 	v.snap.Store(&Snapshot{Err: "not read yet", Brokers: []Broker{}, Topics: []Topic{}, Groups: []Group{}})
 	return v
 }
@@ -171,7 +192,7 @@ func (v *View) RefreshNow(ctx context.Context) *Snapshot {
 	defer cancel()
 	began := time.Now()
 	prev := v.snap.Load()
-	next, err := v.read(ctx, prev)
+	next, err := v.read(ctx)
 	now := time.Now()
 	if err != nil {
 		stale := *prev
@@ -184,7 +205,7 @@ func (v *View) RefreshNow(ctx context.Context) *Snapshot {
 	return next
 }
 
-func (v *View) read(ctx context.Context, prev *Snapshot) (*Snapshot, error) {
+func (v *View) read(ctx context.Context) (*Snapshot, error) {
 	md, err := v.adm.Metadata(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
@@ -213,20 +234,17 @@ func (v *View) read(ctx context.Context, prev *Snapshot) (*Snapshot, error) {
 			sizes[d.Topic][d.Partition] += d.Size
 		})
 	}
-	prevTopics := map[string]*Topic{}
-	for i := range prev.Topics {
-		prevTopics[prev.Topics[i].Name] = &prev.Topics[i]
-	}
-	dt := time.Since(prev.LastOK).Seconds()
+	now := time.Now()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	seen := map[string]bool{}
 	for _, td := range md.Topics.Sorted() {
 		t := Topic{Name: td.Topic, ID: td.ID.String(), Internal: td.IsInternal, Size: -1, Partitions: []Partition{}, Groups: []string{}}
 		if td.Err != nil {
 			t.Err = td.Err.Error()
 		}
 		var sizeKnown bool
-		var size int64
-		var produced int64
-		old := prevTopics[td.Topic]
+		var size, endSum int64
 		for _, pd := range td.Partitions.Sorted() {
 			p := Partition{Partition: pd.Partition, Leader: pd.Leader, Replicas: nonNil(pd.Replicas), ISR: nonNil(pd.ISR), Size: -1}
 			if o, ok := starts.Lookup(td.Topic, pd.Partition); ok && o.Err == nil {
@@ -240,28 +258,32 @@ func (v *View) read(ctx context.Context, prev *Snapshot) (*Snapshot, error) {
 				size += sz
 			}
 			t.Records += max(p.End-p.Start, 0)
-			if old != nil && int(pd.Partition) < len(old.Partitions) {
-				produced += max(p.End-old.Partitions[pd.Partition].End, 0)
-			}
+			endSum += p.End
 			t.Partitions = append(t.Partitions, p)
 		}
 		if sizeKnown {
 			t.Size = size
 		}
-		if old != nil && dt > 0 && !prev.LastOK.IsZero() {
-			t.InRate = float64(produced) / dt
-		}
+		key := "topic\x00" + t.Name
+		seen[key] = true
+		t.InRate = v.rate(key, now, endSum)
 		s.Topics = append(s.Topics, t)
 	}
-	if err := v.readGroups(ctx, s, prev, dt); err != nil {
+	if err := v.readGroups(ctx, s, now, seen); err != nil {
 		return nil, err
+	}
+	for key := range v.progress {
+		if !seen[key] {
+			delete(v.progress, key)
+		}
 	}
 	return s, nil
 }
 
 // readGroups describes every group, works out how fast each commits and
 // adds its lag to the history.
-func (v *View) readGroups(ctx context.Context, s *Snapshot, prev *Snapshot, dt float64) error {
+// v.mu is held; seen collects the keys of v.progress still in use.
+func (v *View) readGroups(ctx context.Context, s *Snapshot, now time.Time, seen map[string]bool) error {
 	listed, _, err := admin.ListGroupTypes(ctx, v.adm)
 	if err != nil {
 		return fmt.Errorf("list groups: %w", err)
@@ -290,43 +312,21 @@ func (v *View) readGroups(ctx context.Context, s *Snapshot, prev *Snapshot, dt f
 			}
 		}
 	}
-	prevCommitted := map[string]map[string]int64{}
-	for _, g := range prev.Groups {
-		m := map[string]int64{}
-		for _, p := range g.Partitions {
-			m[fmt.Sprintf("%s/%d", p.Topic, p.Partition)] = p.Committed
-		}
-		prevCommitted[g.Group] = m
-	}
 	topicIndex := map[string]*Topic{}
 	for i := range s.Topics {
 		topicIndex[s.Topics[i].Name] = &s.Topics[i]
 	}
-	now := time.Now()
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	seen := map[string]bool{}
+	groupsSeen := map[string]bool{}
 	for _, name := range names {
-		seen[name] = true
+		groupsSeen[name] = true
 		d, ok := descs[name]
 		if !ok {
 			d = admin.GroupDescription{Group: name, State: listed[name].State, Members: []admin.MemberRow{}, Partitions: []admin.PartitionLag{}}
 		}
 		g := Group{GroupDescription: d, Err: errs[name]}
-		var advanced int64
-		old, hadOld := prevCommitted[name]
-		onTopics := map[string]int64{}
+		onTopics := map[string]int64{} // committed offsets summed per topic
 		for _, p := range d.Partitions {
-			key := fmt.Sprintf("%s/%d", p.Topic, p.Partition)
-			if hadOld {
-				if was, ok := old[key]; ok && was >= 0 && p.Committed > was {
-					advanced += p.Committed - was
-					onTopics[p.Topic] += p.Committed - was
-				}
-			}
-			if _, ok := onTopics[p.Topic]; !ok {
-				onTopics[p.Topic] = 0
-			}
+			onTopics[p.Topic] += max(p.Committed, 0)
 		}
 		for _, m := range d.Members {
 			for _, a := range m.Assigned {
@@ -337,15 +337,14 @@ func (v *View) readGroups(ctx context.Context, s *Snapshot, prev *Snapshot, dt f
 				}
 			}
 		}
-		if hadOld && dt > 0 {
-			g.Rate = float64(advanced) / dt
-		}
-		for topic, n := range onTopics {
+		for topic, committed := range onTopics {
+			key := "group\x00" + name + "\x00" + topic
+			seen[key] = true
+			r := v.rate(key, now, committed)
+			g.Rate += r
 			if t := topicIndex[topic]; t != nil {
 				t.Groups = append(t.Groups, name)
-				if hadOld && dt > 0 {
-					t.OutRate += float64(n) / dt
-				}
+				t.OutRate += r
 			}
 		}
 		h := v.history[name]
@@ -362,7 +361,7 @@ func (v *View) readGroups(ctx context.Context, s *Snapshot, prev *Snapshot, dt f
 		s.Groups = append(s.Groups, g)
 	}
 	for name := range v.history {
-		if !seen[name] {
+		if !groupsSeen[name] {
 			delete(v.history, name)
 		}
 	}

@@ -100,6 +100,7 @@ type Server struct {
 	logger    *slog.Logger
 
 	closeOnce sync.Once
+	closing   chan struct{} // closed by Close: open event streams end
 	stop      context.CancelFunc
 	done      sync.WaitGroup
 }
@@ -124,7 +125,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	adm := kadm.NewClient(cl)
 	adm.SetTimeoutMillis(10_000)
-	s := &Server{cfg: cfg, client: cl, adm: adm, logger: cfg.Logger.With("part", "dashboard")}
+	s := &Server{cfg: cfg, client: cl, adm: adm, logger: cfg.Logger.With("part", "dashboard"), closing: make(chan struct{})}
 	s.view = clusterview.New(adm, clusterview.Options{Interval: cfg.Interval, Logger: s.logger})
 	if err := cfg.Registry.Register(metrics.NewCluster(s.view)); err != nil {
 		cl.Close()
@@ -165,6 +166,7 @@ func (s *Server) View() *clusterview.View { return s.view }
 // Close stops the dashboard's readers and consumers.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
+		close(s.closing)
 		if s.stop != nil {
 			s.stop()
 		}

@@ -185,6 +185,8 @@ func (s *Server) getLive(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-s.closing:
+			return
 		case rec := <-sub.ch:
 			writeEvent(w, "record", rec)
 			for n := len(sub.ch); n > 0; n-- { // send what queued up in one write
