@@ -2,7 +2,9 @@
 # Installs what the test suite needs and the machine lacks: Kafka clients
 # from Debian (kcat, kafka-python, confluent-kafka) and from npm (KafkaJS,
 # for the compatibility suite); for the S3 tests versitygw (built with go
-# install), aws cli and boto3 from Debian, pyarrow from PyPI. Binaries go to
+# install), aws cli and boto3 from Debian, pyarrow from PyPI; for the
+# dashboard's browser tests Chromium from Debian, with CJK and emoji fonts
+# so screenshots show Korean, Japanese and emoji. Binaries go to
 # creek's cache outside the repository, so later runs start at once. Safe to
 # run repeatedly.
 set -euo pipefail
@@ -20,7 +22,7 @@ if ! [ -x "$cache/bin/versitygw" ]; then
   versitygw_pid=$!
 fi
 
-apt_packages=(kcat python3-kafka python3-confluent-kafka awscli python3-boto3 python3-venv)
+apt_packages=(kcat python3-kafka python3-confluent-kafka awscli python3-boto3 python3-venv chromium fonts-noto-cjk fonts-noto-color-emoji)
 
 missing=()
 for p in "${apt_packages[@]}"; do
