@@ -13,7 +13,9 @@ package dashboard
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -195,8 +197,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(webFS, "web")
-	files := http.FileServerFS(static)
-	mux.Handle("GET /", cacheStatic(files))
+	mux.Handle("GET /", cacheStatic(static))
 	mux.Handle("GET /metrics", metrics.Handler(s.cfg.Registry))
 	mux.HandleFunc("GET /api/overview", s.getOverview)
 	mux.HandleFunc("GET /api/cluster", s.getCluster)
@@ -214,11 +215,28 @@ func (s *Server) routes() http.Handler {
 	return s.cfg.Auth.guard(mux, s.logger)
 }
 
-// cacheStatic lets browsers keep the vendored libraries; the pages
-// themselves are revalidated so a new binary's pages show at once.
-func cacheStatic(h http.Handler) http.Handler {
+// cacheStatic serves the embedded files with an ETag of their content
+// (embedded files have no modification time), so a browser revalidates
+// them with a 304 instead of downloading them again, and a new binary's
+// pages show at once.
+func cacheStatic(static fs.FS) http.Handler {
+	files := http.FileServerFS(static)
+	tags := map[string]string{}
+	fs.WalkDir(static, ".", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, err := fs.ReadFile(static, path); err == nil {
+				sum := sha256.Sum256(b)
+				tags["/"+path] = `"` + hex.EncodeToString(sum[:8]) + `"`
+			}
+		}
+		return nil
+	})
+	tags["/"] = tags["/index.html"]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
-		h.ServeHTTP(w, r)
+		if tag, ok := tags[r.URL.Path]; ok {
+			w.Header().Set("ETag", tag)
+		}
+		files.ServeHTTP(w, r)
 	})
 }

@@ -5,6 +5,7 @@
 "use strict";
 
 const POLL_MS = 2000;
+const MAX_ROWS = 200;
 const main = document.getElementById("page");
 let cleanups = [];
 let lastStatus = null;
@@ -14,10 +15,15 @@ let lastStatus = null;
 function esc(s) {
   return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
-function num(n) { return n == null || n < 0 ? "–" : Number(n).toLocaleString("en-US"); }
+// One formatter each: toLocaleString makes a new one per call, which costs
+// a page of 1,000 topics a third of a second.
+const numberFormat = new Intl.NumberFormat("en-US");
+const timeFormat = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+const minuteFormat = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hour12: false });
+function num(n) { return n == null || n < 0 ? "–" : numberFormat.format(n); }
 function rate(r) {
   if (!r) return "0/s";
-  return (r >= 100 ? Math.round(r).toLocaleString("en-US") : r >= 10 ? r.toFixed(1) : r.toFixed(2)) + "/s";
+  return (r >= 100 ? numberFormat.format(Math.round(r)) : r >= 10 ? r.toFixed(1) : r.toFixed(2)) + "/s";
 }
 function bytes(n) {
   if (n == null || n < 0) return "–";
@@ -28,7 +34,7 @@ function bytes(n) {
 }
 function clock(t) {
   const d = new Date(t);
-  return isNaN(d) ? "–" : d.toLocaleTimeString("en-GB");
+  return isNaN(d) ? "–" : timeFormat.format(d);
 }
 function link(href, text) { return `<a href="${esc(href)}">${esc(text)}</a>`; }
 function enc(s) { return encodeURIComponent(s); }
@@ -101,14 +107,39 @@ function spark(samples, w, hgt) {
   return `<svg class="spark" viewBox="0 0 ${w} ${hgt}"><polyline points="${pts}" fill="none" stroke="#1f6feb" stroke-width="1.5"/></svg>`;
 }
 
-function chart(canvas, config) {
-  if (!window.Chart) {
-    canvas.replaceWith(Object.assign(document.createElement("p"), { className: "muted", textContent: "charts unavailable" }));
-    return null;
+// Chart.js (vendored, 200 kB) loads after the first page has asked for its
+// data, so it never delays a page; charts appear once it is there.
+let chartLib = null;
+function loadChartLib() {
+  if (!chartLib) {
+    chartLib = new Promise((resolve) => {
+      const s = document.createElement("script");
+      s.src = "vendor/chart.js/chart.umd.min.js";
+      s.async = true;
+      s.onload = () => resolve(window.Chart || null);
+      s.onerror = () => resolve(null);
+      document.head.append(s);
+    });
   }
-  const c = new window.Chart(canvas, config);
-  cleanups.push(() => c.destroy());
-  return c;
+  return chartLib;
+}
+
+// chart makes a chart on canvas once Chart.js is loaded; holder.chart is
+// set then (null until).
+function chart(canvas, config) {
+  const holder = { chart: null };
+  let gone = false;
+  cleanups.push(() => { gone = true; if (holder.chart) holder.chart.destroy(); });
+  loadChartLib().then((Chart) => {
+    if (gone) return;
+    if (!Chart) {
+      canvas.replaceWith(Object.assign(document.createElement("p"), { className: "muted", textContent: "charts unavailable" }));
+      return;
+    }
+    holder.chart = new Chart(canvas, config);
+    if (holder.onReady) holder.onReady(holder.chart);
+  });
+  return holder;
 }
 
 function baseChartOptions() {
@@ -287,15 +318,20 @@ pages.pipeline = () => {
 
 pages.topics = () => {
   main.innerHTML = `<h1>Topics</h1><div class="toolbar"><input id="filter" placeholder="filter by name" size="30">
-    <label><input type="checkbox" id="internal"> internal topics</label><span class="muted" id="count"></span></div>
+    <label><input type="checkbox" id="internal"> internal topics</label><span class="muted" id="count"></span>
+    <button id="all" hidden>Show all</button></div>
     <div id="create"></div><div id="page-error" class="bad"></div><div id="list"></div>`;
-  let data = null;
+  let data = null, showAll = false;
   const render = () => {
     if (!data) return;
     const f = document.getElementById("filter").value.toLowerCase();
     const internal = document.getElementById("internal").checked;
-    const rows = data.topics.filter((t) => (internal || !t.internal) && t.name.toLowerCase().includes(f));
-    document.getElementById("count").textContent = rows.length + " of " + data.topics.length;
+    const matching = data.topics.filter((t) => (internal || !t.internal) && t.name.toLowerCase().includes(f));
+    // A table of thousands of rows takes the browser long to lay out: the
+    // first MAX_ROWS show, the filter finds the others.
+    const rows = showAll ? matching : matching.slice(0, MAX_ROWS);
+    document.getElementById("count").textContent = (rows.length < matching.length ? `showing ${rows.length} of ` : "") + matching.length + " of " + data.topics.length + " topics";
+    document.getElementById("all").hidden = rows.length === matching.length;
     const html = [`<table><tr><th>topic</th><th class="num">partitions</th><th class="num">records</th><th class="num">size</th>
       <th class="num">produced</th><th class="num">consumed</th><th>consumer groups</th></tr>`];
     for (const t of rows) {
@@ -309,6 +345,7 @@ pages.topics = () => {
   };
   document.getElementById("filter").addEventListener("input", render);
   document.getElementById("internal").addEventListener("change", render);
+  document.getElementById("all").addEventListener("click", () => { showAll = true; render(); });
   poll(async () => {
     data = await api("/api/topics");
     render();
@@ -405,17 +442,18 @@ pages.group = (name) => {
   main.innerHTML = `<h1>Consumer group ${esc(name)}</h1><div id="page-error" class="bad"></div><div id="stats"></div>
     <h2>Lag over the last hour</h2><div class="card chartbox" style="height:220px"><canvas id="lag"></canvas></div>
     <h2>Members</h2><div id="members"></div><h2>Partitions</h2><div id="parts"></div><div id="admin"></div>`;
-  const c = chart(document.getElementById("lag"), { type: "line", data: { labels: [], datasets: [{ label: "total lag (records)", data: [], borderColor: "#1f6feb", pointRadius: 0, fill: false }] },
+  const lagChart = chart(document.getElementById("lag"), { type: "line", data: { labels: [], datasets: [{ label: "total lag (records)", data: [], borderColor: "#1f6feb", pointRadius: 0, fill: false }] },
     options: Object.assign(baseChartOptions(), { scales: { y: { beginAtZero: true } } }) });
   poll(async () => {
     const { group: g, status: st } = await api("/api/groups/" + enc(name));
     document.getElementById("stats").innerHTML = statsRow([["type", esc(g.type)], ["state", esc(g.state)], ["members", g.members.length],
       ["total lag", num(g.total_lag)], ["committed", rate(g.commits_per_sec)], ["assignor", esc(g.protocol || "–")]]);
-    if (c) {
+    lagChart.onReady = (c) => {
       c.data.labels = g.lag_history.map((s) => clock(s.t));
       c.data.datasets[0].data = g.lag_history.map((s) => s.v);
       c.update("none");
-    }
+    };
+    if (lagChart.chart) lagChart.onReady(lagChart.chart);
     document.getElementById("members").innerHTML = g.members.length ? `<table><tr><th>member</th><th>client</th><th>host</th><th>assigned</th></tr>` +
       g.members.map((m) => `<tr><td class="kv">${esc(m.member_id)}</td><td>${esc(m.client_id)}</td><td>${esc(m.host)}</td><td>${esc((m.assigned || []).join(", "))}</td></tr>`).join("") + "</table>"
       : `<p class="muted">No members: nobody reads with this group now.</p>`;
@@ -556,7 +594,7 @@ pages.analytics = () => {
     <div class="card"><h2 style="margin-top:0">Tweets per minute by language</h2><div class="chartbox"><canvas id="a-chart"></canvas></div></div>
     <div class="card"><h2 style="margin-top:0">Top hashtags</h2><ol class="top" id="a-tags"></ol></div>
     <div class="card"><h2 style="margin-top:0">Top authors</h2><ol class="top" id="a-authors"></ol></div></div>`;
-  const c = chart(document.getElementById("a-chart"), { type: "bar", data: { labels: [], datasets: [] },
+  const perMinute = chart(document.getElementById("a-chart"), { type: "bar", data: { labels: [], datasets: [] },
     options: Object.assign(baseChartOptions(), { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } }) });
   const topList = (items) => items.length ? items.map((x) => `<li>${esc(x.value)}<span class="n">${num(x.count)}</span></li>`).join("") : `<li class="muted">none yet</li>`;
   poll(async () => {
@@ -568,12 +606,13 @@ pages.analytics = () => {
       ["languages", a.languages.length], ["other records", num(a.other_records)]]);
     document.getElementById("a-tags").innerHTML = topList(a.top_hashtags.map((x) => ({ value: "#" + x.value, count: x.count })));
     document.getElementById("a-authors").innerHTML = topList(a.top_authors);
-    if (c) {
+    perMinute.onReady = (c) => {
       const langs = a.languages.map((l) => l.value);
-      c.data.labels = a.per_minute.map((m) => new Date(m.t).toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" }));
+      c.data.labels = a.per_minute.map((m) => minuteFormat.format(new Date(m.t)));
       c.data.datasets = langs.map((l, i) => ({ label: l, data: a.per_minute.map((m) => m.langs[l] || 0), backgroundColor: LANG_COLORS[i % LANG_COLORS.length] }));
       c.update("none");
-    }
+    };
+    if (perMinute.chart) perMinute.onReady(perMinute.chart);
   });
 };
 
@@ -597,3 +636,4 @@ function route() {
 
 window.addEventListener("hashchange", route);
 route();
+setTimeout(loadChartLib, 500);
