@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tidwall/gjson"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -14,7 +15,11 @@ import (
 // dashboard's own consumer group (AnalyticsGroup) on the tweet topic. It
 // is a consumer like any other: it commits its own offsets and never holds
 // the pipeline's partitions. At start it reads from the window's beginning
-// when the group has nothing committed.
+// when the group has nothing committed. It yields to the pipeline: after
+// each batch it rests analyticsRest times as long as the batch took, so it
+// uses a fraction of a core at most and, on a machine the pipeline keeps
+// busy, falls behind (its lag shows on the groups page) instead of slowing
+// the pipeline down.
 type analytics struct {
 	s       *Server
 	mu      sync.Mutex
@@ -23,6 +28,10 @@ type analytics struct {
 	minutes map[int64]*minuteBucket // by the minute's start, Unix ms
 	others  int64                   // records in the window that are not tweets
 }
+
+// analyticsRest is how many times a batch's processing time the analytics
+// wait before the next poll.
+const analyticsRest = 4
 
 type minuteBucket struct {
 	total   int
@@ -55,6 +64,8 @@ func (a *analytics) run(ctx context.Context) {
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(time.Now().Add(-a.s.cfg.Window).UnixMilli())),
 		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.FetchMaxBytes(1<<20), // small fetches, so resting between them bounds the work
+		kgo.MaxConcurrentFetches(1),
 		kgo.ClientID("creek-dashboard-analytics"),
 	)...)
 	if err != nil {
@@ -73,13 +84,23 @@ func (a *analytics) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		began := time.Now()
 		ferr := ""
 		fetches.EachError(func(t string, p int32, err error) { ferr = err.Error() })
+		var counted []tweetFields
+		fetches.EachRecord(func(r *kgo.Record) { counted = append(counted, readTweetFields(r)) })
 		a.mu.Lock()
 		a.err = ferr
-		fetches.EachRecord(a.add)
+		for _, t := range counted {
+			a.add(t)
+		}
 		a.expire(time.Now())
 		a.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(analyticsRest * time.Since(began)):
+		}
 	}
 }
 
@@ -89,30 +110,60 @@ func (a *analytics) setErr(msg string) {
 	a.mu.Unlock()
 }
 
+// tweetFields is what the analytics count of a record.
+type tweetFields struct {
+	at       time.Time
+	tweet    bool
+	lang     string
+	author   string
+	hashtags []string
+}
+
+// readTweetFields picks the fields out of a post in the X API's shape
+// with gjson, without decoding the whole object.
+func readTweetFields(r *kgo.Record) tweetFields {
+	f := tweetFields{at: r.Timestamp}
+	if len(r.Value) == 0 || r.Value[0] != '{' {
+		return f
+	}
+	v := gjson.GetManyBytes(r.Value, "data.id", "data.text", "data.lang", "data.author_id", "includes.users")
+	if v[0].String() == "" || v[1].String() == "" {
+		return f
+	}
+	f.tweet, f.lang, f.author, f.hashtags = true, v[2].String(), v[3].String(), hashtags(v[1].String())
+	v[4].ForEach(func(_, u gjson.Result) bool {
+		if u.Get("id").String() == f.author {
+			f.author = "@" + u.Get("username").String()
+			return false
+		}
+		return true
+	})
+	return f
+}
+
 // add counts one record; a.mu is held.
-func (a *analytics) add(r *kgo.Record) {
-	if time.Since(r.Timestamp) > a.s.cfg.Window {
+func (a *analytics) add(t tweetFields) {
+	if time.Since(t.at) > a.s.cfg.Window {
 		return
 	}
-	t := parseTweet(r.Value)
-	if t == nil {
+	if !t.tweet {
 		a.others++
 		return
 	}
-	minute := r.Timestamp.Truncate(time.Minute).UnixMilli()
+	minute := t.at.Truncate(time.Minute).UnixMilli()
 	b := a.minutes[minute]
 	if b == nil {
 		b = &minuteBucket{langs: map[string]int{}, tags: map[string]int{}, authors: map[string]int{}}
 		a.minutes[minute] = b
 	}
 	b.total++
-	lang := t.Lang
+	lang := t.lang
 	if lang == "" {
 		lang = "und"
 	}
 	b.langs[lang]++
-	b.authors[t.Author]++
-	for _, tag := range t.Hashtags {
+	b.authors[t.author]++
+	for _, tag := range t.hashtags {
 		b.tags[tag]++
 	}
 }

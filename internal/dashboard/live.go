@@ -14,12 +14,18 @@ import (
 // The live view reads each watched topic with one consumer outside any
 // group (it commits nothing and holds no partitions from the pipeline's
 // consumers), shared by every open page, starting a few records before the
-// end so a new page has something to show at once.
+// end so a new page has something to show at once. A page shows a few
+// records a second at most, so the view takes what it can show and skips
+// ahead when the topic moves faster: on a busy topic it reads a small part
+// of the records instead of competing with the pipeline for them.
 const (
 	liveBacklog   = 50               // records kept per topic for a page that opens
 	liveStartBack = 20               // records per partition read before the end at start
 	liveIdle      = 30 * time.Second // a topic nobody watches is let go after this
 	liveBuffer    = 256              // records queued per page before they are skipped
+	livePerPoll   = 40               // records shown per poll at most (the newest)
+	livePollEvery = 250 * time.Millisecond
+	liveMaxBehind = 200 // a partition further behind its end than this skips ahead
 )
 
 type liveHub struct {
@@ -92,6 +98,8 @@ func (h *liveHub) start(t *liveTopic) error {
 		kgo.ConsumeTopics(t.name),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd().Relative(-liveStartBack)),
 		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.FetchMaxBytes(1<<20),
+		kgo.FetchMaxPartitionBytes(256<<10),
 		kgo.ClientID("creek-dashboard-live"),
 	)...)
 	if err != nil {
@@ -102,15 +110,38 @@ func (h *liveHub) start(t *liveTopic) error {
 	go func() {
 		defer cl.Close()
 		for {
+			began := time.Now()
 			fetches := cl.PollFetches(ctx)
 			if ctx.Err() != nil {
 				return
 			}
-			var batch []Record
-			fetches.EachRecord(func(r *kgo.Record) { batch = append(batch, newRecord(r)) })
+			var recs []*kgo.Record
+			skip := map[string]map[int32]kgo.EpochOffset{}
+			fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+				recs = append(recs, p.Records...)
+				if n := len(p.Records); n > 0 && p.HighWatermark-p.Records[n-1].Offset > liveMaxBehind {
+					if skip[p.Topic] == nil {
+						skip[p.Topic] = map[int32]kgo.EpochOffset{}
+					}
+					skip[p.Topic][p.Partition] = kgo.EpochOffset{Epoch: -1, Offset: p.HighWatermark - liveStartBack}
+				}
+			})
+			if len(skip) > 0 {
+				cl.SetOffsets(skip)
+			}
+			skipped := max(len(recs)-livePerPoll, 0)
+			batch := make([]Record, 0, len(recs)-skipped)
+			for _, r := range recs[skipped:] {
+				batch = append(batch, newRecord(r))
+			}
 			var ferr string
 			fetches.EachError(func(topic string, p int32, err error) { ferr = fmt.Sprintf("%s/%d: %v", topic, p, err) })
 			h.deliver(t, batch, ferr)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(livePollEvery - time.Since(began)):
+			}
 		}
 	}()
 	return nil
