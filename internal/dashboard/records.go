@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"encoding/json"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -101,6 +100,3 @@ func hashtags(text string) []string {
 	}
 	return tags
 }
-
-// millis turns a time into the pages' Unix milliseconds.
-func millis(t time.Time) int64 { return t.UnixMilli() }
