@@ -53,6 +53,9 @@ type pending struct {
 	clientID string
 	resp     kmsg.Response // nil: no response is sent (acks=0 produce)
 	finish   func()        // completes resp before it is written; may be nil
+
+	arrived time.Time // when the request was read, for the metrics
+	size    int       // the request's bytes, framing included
 }
 
 // request is what a handler knows about the request it serves.
@@ -219,10 +222,15 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return err
 		}
+		var arrived time.Time
+		if c.b.metrics != nil {
+			arrived = time.Now()
+		}
 		p, err := c.handle(body)
 		if err != nil {
 			return err
 		}
+		p.arrived, p.size = arrived, int(size)+4
 		// A produce request's data is in the log once its handler returns, so
 		// its buffer can take the next request; other requests may keep
 		// references into theirs.
@@ -342,11 +350,21 @@ func (c *conn) respond(p *pending, flush bool) (err error) {
 			c.fitStrings(p)
 		}
 		buf := c.encode(p)
+		sent := len(buf)
 		if fr, ok := p.resp.(*fetchResponse); ok && len(fr.regions) > 0 {
 			err = c.writeWithRegions(buf, fr, p)
+			for _, r := range fr.regions {
+				sent += int(r.chunk.Len) - len(placeholder)
+			}
 		} else {
 			_, err = c.w.Write(buf)
 		}
+		if m := c.b.metrics; m != nil {
+			m.Errors(p.key, p.resp)
+			m.Request(p.key, p.version, p.size, sent, time.Since(p.arrived))
+		}
+	} else if m := c.b.metrics; m != nil {
+		m.Request(p.key, p.version, p.size, 0, time.Since(p.arrived))
 		if cap(c.wbuf) > 1<<20 {
 			c.wbuf = nil // do not pin a large response's buffer
 		}

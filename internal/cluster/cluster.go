@@ -29,6 +29,7 @@ type Options struct {
 	Broker  *config.BrokerValues
 	Fsync   config.FsyncPolicy
 	Logger  *slog.Logger
+	OnSync  func(time.Duration) // told the duration of every partition fsync; may be nil
 }
 
 // Cluster is the state of a single-node Kafka cluster.
@@ -137,7 +138,7 @@ func (c *Cluster) load(storeCreated bool) error {
 			t.configs = map[string]string{}
 		}
 		for p := int32(0); p < r.Partitions; p++ {
-			l, err := storage.Open(c.partitionDir(r.Name, p), c.logConfig(t.configs), storage.Options{Logger: c.logger})
+			l, err := storage.Open(c.partitionDir(r.Name, p), c.logConfig(t.configs), storage.Options{Logger: c.logger, OnSync: c.opts.OnSync})
 			if err != nil {
 				return err
 			}
