@@ -27,6 +27,7 @@ import (
 	"github.com/creek-pipeline/creek/internal/config"
 	"github.com/creek-pipeline/creek/internal/group"
 	"github.com/creek-pipeline/creek/internal/metrics"
+	"github.com/creek-pipeline/creek/internal/quota"
 	"github.com/creek-pipeline/creek/internal/share"
 	"github.com/creek-pipeline/creek/internal/txn"
 )
@@ -56,6 +57,7 @@ type Broker struct {
 	groups  *group.Coordinator
 	txns    *txn.Coordinator
 	shares  *share.Coordinator
+	quotas  *quota.Manager
 	ln      net.Listener
 	logger  *slog.Logger
 
@@ -141,11 +143,24 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		cl.Close()
 		return nil, err
 	}
+	quotas, err := quota.New(cl.QuotaStore(), quota.Config{
+		Samples: int(values.Int64("quota.window.num")),
+		Sample:  time.Duration(values.Int64("quota.window.size.seconds")) * time.Second,
+	}, nil)
+	if err != nil {
+		ln.Close()
+		shares.Close()
+		txns.Close()
+		groups.Close()
+		cl.Close()
+		return nil, err
+	}
 	b := &Broker{
 		cluster:             cl,
 		groups:              groups,
 		txns:                txns,
 		shares:              shares,
+		quotas:              quotas,
 		ln:                  ln,
 		logger:              logger,
 		nodeID:              int32(values.Int64("node.id")),

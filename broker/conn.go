@@ -43,6 +43,37 @@ type conn struct {
 
 	gone     chan struct{} // closed when the reader stops: waits on this connection's behalf may end
 	stopOnce sync.Once
+
+	// mutedUntil (Unix nanoseconds) is when a client over its quota may
+	// send again: the reader waits until then before the next request.
+	mutedUntil atomic.Int64
+}
+
+// muteFor holds back the connection's next request for d (a quota throttle).
+func (c *conn) muteFor(d time.Duration) {
+	until := time.Now().Add(d).UnixNano()
+	for {
+		cur := c.mutedUntil.Load()
+		if cur >= until || c.mutedUntil.CompareAndSwap(cur, until) {
+			return
+		}
+	}
+}
+
+// waitIfMuted sleeps out a quota throttle, or until the broker stops.
+func (c *conn) waitIfMuted() {
+	until := c.mutedUntil.Load()
+	if until == 0 {
+		return
+	}
+	if d := time.Until(time.Unix(0, until)); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-c.b.closing:
+			t.Stop()
+		}
+	}
 }
 
 // pending is a request whose response is not written yet.
@@ -199,6 +230,7 @@ func (c *conn) readLoop() error {
 	r := bufio.NewReaderSize(c.nc, 64<<10)
 	var sizeBuf [4]byte
 	for {
+		c.waitIfMuted()
 		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
 			return err
 		}

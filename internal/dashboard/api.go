@@ -78,8 +78,12 @@ type overview struct {
 
 func (s *Server) getOverview(w http.ResponseWriter, r *http.Request) {
 	snap := s.view.Snapshot()
-	o := overview{Status: status(snap, s.cfg.Admin), Brokers: snap.Brokers, Topic: s.defaultTopic(), Topics: len(snap.Topics), Groups: len(snap.Groups), Pipeline: s.pipelineView(snap)}
+	o := overview{Status: status(snap, s.cfg.Admin), Brokers: snap.Brokers, Topic: s.defaultTopic(), Groups: len(snap.Groups), Pipeline: s.pipelineView(snap)}
 	for _, t := range snap.Topics {
+		if t.Internal {
+			continue // Kafka's own (__consumer_offsets...), as kafka-topics --exclude-internal
+		}
+		o.Topics++
 		o.Partitions += len(t.Partitions)
 		o.Records += t.Records
 		o.InRate += t.InRate
@@ -111,10 +115,16 @@ type topicRow struct {
 	Error      string   `json:"error,omitempty"`
 }
 
+// getTopics lists the topics; Kafka's internal ones (__consumer_offsets,
+// __transaction_state) only with ?internal=true.
 func (s *Server) getTopics(w http.ResponseWriter, r *http.Request) {
 	snap := s.view.Snapshot()
+	internal := r.URL.Query().Get("internal") == "true"
 	rows := make([]topicRow, 0, len(snap.Topics))
 	for _, t := range snap.Topics {
+		if t.Internal && !internal {
+			continue
+		}
 		rows = append(rows, topicRow{Name: t.Name, Internal: t.Internal, Partitions: len(t.Partitions), Records: t.Records, Size: t.Size,
 			InRate: t.InRate, OutRate: t.OutRate, Groups: t.Groups, Error: t.Err})
 	}
