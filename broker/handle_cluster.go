@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"syscall"
 
@@ -34,10 +35,19 @@ func handleDescribeCluster(b *Broker, r *request, req *kmsg.DescribeClusterReque
 	return resp
 }
 
+// CleanerStatusTag is the tagged field (KIP-482) by which creek's own tools
+// ask for the log cleaner's state: a DescribeLogDirs request (v2 and
+// later) carrying it gets, in each partition of a compacted topic, a JSON
+// storage.CleanerStatus under the same tag. Clients that do not send it see
+// Kafka's answer unchanged.
+const CleanerStatusTag = 25458
+
 // handleDescribeLogDirs reports the data dir, its disk space and the size of
 // every partition (Topics nil: all of them).
 func handleDescribeLogDirs(b *Broker, r *request, req *kmsg.DescribeLogDirsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	withCleaner := false
+	req.UnknownTags.Each(func(tag uint32, _ []byte) { withCleaner = withCleaner || tag == CleanerStatusTag })
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	dir.Dir, _ = filepath.Abs(b.cluster.DataDir())
 	var fs syscall.Statfs_t
@@ -61,6 +71,11 @@ func handleDescribeLogDirs(b *Broker, r *request, req *kmsg.DescribeLogDirsReque
 			if l := t.Partition(p); l != nil {
 				sp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
 				sp.Partition, sp.Size = p, l.Size()
+				if withCleaner && l.Compacted() {
+					if st, err := json.Marshal(l.CleanerStatus()); err == nil {
+						sp.UnknownTags.Set(CleanerStatusTag, st)
+					}
+				}
 				st.Partitions = append(st.Partitions, sp)
 			}
 		}

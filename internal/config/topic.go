@@ -115,6 +115,12 @@ func TopicInt64(name string, overrides map[string]string, broker *BrokerValues) 
 	return n
 }
 
+// TopicFloat64 returns the effective value of a topic config of type double.
+func TopicFloat64(name string, overrides map[string]string, broker *BrokerValues) float64 {
+	f, _ := strconv.ParseFloat(TopicString(name, overrides, broker), 64)
+	return f
+}
+
 // TopicString returns the effective value of one topic config.
 func TopicString(name string, overrides map[string]string, broker *BrokerValues) string {
 	if v, ok := overrides[name]; ok {

@@ -431,6 +431,13 @@ func (l *Log) SetConfig(cfg Config) {
 	l.mu.Unlock()
 }
 
+// Compacted reports whether cleanup.policy includes compact.
+func (l *Log) Compacted() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.cfg.Compact
+}
+
 // Offsets returns the log start offset and the log end offset (the next
 // offset to be written, which is also the high watermark on one node).
 func (l *Log) Offsets() (start, end int64) {
