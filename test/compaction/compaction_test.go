@@ -143,6 +143,26 @@ func waitCleaned(t *testing.T, cl *kgo.Client, topic string, offset int64) stora
 	}
 }
 
+// waitSettled waits until the cleaner has nothing left to do on the
+// topic: a pass ran and no cleanable bytes are left.
+func waitSettled(t *testing.T, cl *kgo.Client, topic string) storage.CleanerStatus {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := cleanerStatus(t, cl, topic)
+		if st.LastCleaning != nil && st.LastCleaning.Error != "" {
+			t.Fatalf("cleaning %s failed: %s", topic, st.LastCleaning.Error)
+		}
+		if st.LastCleaning != nil && !st.Cleanable && st.DirtyBytes == 0 {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still has cleaning to do after 30s: %+v", topic, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // record is what a client read back.
 type record struct {
 	offset     int64
