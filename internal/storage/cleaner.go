@@ -491,12 +491,7 @@ func (pass *cleaningPass) run() error {
 			rewrite = append(rewrite, s)
 		}
 	}
-	for _, g := range groupSegments(rewrite, p.cfg.SegmentBytes) {
-		if err := pass.cleanGroup(g); err != nil {
-			return err
-		}
-	}
-	return nil
+	return pass.cleanSegments(rewrite)
 }
 
 // isAborted reports whether a transactional batch belongs to an aborted
@@ -573,23 +568,6 @@ var errSimulatedCrash = errors.New("simulated crash")
 // errStopWalk ends a walk over batches early without an error.
 var errStopWalk = errors.New("stop")
 
-// groupSegments splits segments into runs that fit in one segment file:
-// at most maxBytes together (before cleaning) and offsets that fit the
-// index's 32-bit relative offsets.
-func groupSegments(segs []*segment, maxBytes int64) [][]*segment {
-	var groups [][]*segment
-	for i := 0; i < len(segs); {
-		j, size := i+1, segs[i].size
-		for j < len(segs) && size+segs[j].size <= maxBytes && segs[j].next-1-segs[i].base <= math.MaxUint32 {
-			size += segs[j].size
-			j++
-		}
-		groups = append(groups, segs[i:j])
-		i = j
-	}
-	return groups
-}
-
 // tombstoneExpired reports whether a tombstone or marker at offset may go:
 // it was in the clean section before this pass and no tombstone range
 // still within delete.retention.ms covers it.
@@ -605,81 +583,121 @@ func (p *cleanPlan) tombstoneExpired(offset int64) bool {
 	return true
 }
 
-// cleanGroup rewrites one group of segments into a new segment and swaps
-// it in; a group in which nothing would change is left as it is.
-func (pass *cleaningPass) cleanGroup(g []*segment) error {
-	l, p := pass.l, pass.p
-	base, next := g[0].base, g[len(g)-1].next
-	cleanedPath := segmentName(l.dir, base, logSuffix) + cleanedSuffix
-	f, err := os.OpenFile(cleanedPath, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("create cleaned segment: %w", err)
-	}
-	out := &segment{dir: l.dir, base: base, next: base, log: f, created: l.now(), maxTs: -1, maxTsBase: base, indexLoaded: true}
-	discard := func() {
-		f.Close()
-		for _, name := range []string{cleanedPath, segmentName(l.dir, base, indexSuffix) + cleanedSuffix, segmentName(l.dir, base, timeIndexSuffix) + cleanedSuffix} {
-			os.Remove(name)
-		}
-	}
-	w := bufio.NewWriterSize(f, 256<<10)
-	changed := len(g) > 1
-	write := func(b []byte, rb *kmsg.RecordBatch) error {
-		pos := out.size
-		if _, err := w.Write(b); err != nil {
-			return fmt.Errorf("write cleaned segment: %w", err)
-		}
-		out.size += int64(len(b))
-		out.noteBatch(rb, pos, int64(len(b)), p.cfg.IndexIntervalBytes)
-		pass.stats.BytesWritten += int64(len(b))
-		pass.c.throttle.wait(len(b), l.cleanAbort, pass.c.stop)
-		return nil
-	}
-	for _, s := range g {
-		err := pass.eachBatch(s, 0, func(raw []byte, rb *kmsg.RecordBatch) error {
-			b, nrb, err := pass.filterBatch(raw, rb)
-			if err != nil {
+// cleanSegments rewrites segments in groups, each into one new segment
+// that is swapped in for the group. A group takes segments while what it
+// has written plus the next segment's whole size fits segment.bytes, so a
+// group never outgrows a segment, and segments that cleaning shrank merge.
+func (pass *cleaningPass) cleanSegments(segs []*segment) error {
+	var g *groupWriter
+	for _, s := range segs {
+		if g != nil && (g.out.size+s.size > pass.p.cfg.SegmentBytes || s.next-1-g.out.base > math.MaxUint32) {
+			if err := g.finish(); err != nil {
 				return err
 			}
-			if b == nil || len(b) != len(raw) {
-				changed = true
+			g = nil
+		}
+		if g == nil {
+			var err error
+			if g, err = pass.newGroup(s.base); err != nil {
+				return err
 			}
-			if b == nil {
-				return nil
-			}
-			return write(b, nrb)
-		})
-		if err != nil {
-			discard()
+		}
+		if err := g.add(s); err != nil {
+			g.discard()
 			return err
 		}
 	}
-	if !changed {
-		discard()
+	if g == nil {
 		return nil
 	}
-	err = w.Flush()
-	if err == nil && p.cfg.SyncSealedSegments {
-		err = f.Sync()
+	return g.finish()
+}
+
+// groupWriter writes one group's cleaned segment as NNN.log.cleaned.
+type groupWriter struct {
+	pass    *cleaningPass
+	f       *os.File
+	w       *bufio.Writer
+	out     *segment
+	segs    []*segment
+	changed bool // something was dropped or rebuilt, or segments merged
+}
+
+func (pass *cleaningPass) newGroup(base int64) (*groupWriter, error) {
+	l := pass.l
+	f, err := os.OpenFile(segmentName(l.dir, base, logSuffix)+cleanedSuffix, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create cleaned segment: %w", err)
 	}
-	out.next = next
+	out := &segment{dir: l.dir, base: base, next: base, log: f, created: l.now(), maxTs: -1, maxTsBase: base, indexLoaded: true}
+	return &groupWriter{pass: pass, f: f, w: bufio.NewWriterSize(f, 256<<10), out: out}, nil
+}
+
+// add filters one segment's batches into the group's file.
+func (g *groupWriter) add(s *segment) error {
+	pass := g.pass
+	g.segs = append(g.segs, s)
+	g.changed = g.changed || len(g.segs) > 1
+	return pass.eachBatch(s, 0, func(raw []byte, rb *kmsg.RecordBatch) error {
+		b, nrb, err := pass.filterBatch(raw, rb)
+		if err != nil || b == nil {
+			g.changed = true
+			return err
+		}
+		if len(b) != len(raw) {
+			g.changed = true
+		}
+		pos := g.out.size
+		if _, err := g.w.Write(b); err != nil {
+			return fmt.Errorf("write cleaned segment: %w", err)
+		}
+		g.out.size += int64(len(b))
+		g.out.noteBatch(nrb, pos, int64(len(b)), pass.p.cfg.IndexIntervalBytes)
+		pass.stats.BytesWritten += int64(len(b))
+		pass.c.throttle.wait(len(b), pass.l.cleanAbort, pass.c.stop)
+		return nil
+	})
+}
+
+func (g *groupWriter) discard() {
+	g.f.Close()
+	name := segmentName(g.out.dir, g.out.base, logSuffix)
+	os.Remove(name + cleanedSuffix)
+	os.Remove(segmentName(g.out.dir, g.out.base, indexSuffix) + cleanedSuffix)
+	os.Remove(segmentName(g.out.dir, g.out.base, timeIndexSuffix) + cleanedSuffix)
+}
+
+// finish makes the group's segment durable and swaps it in; a group of
+// one segment in which nothing changed is left as it was.
+func (g *groupWriter) finish() error {
+	pass := g.pass
+	if !g.changed {
+		g.discard()
+		return nil
+	}
+	sync := pass.p.cfg.SyncSealedSegments
+	err := g.w.Flush()
+	if err == nil && sync {
+		err = g.f.Sync()
+	}
+	g.out.next = g.segs[len(g.segs)-1].next
 	if err == nil {
-		err = out.writeIndexesAs(cleanedSuffix, p.cfg.SyncSealedSegments)
+		err = g.out.writeIndexesAs(cleanedSuffix, sync)
 	}
 	if err == nil && crashAt("written") {
 		return errSimulatedCrash
 	}
 	if err == nil {
-		err = l.swapIn(g, out)
+		err = pass.l.swapIn(g.segs, g.out)
 	}
 	if errors.Is(err, errSimulatedCrash) {
 		return err
 	}
 	if err != nil {
-		discard()
+		g.discard()
 		return err
 	}
-	pass.stats.SegmentsRewritten += len(g)
+	pass.stats.SegmentsRewritten += len(g.segs)
 	return nil
 }
 
@@ -975,11 +993,9 @@ func (l *Log) swapIn(g []*segment, out *segment) error {
 	for _, s := range g {
 		s.close()
 	}
-	segs := append(append(append([]*segment(nil), l.segments[:i]...), out), l.segments[i+len(g):]...)
-	l.segments = segs
-	if sync {
-		syncDir(l.dir)
-	}
+	// The renames after the commit need no fsync of their own: lost in a
+	// crash, recovery does them again from the swap file.
+	l.segments = append(append(append([]*segment(nil), l.segments[:i]...), out), l.segments[i+len(g):]...)
 	if err != nil {
 		// The swap is committed: the next start completes it. Until then
 		// the files do not match the log, so it takes no more changes.

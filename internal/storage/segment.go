@@ -228,10 +228,14 @@ func (s *segment) writeIndexesAs(suffix string, sync bool) error {
 		tim = binary.BigEndian.AppendUint64(tim, uint64(e.ts))
 		tim = binary.BigEndian.AppendUint32(tim, e.rel)
 	}
-	if err := writeFile(segmentName(s.dir, s.base, indexSuffix)+suffix, off, sync); err != nil {
+	write := writeFile
+	if suffix != "" {
+		write = writeNewFile // a cleaning's files: committed later, by one rename
+	}
+	if err := write(segmentName(s.dir, s.base, indexSuffix)+suffix, off, sync); err != nil {
 		return fmt.Errorf("write offset index: %w", err)
 	}
-	if err := writeFile(segmentName(s.dir, s.base, timeIndexSuffix)+suffix, tim, sync); err != nil {
+	if err := write(segmentName(s.dir, s.base, timeIndexSuffix)+suffix, tim, sync); err != nil {
 		return fmt.Errorf("write time index: %w", err)
 	}
 	return nil
