@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Apache Kafka as the referee: fetch a release's jars from Maven Central into
+# a cache outside the repository, and start or stop KRaft brokers on free
+# loopback ports. Used by the referee tests (test/referee) and benchmarks.
+#
+#   scripts/kafka.sh fetch              download the jars (once); prints the folder
+#   scripts/kafka.sh start DIR [N]      format and start N brokers (1 or 3) under DIR;
+#                                       prints bootstrap=HOST:PORT,... when they serve
+#   scripts/kafka.sh stop DIR           stop the brokers started under DIR
+#   scripts/kafka.sh run CLASS ARGS...  run one of Kafka's tools by class name
+#
+# With 3 brokers every topic defaults to replication factor 3 and
+# min.insync.replicas 2. KAFKA_VERSION picks the release (default below);
+# KAFKA_CACHE the cache folder.
+set -euo pipefail
+
+KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
+# Maven Central lags with the FileStream connectors; they only need Connect's API.
+CONNECT_FILE_VERSION="${CONNECT_FILE_VERSION:-4.3.1}"
+CACHE="${KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/creek/kafka-$KAFKA_VERSION}"
+LIBS="$CACHE/libs"
+
+die() { echo "kafka.sh: $*" >&2; exit 1; }
+
+fetch() {
+	if [ -f "$LIBS/.complete" ]; then
+		echo "$LIBS"
+		return
+	fi
+	command -v mvn >/dev/null || die "mvn (Maven) is needed to fetch Kafka's jars from Maven Central"
+	command -v java >/dev/null || die "java (a JDK 17 or later) is needed to run Kafka"
+	mkdir -p "$CACHE"
+	local pom="$CACHE/pom.xml"
+	cat >"$pom" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dev.creek</groupId>
+  <artifactId>kafka-referee</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-storage</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>connect-runtime</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>connect-file</artifactId><version>$CONNECT_FILE_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-streams</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>1.7.36</version></dependency>
+  </dependencies>
+</project>
+EOF
+	echo "kafka.sh: fetching Apache Kafka $KAFKA_VERSION's jars from Maven Central into $LIBS" >&2
+	rm -rf "$LIBS.tmp"
+	mvn -q -B -f "$pom" dependency:copy-dependencies -DoutputDirectory="$LIBS.tmp" >&2 ||
+		die "Maven could not fetch Kafka $KAFKA_VERSION (see above)"
+	# Connect and the tools each bring a logging binding; keep one.
+	rm -f "$LIBS.tmp"/slf4j-reload4j-*.jar "$LIBS.tmp"/log4j-slf4j*-impl-*.jar
+	touch "$LIBS.tmp/.complete"
+	rm -rf "$LIBS"
+	mv "$LIBS.tmp" "$LIBS"
+	echo "$LIBS"
+}
+
+# free_port prints a TCP port nothing listens on now.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+start() {
+	local dir="$1" n="${2:-1}"
+	[ "$n" = 1 ] || [ "$n" = 3 ] || die "start: 1 or 3 brokers, not $n"
+	fetch >/dev/null
+	mkdir -p "$dir"
+	local ports=() cports=() voters="" bootstrap=""
+	for i in $(seq 1 "$n"); do
+		ports+=("$(free_port)")
+		cports+=("$(free_port)")
+	done
+	for i in $(seq 1 "$n"); do
+		voters+="${voters:+,}$i@127.0.0.1:${cports[$((i - 1))]}"
+		bootstrap+="${bootstrap:+,}127.0.0.1:${ports[$((i - 1))]}"
+	done
+	local rf=1 isr=1
+	if [ "$n" = 3 ]; then rf=3 isr=2; fi
+	local cluster
+	cluster="$(java -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
+	: >"$dir/pids"
+	for i in $(seq 1 "$n"); do
+		local node="$dir/node-$i"
+		mkdir -p "$node"
+		cat >"$node/server.properties" <<EOF
+process.roles=broker,controller
+node.id=$i
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:${ports[$((i - 1))]},CONTROLLER://127.0.0.1:${cports[$((i - 1))]}
+advertised.listeners=PLAINTEXT://127.0.0.1:${ports[$((i - 1))]}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$node/data
+num.partitions=1
+default.replication.factor=$rf
+min.insync.replicas=$isr
+offsets.topic.replication.factor=$rf
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$isr
+group.initial.rebalance.delay.ms=0
+EOF
+		java -cp "$LIBS/*" kafka.tools.StorageTool format -t "$cluster" -c "$node/server.properties" >"$node/format.log" 2>&1 ||
+			die "formatting node $i failed: $(tail -3 "$node/format.log")"
+		nohup java -Xms128m -Xmx512m -XX:+UseSerialGC -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+			-cp "$LIBS/*" kafka.Kafka "$node/server.properties" >"$node/kafka.log" 2>&1 &
+		echo "$!" >>"$dir/pids"
+	done
+	echo "$bootstrap" >"$dir/bootstrap"
+	# Ready when every broker answers metadata (kafka-broker-api-versions).
+	local deadline=$((SECONDS + 90))
+	until java -cp "$LIBS/*" org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "$bootstrap" 2>/dev/null |
+		grep -c '^127.0.0.1' | grep -qx "$n"; do
+		if [ $SECONDS -ge $deadline ]; then
+			stop "$dir"
+			die "Kafka did not start within 90s: $(tail -5 "$dir/node-1/kafka.log")"
+		fi
+		sleep 1
+	done
+	echo "bootstrap=$bootstrap"
+}
+
+stop() {
+	local dir="$1"
+	[ -f "$dir/pids" ] || return 0
+	while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$dir/pids"
+	for _ in $(seq 1 50); do
+		local alive=0
+		while read -r pid; do kill -0 "$pid" 2>/dev/null && alive=1; done <"$dir/pids"
+		[ $alive = 0 ] && break
+		sleep 0.2
+	done
+	while read -r pid; do kill -9 "$pid" 2>/dev/null || true; done <"$dir/pids"
+	rm -f "$dir/pids"
+}
+
+case "${1:-}" in
+fetch) fetch ;;
+start) shift; start "$@" ;;
+stop) shift; stop "$@" ;;
+run)
+	shift
+	fetch >/dev/null
+	exec java -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$LIBS/*" "$@"
+	;;
+*) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
