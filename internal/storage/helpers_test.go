@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,7 +71,7 @@ func makeBatch(t testing.TB, sp batchSpec) []byte {
 	}
 	attrs := int16(0)
 	if !sp.noCodec && sp.codec != (kgo.CompressionCodec{}) {
-		comp, err := kgo.DefaultCompressor(sp.codec)
+		comp, err := testCompressor(sp.codec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,6 +108,19 @@ func makeBatch(t testing.TB, sp batchSpec) []byte {
 	crc := crc32.Checksum(b[posAttributes:], castagnoli)
 	rb.CRC = int32(crc)
 	return rb.AppendTo(nil)
+}
+
+var testCompressors sync.Map // kgo.CompressionCodec -> kgo.Compressor: a zstd encoder is costly to make
+
+func testCompressor(codec kgo.CompressionCodec) (kgo.Compressor, error) {
+	if c, ok := testCompressors.Load(codec); ok {
+		return c.(kgo.Compressor), nil
+	}
+	c, err := kgo.DefaultCompressor(codec)
+	if err == nil {
+		testCompressors.Store(codec, c)
+	}
+	return c, err
 }
 
 func quietOptions() Options {
