@@ -55,17 +55,20 @@ func (c *Cluster) cleanerThread(cl *storage.Cleaner, backoff time.Duration) {
 		c.logger.Debug("log cleaner runs at normal priority", "err", err)
 	}
 	for {
-		l := c.grabDirtiest()
-		if l == nil {
-			select {
-			case <-c.stop:
-				return
-			case <-time.After(backoff):
-			}
-			continue
+		var stats *storage.CleaningStats
+		if l := c.grabDirtiest(); l != nil {
+			var err error
+			stats, err = l.Clean(cl)
+			c.doneCleaning(l, stats, err)
 		}
-		stats, err := l.Clean(cl)
-		c.doneCleaning(l, stats, err)
+		if stats != nil {
+			continue // there may be more to do at once
+		}
+		select { // nothing was due, or the pass found nothing to do
+		case <-c.stop:
+			return
+		case <-time.After(backoff):
+		}
 	}
 }
 

@@ -407,7 +407,9 @@ func (l *Log) Clean(c *Cleaner) (*CleaningStats, error) {
 	}
 	stats := &CleaningStats{Start: time.UnixMilli(p.nowMs), FirstDirty: p.firstDirty}
 	pass := &cleaningPass{l: l, c: c, p: p, stats: stats, retained: map[int64]bool{}}
+	l.cleaning.Store(true)
 	err := pass.run()
+	l.cleaning.Store(false)
 	stats.DurationMs = time.Since(stats.Start).Milliseconds()
 	if errors.Is(err, errCleaningAborted) {
 		return nil, nil

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -111,6 +112,7 @@ type Log struct {
 
 	clean      cleanState    // compaction progress (cleaner.go), under mu
 	cleanMu    sync.Mutex    // held by a cleaning pass: one at a time
+	cleaning   atomic.Bool   // a pass is under way: retention waits for it
 	cleanAbort chan struct{} // closed when the log closes, to stop a pass
 }
 

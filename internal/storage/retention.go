@@ -29,6 +29,11 @@ func (l *Log) EnforceRetention() (int, error) {
 // the log without them is still at least retention.bytes, or while their
 // newest record is older than retention.ms.
 func (l *Log) enforceRetention(now time.Time) (int, error) {
+	if l.cleaning.Load() {
+		// A cleaning pass would have to start again without the segments
+		// retention deleted; the next check (or roll) does it.
+		return 0, nil
+	}
 	cfg := l.cfg
 	var total int64
 	for _, s := range l.segments {
