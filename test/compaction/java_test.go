@@ -226,7 +226,7 @@ func TestKafkaStreamsStateStore(t *testing.T) {
 	counted("counts of the first lines")
 
 	b.Close()
-	b = startJavaBroker(t, dir, addr)
+	startJavaBroker(t, dir, addr) // closed by the test's cleanup
 	produce(2, 200)
 	counted("counts after the broker restarted under the application")
 
@@ -359,7 +359,7 @@ func TestKafkaConnectDistributedWorker(t *testing.T) {
 	copied("the first lines are copied")
 
 	b.Close()
-	b = startJavaBroker(t, dir, addr, "log.segment.bytes", segmentBytes)
+	startJavaBroker(t, dir, addr, "log.segment.bytes", segmentBytes)
 	appendLines(50)
 	copied("lines written after the broker restarted are copied")
 	appendLines(50)
