@@ -49,13 +49,13 @@ type CompactionResult struct {
 
 func (r *CompactionResult) String() string {
 	var b strings.Builder
-	var read, records int64
+	var read, written, records int64
 	for _, p := range r.Passes {
-		read, records = read+p.BytesRead, records+p.RecordsRead
+		read, written, records = read+p.BytesRead, written+p.BytesWritten, records+p.RecordsRead
 	}
-	fmt.Fprintf(&b, "cleaned %.1f MB of log to %.1f MB: %.2f s of cleaning (%.2f s after the switch to compact), %.1f MB/s of log, %.0f records/s, %.1f MB read and written %.1f MB\n",
+	fmt.Fprintf(&b, "cleaned %.1f MB of log to %.1f MB: %.2f s of cleaning (%.2f s after the switch to compact), %.1f MB/s of log, %.0f records/s; read %.1f MB, wrote %.1f MB\n",
 		float64(r.LogBytesBefore)/1e6, float64(r.LogBytesAfter)/1e6, r.CleanerTime.Seconds(), r.Cleaning.Seconds(), r.CleanMBPerSec,
-		float64(records)/r.CleanerTime.Seconds(), float64(read)/1e6, float64(r.LogBytesAfter)/1e6)
+		float64(records)/r.CleanerTime.Seconds(), float64(read)/1e6, float64(written)/1e6)
 	fmt.Fprintf(&b, "produce alone:          %s\nproduce while cleaning: %s\n", r.ProduceAlone, r.ProduceDuring)
 	fmt.Fprintf(&b, "consume alone:          %s\nconsume while cleaning: %s", r.ConsumeAlone, r.ConsumeDuring)
 	return b.String()
