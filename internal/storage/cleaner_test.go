@@ -648,3 +648,141 @@ func TestCleanedAwaySegmentKeepsTheLogStart(t *testing.T) {
 		t.Fatalf("a at %v, b at %v", byKey["a"], byKey["b"])
 	}
 }
+
+// TestCleanRandomWorkloads mixes keyed records, tombstones, committed and
+// aborted transactions, compressed batches, key maps of every size, clock
+// jumps past delete.retention.ms and restarts, and checks after every pass
+// that each key's latest record (committed, or outside transactions) is
+// what a reader finds last, and that a deleted key reads as deleted.
+func TestCleanRandomWorkloads(t *testing.T) {
+	codecs := []kgo.CompressionCodec{{}, kgo.GzipCompression(), kgo.Lz4Compression(), kgo.ZstdCompression()}
+	for seed := int64(1); seed <= 6; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewSource(seed))
+			dir := t.TempDir()
+			clock := &testClock{now: time.Now()}
+			cfg := compactConfig()
+			cfg.SegmentBytes = int64(600 + rng.Intn(3000))
+			cfg.DeleteRetentionMs = 1000
+			l := openClocked(t, dir, cfg, clock)
+			defer func() { l.Close() }()
+			latest := map[string]string{} // what a reader must find last; nullBytes: deleted
+			pid := int64(100)
+			for step := range 300 {
+				var pairs []string
+				for range 1 + rng.Intn(4) {
+					k, v := fmt.Sprintf("k%d", rng.Intn(40)), fmt.Sprintf("v%d-%d", step, rng.Intn(1000))
+					if rng.Intn(6) == 0 {
+						v = nullBytes
+					}
+					pairs = append(pairs, k, v)
+				}
+				sp := keyed(pairs...)
+				sp.codec = codecs[rng.Intn(len(codecs))]
+				switch rng.Intn(8) {
+				case 0, 1: // a transaction, committed or aborted
+					pid++
+					sp.pid, sp.txn = pid, true
+					if _, err := l.Append(makeBatch(t, sp)); err != nil {
+						t.Fatal(err)
+					}
+					commit := rng.Intn(2) == 0
+					if _, err := l.AppendMarker(pid, 0, commit, 0); err != nil {
+						t.Fatal(err)
+					}
+					if commit {
+						for i := 0; i < len(pairs); i += 2 {
+							latest[pairs[i]] = pairs[i+1]
+						}
+					}
+				default:
+					if _, err := l.Append(makeBatch(t, sp)); err != nil {
+						t.Fatal(err)
+					}
+					for i := 0; i < len(pairs); i += 2 {
+						latest[pairs[i]] = pairs[i+1]
+					}
+				}
+				switch rng.Intn(12) {
+				case 0:
+					clock.advance(time.Duration(rng.Intn(2000)) * time.Millisecond)
+				case 1:
+					if _, err := l.Clean(NewCleaner(int64(rng.Intn(60)+2)*mapSlotBytes, nil, nil)); err != nil {
+						t.Fatal(err)
+					}
+					checkLatest(t, l, latest)
+				case 2:
+					if rng.Intn(2) == 0 {
+						l.closeFiles()
+					} else if err := l.Close(); err != nil {
+						t.Fatal(err)
+					}
+					l = openClocked(t, dir, cfg, clock)
+				}
+			}
+			clock.advance(2 * time.Second)
+			rollTest(t, l)
+			cleanAll(t, l, testCleaner())
+			clock.advance(2 * time.Second)
+			cleanAll(t, l, testCleaner())
+			checkLatest(t, l, latest)
+			// Every closed segment is clean now: a key appears at most once
+			// in it, and deleted keys not at all.
+			seen := map[string]int{}
+			for _, r := range fetchAll(t, l) {
+				if !r.Attrs.IsControl() && r.Offset < l.active().base {
+					seen[string(r.Key)]++
+					if r.Value == nil {
+						t.Errorf("key %s: tombstone at %d still there after delete.retention.ms", r.Key, r.Offset)
+					}
+				}
+			}
+			for k, n := range seen {
+				if n > 1 {
+					t.Errorf("key %s appears %d times in the cleaned segments", k, n)
+				}
+			}
+		})
+	}
+}
+
+// checkLatest reads the log as a read_committed consumer would (records of
+// aborted transactions dropped) and checks each key's last record.
+func checkLatest(t *testing.T, l *Log, latest map[string]string) {
+	t.Helper()
+	aborted := l.AbortedTxns(0, 1<<62)
+	last := map[string]string{}
+	for _, r := range fetchAll(t, l) {
+		if r.Attrs.IsControl() {
+			continue
+		}
+		skip := false
+		for _, a := range aborted {
+			if a.ProducerID == r.ProducerID && a.FirstOffset <= r.Offset && r.Offset < a.LastOffset {
+				skip = true
+			}
+		}
+		if skip {
+			continue
+		}
+		v := string(r.Value)
+		if r.Value == nil {
+			v = nullBytes
+		}
+		last[string(r.Key)] = v
+	}
+	for k, want := range latest {
+		got, ok := last[k]
+		switch {
+		case want == nullBytes && ok && got != nullBytes:
+			t.Fatalf("deleted key %s reads %q", k, got)
+		case want != nullBytes && got != want:
+			t.Fatalf("key %s reads %q last, want %q", k, got, want)
+		}
+	}
+	for k := range last {
+		if _, ok := latest[k]; !ok {
+			t.Fatalf("key %s, which only aborted transactions wrote, reads %q", k, last[k])
+		}
+	}
+}
