@@ -1,7 +1,8 @@
 // Package storage is creek's durable partition log: append-only segment
 // files holding record batches exactly as producers sent them, sparse offset
-// and time indexes, size- and time-based retention, group-committed fsync,
-// and crash recovery that truncates a torn tail. It knows the record batch
+// and time indexes, size- and time-based retention, log compaction
+// (cleaner.go), group-committed fsync, and crash recovery that truncates a
+// torn tail and completes an interrupted compaction. It knows the record batch
 // format (it is the storage format) but nothing of the Kafka wire protocol.
 package storage
 
