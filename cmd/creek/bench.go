@@ -54,6 +54,7 @@ line of text or, with --output json, as a JSON object.`,
   creek bench consume --self --records 2000000
   creek bench pipeline --self --events 2000000
   creek bench s3 --self --partitions 100 --s3-bucket bench --s3-endpoint http://127.0.0.1:7070
+  creek bench compaction --self --records 1000000 --keys 100000
   creek bench produce --brokers kafka-1:9092 --topic perf --acks 1 --compression lz4`,
 	}
 	b.kafka = addKafkaFlags(cmd)
