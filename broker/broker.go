@@ -21,9 +21,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/creek-pipeline/creek/internal/cluster"
 	"github.com/creek-pipeline/creek/internal/config"
 	"github.com/creek-pipeline/creek/internal/group"
+	"github.com/creek-pipeline/creek/internal/metrics"
 	"github.com/creek-pipeline/creek/internal/share"
 	"github.com/creek-pipeline/creek/internal/txn"
 )
@@ -41,6 +44,10 @@ type Config struct {
 
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
+
+	// Metrics, when set, receives the broker's Prometheus metrics
+	// (creek_broker_*, creek_log_*; see internal/metrics).
+	Metrics prometheus.Registerer
 }
 
 // Broker is a running broker.
@@ -55,8 +62,13 @@ type Broker struct {
 	nodeID         int32
 	advertised     string
 	maxRequestSize int32
-	fsync          config.FsyncPolicy
-	autoCreate     bool
+	// maxOtherRequestSize bounds requests of APIs other than Produce.
+	maxOtherRequestSize int32
+	writeTimeout        time.Duration
+	fetchMaxBytes       int64
+	fsync               config.FsyncPolicy
+	autoCreate          bool
+	metrics             *metrics.Broker // nil: not measured
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
@@ -89,10 +101,24 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w (is another broker running? choose another port with --listen)", values.String("listen"), err)
 	}
-	cl, err := cluster.Open(cluster.Options{DataDir: values.String("data-dir"), Broker: values, Fsync: fsync, Logger: logger})
+	var m *metrics.Broker
+	var onSync func(time.Duration)
+	if cfg.Metrics != nil {
+		m = newMetrics()
+		onSync = m.Fsync
+	}
+	cl, err := cluster.Open(cluster.Options{DataDir: values.String("data-dir"), Broker: values, Fsync: fsync, Logger: logger, OnSync: onSync})
 	if err != nil {
 		ln.Close()
 		return nil, err
+	}
+	if m != nil {
+		m.LogSizes = logSizes(cl)
+		if err := cfg.Metrics.Register(m); err != nil {
+			ln.Close()
+			cl.Close()
+			return nil, fmt.Errorf("register the broker's metrics: %w", err)
+		}
 	}
 	groups, err := group.New(groupConfig(values), cl.GroupStore(), topicDirectory{cl}, logger)
 	if err != nil {
@@ -116,20 +142,24 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{
-		cluster:        cl,
-		groups:         groups,
-		txns:           txns,
-		shares:         shares,
-		ln:             ln,
-		logger:         logger,
-		nodeID:         int32(values.Int64("node.id")),
-		advertised:     values.String("advertised-addr"),
-		maxRequestSize: int32(values.Int64("socket.request.max.bytes")),
-		fsync:          fsync,
-		autoCreate:     values.Bool("auto.create.topics.enable"),
-		conns:          map[*conn]struct{}{},
-		closing:        make(chan struct{}),
-		done:           make(chan struct{}),
+		cluster:             cl,
+		groups:              groups,
+		txns:                txns,
+		shares:              shares,
+		ln:                  ln,
+		logger:              logger,
+		nodeID:              int32(values.Int64("node.id")),
+		advertised:          values.String("advertised-addr"),
+		maxRequestSize:      int32(values.Int64("socket.request.max.bytes")),
+		maxOtherRequestSize: int32(min(values.Int64("request.max.bytes.non.produce"), values.Int64("socket.request.max.bytes"))),
+		writeTimeout:        time.Duration(values.Int64("socket.write.timeout.ms")) * time.Millisecond,
+		fetchMaxBytes:       values.Int64("fetch.max.bytes"),
+		fsync:               fsync,
+		autoCreate:          values.Bool("auto.create.topics.enable"),
+		metrics:             m,
+		conns:               map[*conn]struct{}{},
+		closing:             make(chan struct{}),
+		done:                make(chan struct{}),
 	}
 	go b.acceptLoop()
 	txnCtx, stopTxns := context.WithCancel(context.Background())
@@ -144,6 +174,26 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}()
 	logger.Info("broker listening", "addr", ln.Addr().String(), "data_dir", values.String("data-dir"), "cluster_id", cl.ID(), "fsync", values.String("fsync"))
 	return b, nil
+}
+
+// newMetrics makes the metrics of every API and version the broker serves.
+func newMetrics() *metrics.Broker {
+	var maxKey, maxVersion int16
+	for k, a := range apis {
+		maxKey, maxVersion = max(maxKey, k), max(maxVersion, a.max)
+	}
+	return metrics.NewBroker(maxKey, maxVersion)
+}
+
+// logSizes lists every partition's size on disk, for creek_log_size_bytes.
+func logSizes(cl *cluster.Cluster) func(func(string, int32, int64)) {
+	return func(yield func(string, int32, int64)) {
+		for _, t := range cl.Topics() {
+			for p, l := range t.Partitions() {
+				yield(t.Name(), int32(p), l.Size())
+			}
+		}
+	}
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -240,6 +290,9 @@ func (b *Broker) acceptLoop() {
 		b.conns[c] = struct{}{}
 		b.connsWG.Add(1)
 		b.mu.Unlock()
+		if b.metrics != nil {
+			b.metrics.Connected()
+		}
 		go c.serve()
 	}
 }
@@ -249,5 +302,8 @@ func (b *Broker) forget(c *conn) {
 	b.mu.Lock()
 	delete(b.conns, c)
 	b.mu.Unlock()
+	if b.metrics != nil {
+		b.metrics.Disconnected()
+	}
 	b.connsWG.Done()
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,15 +41,21 @@ type conn struct {
 
 	readBuf []byte // request body buffer, reused after produce requests
 
+	gone     chan struct{} // closed when the reader stops: waits on this connection's behalf may end
 	stopOnce sync.Once
 }
 
 // pending is a request whose response is not written yet.
 type pending struct {
-	key    int16
-	corr   int32
-	resp   kmsg.Response // nil: no response is sent (acks=0 produce)
-	finish func()        // completes resp before it is written; may be nil
+	key      int16
+	version  int16
+	corr     int32
+	clientID string
+	resp     kmsg.Response // nil: no response is sent (acks=0 produce)
+	finish   func()        // completes resp before it is written; may be nil
+
+	arrived time.Time // when the request was read, for the metrics
+	size    int       // the request's bytes, framing included
 }
 
 // request is what a handler knows about the request it serves.
@@ -66,8 +74,43 @@ func newConn(b *Broker, nc net.Conn) *conn {
 		nc:    nc,
 		local: nc.LocalAddr().String(),
 		queue: make(chan *pending, maxPipelined),
-		w:     bufio.NewWriterSize(nc, 64<<10),
+		w:     bufio.NewWriterSize(deadlineWriter{nc, b.writeTimeout}, 64<<10),
+		gone:  make(chan struct{}),
 	}
+}
+
+// deadlineWriter writes to a connection in pieces of at most
+// deadlinePiece bytes, each with a fresh write deadline: a client that
+// reads its answers slowly but steadily is served, one that stops reading
+// them is cut off after the timeout instead of holding its connection's
+// goroutines and buffers forever.
+type deadlineWriter struct {
+	nc      net.Conn
+	timeout time.Duration
+}
+
+const deadlinePiece = 1 << 20
+
+// refresh gives the next piece its time (none when timeout is 0).
+func (w deadlineWriter) refresh() {
+	if w.timeout > 0 {
+		w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
+	}
+}
+
+func (w deadlineWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		piece := p[:min(len(p), deadlinePiece)]
+		w.refresh()
+		m, err := w.nc.Write(piece)
+		n += m
+		p = p[m:]
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 func (c *conn) serve() {
@@ -78,10 +121,14 @@ func (c *conn) serve() {
 		c.writeLoop()
 	}()
 	err := c.readLoop()
+	// The client is gone (or broke the protocol): waits on its behalf end
+	// now, not when their timeouts (which it chose) run out.
+	close(c.gone)
+	c.b.shares.ConnectionClosed(c)
 	close(c.queue)
 	<-writerDone
 	c.nc.Close()
-	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
+	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, errLogged) {
 		c.b.logger.Warn("closing client connection", "client", c.nc.RemoteAddr().String(), "reason", err)
 	}
 }
@@ -100,8 +147,53 @@ func protocolError(format string, args ...any) error {
 	return errProtocol{fmt.Sprintf(format, args...)}
 }
 
+// errLogged ends a connection whose reason was logged where it happened
+// (a panic, a client that stopped reading its answers).
+var errLogged = errors.New("connection closed; the reason was logged")
+
+// panicked logs a panic recovered while serving p. The connection it came
+// from is closed by the caller; every other client goes on being served.
+func (c *conn) panicked(p *pending, step string, v any) error {
+	c.b.logger.Error("panic while serving a request; closing that client's connection",
+		"api", kmsg.NameForKey(p.key), "version", p.version, "step", step,
+		"client", c.nc.RemoteAddr().String(), "client_id", p.clientID,
+		"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	return errLogged
+}
+
+// breakConn closes the connection after a failure in the writer: later
+// responses are dropped, and the reader stops at its next read.
+func (c *conn) breakConn() {
+	c.wmu.Lock()
+	c.broken = true
+	c.wmu.Unlock()
+	c.nc.Close()
+}
+
 // maxReusedBody bounds the request buffer a connection keeps between requests.
 const maxReusedBody = 16 << 20
+
+// bodyStep is the most a request's buffer grows ahead of the bytes that
+// have arrived.
+const bodyStep = 1 << 20
+
+// readBody reads a request body of size bytes. The buffer grows as the
+// bytes arrive, so a length prefix alone (up to socket.request.max.bytes)
+// cannot make the broker allocate memory the client never sends.
+func (c *conn) readBody(r io.Reader, size int) ([]byte, error) {
+	body := c.readBuf[:0]
+	for len(body) < size {
+		if len(body) == cap(body) {
+			body = slices.Grow(body, min(size, max(bodyStep, 2*cap(body)))-len(body))
+		}
+		n, err := io.ReadFull(r, body[len(body):min(size, cap(body))])
+		body = body[:len(body)+n]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return body, nil
+}
 
 func (c *conn) readLoop() error {
 	r := bufio.NewReaderSize(c.nc, 64<<10)
@@ -114,18 +206,31 @@ func (c *conn) readLoop() error {
 		if size < 8 || size > c.b.maxRequestSize {
 			return protocolError("request of %d bytes is outside 8..%d (socket.request.max.bytes); is this a Kafka client?", size, c.b.maxRequestSize)
 		}
-		body := c.readBuf
-		if int32(cap(body)) < size {
-			body = make([]byte, size)
+		if size > c.b.maxOtherRequestSize {
+			// Only record data needs large requests; a large request of
+			// another API is mostly tiny array elements, each decoding
+			// to a struct many times its size.
+			head, err := r.Peek(2)
+			if err != nil {
+				return err
+			}
+			if key := int16(binary.BigEndian.Uint16(head)); key != kmsg.Produce.Int16() {
+				return protocolError("%s request of %d bytes is larger than %d (request.max.bytes.non.produce)", kmsg.NameForKey(key), size, c.b.maxOtherRequestSize)
+			}
 		}
-		body = body[:size]
-		if _, err := io.ReadFull(r, body); err != nil {
+		body, err := c.readBody(r, int(size))
+		if err != nil {
 			return err
+		}
+		var arrived time.Time
+		if c.b.metrics != nil {
+			arrived = time.Now()
 		}
 		p, err := c.handle(body)
 		if err != nil {
 			return err
 		}
+		p.arrived, p.size = arrived, int(size)+4
 		// A produce request's data is in the log once its handler returns, so
 		// its buffer can take the next request; other requests may keep
 		// references into theirs.
@@ -145,8 +250,9 @@ func (c *conn) readLoop() error {
 	}
 }
 
-// handle decodes one request and runs its handler's immediate part.
-func (c *conn) handle(body []byte) (*pending, error) {
+// handle decodes one request and runs its handler's immediate part. A
+// panic in the handler is logged and closes this connection only.
+func (c *conn) handle(body []byte) (p *pending, err error) {
 	rd := kbin.Reader{Src: body}
 	key, version, corr := rd.Int16(), rd.Int16(), rd.Int32()
 	clientID := rd.NullableString()
@@ -177,16 +283,20 @@ func (c *conn) handle(body []byte) (*pending, error) {
 	if clientID != nil {
 		rc.clientID = *clientID
 	}
-	resp, finish := a.handle(c.b, rc, req)
-	return &pending{key: key, corr: corr, resp: resp, finish: finish}, nil
+	p = &pending{key: key, version: version, corr: corr, clientID: rc.clientID}
+	defer func() {
+		if v := recover(); v != nil {
+			p, err = nil, c.panicked(p, "handling", v)
+		}
+	}()
+	answerOnce(req)
+	p.resp, p.finish = a.handle(c.b, rc, req)
+	return p, nil
 }
 
 func (c *conn) writeLoop() {
 	for p := range c.queue {
-		if p.finish != nil {
-			p.finish()
-		}
-		c.respond(p, len(c.queue) == 0)
+		c.finishAndRespond(p, len(c.queue) == 0)
 		c.queued.Add(-1)
 	}
 	c.wmu.Lock()
@@ -196,33 +306,71 @@ func (c *conn) writeLoop() {
 	c.wmu.Unlock()
 }
 
-// respond encodes and writes one response. After a write error the
-// connection is closed and later responses are dropped.
-func (c *conn) respond(p *pending, flush bool) error {
-	if p.resp == nil {
-		return nil
+// finishAndRespond completes a queued response and writes it. A panic in
+// either step closes this connection only.
+func (c *conn) finishAndRespond(p *pending, flush bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.panicked(p, "finishing", v)
+			c.breakConn()
+		}
+	}()
+	if p.finish != nil {
+		p.finish()
 	}
+	c.respond(p, flush)
+}
+
+// respond encodes and writes one response. After a write error or a panic
+// the connection is closed and later responses are dropped.
+func (c *conn) respond(p *pending, flush bool) (err error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.broken {
 		return net.ErrClosed
 	}
-	buf := c.encode(p)
-	var err error
-	if fr, ok := p.resp.(*fetchResponse); ok && len(fr.regions) > 0 {
-		err = c.writeWithRegions(buf, fr, p)
-	} else {
-		_, err = c.w.Write(buf)
+	defer func() {
+		if v := recover(); v != nil {
+			err = c.panicked(p, "encoding", v)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			c.b.logger.Warn("closing client connection", "client", c.nc.RemoteAddr().String(), "client_id", p.clientID,
+				"reason", fmt.Sprintf("it has not read its answers for %v (socket.write.timeout.ms)", c.b.writeTimeout))
+			err = errLogged
+		}
+		if err != nil {
+			c.broken = true
+			c.nc.Close()
+		}
+	}()
+	// An acks=0 produce has nothing to write, but the answers buffered
+	// before it must still go out if it was the last one queued.
+	if p.resp != nil {
+		if !p.resp.IsFlexible() {
+			c.fitStrings(p)
+		}
+		buf := c.encode(p)
+		sent := len(buf)
+		if fr, ok := p.resp.(*fetchResponse); ok && len(fr.regions) > 0 {
+			err = c.writeWithRegions(buf, fr, p)
+			for _, r := range fr.regions {
+				sent += int(r.chunk.Len) - len(placeholder)
+			}
+		} else {
+			_, err = c.w.Write(buf)
+		}
+		if m := c.b.metrics; m != nil {
+			m.Errors(p.key, p.resp)
+			m.Request(p.key, p.version, p.size, sent, time.Since(p.arrived))
+		}
+	} else if m := c.b.metrics; m != nil {
+		m.Request(p.key, p.version, p.size, 0, time.Since(p.arrived))
+		if cap(c.wbuf) > 1<<20 {
+			c.wbuf = nil // do not pin a large response's buffer
+		}
 	}
 	if err == nil && flush {
 		err = c.w.Flush()
-	}
-	if cap(c.wbuf) > 1<<20 {
-		c.wbuf = nil // do not pin a large response's buffer
-	}
-	if err != nil {
-		c.broken = true
-		c.nc.Close()
 	}
 	return err
 }

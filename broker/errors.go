@@ -49,11 +49,12 @@ func errorCode(err error) int16 {
 	return kerr.KafkaStorageError.Code
 }
 
-// errorMessage is the message sent beside an error code, for the APIs that have one.
+// errorMessage is the message sent beside an error code, for the APIs that
+// have one, shortened to maxErrorMessage (it may quote a client's names).
 func errorMessage(err error) *string {
 	if err == nil {
 		return nil
 	}
-	s := err.Error()
+	s := shorten(err.Error(), maxErrorMessage)
 	return &s
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/creek-pipeline/creek/internal/cluster"
 )
 
 // allClusterOperations: ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS,
@@ -55,39 +57,50 @@ func handleDescribeLogDirs(b *Broker, r *request, req *kmsg.DescribeLogDirsReque
 		dir.TotalBytes = int64(fs.Blocks) * fs.Bsize
 		dir.UsableBytes = int64(fs.Bavail) * fs.Bsize
 	}
-	addTopic := func(name string, partitions []int32) {
-		t, ok := b.cluster.Topic(name)
-		if !ok {
+	// Each partition is described once however often it is asked for, as in
+	// Kafka: a topic of 10,000 partitions listed 100,000 times must not
+	// become 10^9 answers.
+	type topicPartition struct {
+		topic     string
+		partition int32
+	}
+	seen := map[topicPartition]bool{}
+	index := map[string]int{}
+	add := func(t *cluster.Topic, p int32) {
+		l := t.Partition(p)
+		if l == nil || seen[topicPartition{t.Name(), p}] {
 			return
 		}
-		st := kmsg.NewDescribeLogDirsResponseDirTopic()
-		st.Topic = name
-		if partitions == nil {
-			for p := int32(0); p < t.NumPartitions(); p++ {
-				partitions = append(partitions, p)
+		seen[topicPartition{t.Name(), p}] = true
+		i, ok := index[t.Name()]
+		if !ok {
+			i = len(dir.Topics)
+			index[t.Name()] = i
+			st := kmsg.NewDescribeLogDirsResponseDirTopic()
+			st.Topic = t.Name()
+			dir.Topics = append(dir.Topics, st)
+		}
+		sp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
+		sp.Partition, sp.Size = p, l.Size()
+		if withCleaner && l.Compacted() {
+			if st, err := json.Marshal(l.CleanerStatus()); err == nil {
+				sp.UnknownTags.Set(CleanerStatusTag, st)
 			}
 		}
-		for _, p := range partitions {
-			if l := t.Partition(p); l != nil {
-				sp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
-				sp.Partition, sp.Size = p, l.Size()
-				if withCleaner && l.Compacted() {
-					if st, err := json.Marshal(l.CleanerStatus()); err == nil {
-						sp.UnknownTags.Set(CleanerStatusTag, st)
-					}
-				}
-				st.Partitions = append(st.Partitions, sp)
-			}
-		}
-		dir.Topics = append(dir.Topics, st)
+		dir.Topics[i].Partitions = append(dir.Topics[i].Partitions, sp)
 	}
-	if req.Topics == nil {
+	if req.Topics == nil { // every partition of every topic
 		for _, t := range b.cluster.Topics() {
-			addTopic(t.Name(), nil)
+			for p := int32(0); p < t.NumPartitions(); p++ {
+				add(t, p)
+			}
 		}
-	} else {
-		for _, rt := range req.Topics {
-			addTopic(rt.Topic, rt.Partitions)
+	}
+	for _, rt := range req.Topics {
+		if t, ok := b.cluster.Topic(rt.Topic); ok {
+			for _, p := range rt.Partitions {
+				add(t, p)
+			}
 		}
 	}
 	resp.Dirs = []kmsg.DescribeLogDirsResponseDir{dir}

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/creek-pipeline/creek/internal/cluster"
 	"github.com/creek-pipeline/creek/internal/config"
 	"github.com/creek-pipeline/creek/internal/share"
 )
@@ -21,6 +22,9 @@ func handleDescribeConfigs(b *Broker, r *request, req *kmsg.DescribeConfigsReque
 		var err error
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
+			if err = cluster.ValidateTopicName(rr.ResourceName); err != nil {
+				break
+			}
 			t, ok := b.cluster.Topic(rr.ResourceName)
 			if !ok {
 				err = fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, rr.ResourceName)
@@ -135,14 +139,28 @@ func (b *Broker) checkBrokerResource(name string) error {
 
 var errStaticBrokerConfig = fmt.Errorf("%w: broker settings cannot change while the broker runs; set them with flags, CREEK_* variables or the YAML file and restart", kerr.InvalidRequest)
 
+// configResource is a resource of AlterConfigs and IncrementalAlterConfigs.
+type configResource struct {
+	kind kmsg.ConfigResourceType
+	name string
+}
+
 func handleAlterConfigs(b *Broker, r *request, req *kmsg.AlterConfigsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	twice := listedTwice(req.Resources, func(rr kmsg.AlterConfigsRequestResource) configResource {
+		return configResource{rr.ResourceType, rr.ResourceName}
+	})
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		var err error
-		switch rr.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
+		switch {
+		case twice[configResource{rr.ResourceType, rr.ResourceName}]:
+			err = errListedTwice("resource " + rr.ResourceName)
+		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
+			if err = cluster.ValidateTopicName(rr.ResourceName); err != nil {
+				break
+			}
 			overrides := map[string]string{}
 			for _, c := range rr.Configs {
 				if c.Value != nil {
@@ -150,7 +168,7 @@ func handleAlterConfigs(b *Broker, r *request, req *kmsg.AlterConfigsRequest) km
 				}
 			}
 			err = b.cluster.SetTopicConfigs(rr.ResourceName, overrides, req.ValidateOnly)
-		case kmsg.ConfigResourceTypeBroker:
+		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
 			if err = b.checkBrokerResource(rr.ResourceName); err == nil {
 				err = errStaticBrokerConfig
 			}
@@ -165,18 +183,23 @@ func handleAlterConfigs(b *Broker, r *request, req *kmsg.AlterConfigsRequest) km
 
 func handleIncrementalAlterConfigs(b *Broker, r *request, req *kmsg.IncrementalAlterConfigsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	twice := listedTwice(req.Resources, func(rr kmsg.IncrementalAlterConfigsRequestResource) configResource {
+		return configResource{rr.ResourceType, rr.ResourceName}
+	})
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		var err error
-		switch rr.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
+		switch {
+		case twice[configResource{rr.ResourceType, rr.ResourceName}]:
+			err = errListedTwice("resource " + rr.ResourceName)
+		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
 			err = b.incrementalAlterTopic(rr, req.ValidateOnly)
-		case kmsg.ConfigResourceTypeBroker:
+		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
 			if err = b.checkBrokerResource(rr.ResourceName); err == nil {
 				err = errStaticBrokerConfig
 			}
-		case kmsg.ConfigResourceTypeGroupConfig:
+		case rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig:
 			for _, c := range rr.Configs {
 				value := c.Value
 				switch c.Op {
@@ -205,6 +228,9 @@ func handleIncrementalAlterConfigs(b *Broker, r *request, req *kmsg.IncrementalA
 // incrementalAlterTopic applies SET, DELETE, APPEND and SUBTRACT operations
 // to a topic's overrides (APPEND and SUBTRACT only to list configs).
 func (b *Broker) incrementalAlterTopic(rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
+	if err := cluster.ValidateTopicName(rr.ResourceName); err != nil {
+		return err
+	}
 	t, ok := b.cluster.Topic(rr.ResourceName)
 	if !ok {
 		return fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, rr.ResourceName)

@@ -14,27 +14,23 @@ import (
 )
 
 // handleFetch serves consumers. Incremental fetch sessions (KIP-227) are
-// not kept: a request that asks for a new session is answered as a full
-// fetch with session id 0, which tells the client that no session exists,
-// and a request naming a session gets FETCH_SESSION_ID_NOT_FOUND. Clients
-// then keep sending full fetch requests.
+// not kept, so only full fetches are served, with Kafka's rules for the
+// session id and epoch: epoch 0 (start a session) and -1 (no session) are
+// full fetches whatever session id they name (Kafka closes that session
+// first), and the answer's session id 0 tells the client that no session
+// was made; any other epoch names an incremental fetch of a session, which
+// is FETCH_SESSION_ID_NOT_FOUND. Clients then keep sending full fetches.
 //
 // The fetch itself (long polling up to MaxWaitMillis until MinBytes are
 // available) runs in the finish step, so it never holds up the reading of
 // the connection's next requests.
 func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) (kmsg.Response, func()) {
 	resp := &fetchResponse{FetchResponse: req.ResponseKind().(*kmsg.FetchResponse)}
-	if req.Version >= 7 {
-		switch {
-		case req.SessionID != 0:
-			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-			return resp, nil
-		case req.SessionEpoch > 0:
-			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
-			return resp, nil
-		}
+	if req.Version >= 7 && req.SessionEpoch != 0 && req.SessionEpoch != -1 {
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return resp, nil
 	}
-	return resp, func() { b.fetch(req, resp) }
+	return resp, func() { b.fetch(req, resp, r.conn.gone) }
 }
 
 // fetchPart is one requested partition during a fetch.
@@ -46,7 +42,9 @@ type fetchPart struct {
 	chunk  storage.Chunk
 }
 
-func (b *Broker) fetch(req *kmsg.FetchRequest, fr *fetchResponse) {
+// fetch reads, long polling until the request's max wait, the broker's
+// shutdown or gone (its connection's reader stopped).
+func (b *Broker) fetch(req *kmsg.FetchRequest, fr *fetchResponse, gone <-chan struct{}) {
 	resp := fr.FetchResponse
 	parts := b.fetchPlan(req, resp)
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
@@ -60,7 +58,7 @@ func (b *Broker) fetch(req *kmsg.FetchRequest, fr *fetchResponse) {
 		if total >= minBytes || failed || !time.Now().Before(deadline) || len(parts) == 0 {
 			break
 		}
-		if !b.waitForData(waits, deadline) {
+		if !b.waitForData(waits, deadline, gone) {
 			b.fetchRead(req, resp, parts)
 			break
 		}
@@ -136,9 +134,12 @@ func (b *Broker) fetchPlan(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) []f
 // returned whole even when it is over the limits (KIP-74), so a consumer
 // never gets stuck behind a large batch.
 func (b *Broker) fetchRead(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, parts []fetchPart) (total int64, failed bool) {
-	budget := int64(req.MaxBytes)
-	if req.Version < 3 || budget <= 0 {
-		budget = 1 << 62
+	// fetch.max.bytes bounds what a consumer may ask for, as in Kafka: the
+	// same partition listed 10,000 times with 2 GiB asked must not be
+	// read into memory 10,000 times.
+	budget := b.fetchMaxBytes
+	if req.MaxBytes > 0 {
+		budget = min(budget, int64(req.MaxBytes))
 	}
 	for i := range parts {
 		p := &parts[i]
@@ -153,13 +154,15 @@ func (b *Broker) fetchRead(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, par
 		} else {
 			res, err = p.log.Read(p.offset, max(limit, 0), total == 0)
 		}
-		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, lso, res.LogStartOffset
 		p.chunk = res.Chunk
 		if err != nil {
+			// As Kafka: an answer with an error carries no offsets.
 			sp.ErrorCode = errorCode(err)
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			failed = true
 			continue
 		}
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, lso, res.LogStartOffset
 		if req.IsolationLevel == 1 && res.Chunk.Len > 0 {
 			// The consumer drops the records of these producers' aborted
 			// transactions; the markers tell it where each one ends.
@@ -175,8 +178,9 @@ func (b *Broker) fetchRead(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, par
 }
 
 // waitForData blocks until one of the partitions gets an append, the
-// deadline passes, or the broker shuts down; it reports whether to read again.
-func (b *Broker) waitForData(waits []<-chan struct{}, deadline time.Time) bool {
+// deadline passes, the broker shuts down or gone is closed; it reports
+// whether to read again.
+func (b *Broker) waitForData(waits []<-chan struct{}, deadline time.Time, gone <-chan struct{}) bool {
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	if len(waits) == 1 {
@@ -185,18 +189,20 @@ func (b *Broker) waitForData(waits []<-chan struct{}, deadline time.Time) bool {
 			return true
 		case <-timer.C:
 		case <-b.closing:
+		case <-gone:
 		}
 		return false
 	}
-	cases := make([]reflect.SelectCase, 0, len(waits)+2)
+	cases := make([]reflect.SelectCase, 0, len(waits)+3)
 	cases = append(cases,
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(b.closing)})
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(b.closing)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(gone)})
 	for _, w := range waits {
 		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w)})
 	}
 	chosen, _, _ := reflect.Select(cases)
-	return chosen >= 2
+	return chosen >= 3
 }
 
 // checkLeaderEpoch validates the leader epoch a client believes in (KIP-320).

@@ -114,7 +114,8 @@ func (r *request) client() group.Client {
 }
 
 // handleFindCoordinator answers that this broker coordinates every group
-// (and every transactional id): it is the only one.
+// (and every transactional id): it is the only one. As in Kafka, the empty
+// group id has a coordinator too (OffsetCommit and OffsetFetch take it).
 func handleFindCoordinator(b *Broker, r *request, req *kmsg.FindCoordinatorRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	host, port := b.advertisedAddr(r.conn)
@@ -122,12 +123,16 @@ func handleFindCoordinator(b *Broker, r *request, req *kmsg.FindCoordinatorReque
 		switch {
 		case b.isClosing():
 			return kerr.CoordinatorNotAvailable.Code, stringPtr("the broker is shutting down")
-		case req.CoordinatorType == 0 && key == "":
-			return kerr.InvalidGroupID.Code, stringPtr("the group id is empty")
 		case req.CoordinatorType != 0 && req.CoordinatorType != 1:
 			return kerr.InvalidRequest.Code, stringPtr("unknown coordinator type")
 		}
 		return 0, nil
+	}
+	switch req.CoordinatorType {
+	case 0:
+		b.ensureInternalTopic(offsetsTopic)
+	case 1:
+		b.ensureInternalTopic(transactionTopic)
 	}
 	if req.Version < 4 {
 		resp.ErrorCode, resp.ErrorMessage = answer(req.CoordinatorKey)

@@ -38,6 +38,9 @@ func handleListOffsets(b *Broker, r *request, req *kmsg.ListOffsetsRequest) kmsg
 				sp.ErrorCode = errorCode(err)
 				sp.Offset, sp.Timestamp = offset, ts
 				sp.LeaderEpoch = leaderEpoch
+				if offset < 0 {
+					sp.LeaderEpoch = -1 // as Kafka: no record found, no epoch
+				}
 				if req.Version == 0 {
 					sp.OldStyleOffsets = oldStyleOffsets(offset, rp.MaxNumOffsets)
 				}

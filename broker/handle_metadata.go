@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 
@@ -31,8 +32,13 @@ func (b *Broker) advertisedAddr(c *conn) (string, int32) {
 	return host, int32(p)
 }
 
+// errJustCreated answers a Metadata request for a topic that the request
+// itself created, as Kafka 4 does (UNKNOWN_TOPIC_OR_PARTITION: the client
+// asks again, and then gets the partitions).
+var errJustCreated = fmt.Errorf("%w: the topic is being created; ask again", kerr.UnknownTopicOrPartition)
+
 // topicOrCreate finds a topic, creating it when auto.create.topics.enable
-// allows and the client asked for it.
+// allows and the client asked for it; a topic it creates is errJustCreated.
 func (b *Broker) topicOrCreate(name string, allowCreate bool) (*cluster.Topic, error) {
 	if t, ok := b.cluster.Topic(name); ok {
 		return t, nil
@@ -43,13 +49,16 @@ func (b *Broker) topicOrCreate(name string, allowCreate bool) (*cluster.Topic, e
 	if !b.autoCreate || !allowCreate {
 		return nil, cluster.ErrUnknownTopic
 	}
-	t, err := b.cluster.CreateTopic(name, -1, -1, nil, false)
+	_, err := b.cluster.CreateTopic(name, -1, -1, nil, false)
 	if errors.Is(err, cluster.ErrTopicExists) {
 		if t, ok := b.cluster.Topic(name); ok {
 			return t, nil
 		}
 	}
-	return t, err
+	if err == nil {
+		err = errJustCreated
+	}
+	return nil, err
 }
 
 func handleMetadata(b *Broker, r *request, req *kmsg.MetadataRequest) kmsg.Response {
@@ -70,7 +79,22 @@ func handleMetadata(b *Broker, r *request, req *kmsg.MetadataRequest) kmsg.Respo
 		}
 		return resp
 	}
+	// Each topic is answered once however often it is asked for, as in
+	// Kafka: a topic of 10,000 partitions listed 10,000 times must not
+	// become 10^8 partition entries.
+	seenNames, seenIDs := map[string]bool{}, map[[16]byte]bool{}
 	for _, rt := range req.Topics {
+		if rt.Topic != nil {
+			if seenNames[*rt.Topic] {
+				continue
+			}
+			seenNames[*rt.Topic] = true
+		} else if rt.TopicID != [16]byte{} {
+			if seenIDs[rt.TopicID] {
+				continue
+			}
+			seenIDs[rt.TopicID] = true
+		}
 		var t *cluster.Topic
 		var err error
 		switch {
@@ -101,6 +125,7 @@ func (b *Broker) topicMetadata(t *cluster.Topic, req *kmsg.MetadataRequest) kmsg
 	name := t.Name()
 	mt.Topic = &name
 	mt.TopicID = t.ID()
+	mt.IsInternal = isInternalTopic(name)
 	if req.IncludeTopicAuthorizedOperations {
 		mt.AuthorizedOperations = allTopicOperations
 	}

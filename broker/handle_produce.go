@@ -93,6 +93,9 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, to
 		// to read zstd back.
 		return nil, fmt.Errorf("%w: zstd needs produce v7 or later, this request is v%d", kerr.UnsupportedCompressionType, req.Version)
 	}
+	if isInternalTopic(t.Name()) {
+		return nil, errInternalTopic(t.Name())
+	}
 	l := t.Partition(p)
 	if l == nil {
 		return nil, fmt.Errorf("%w: partition %d of %s", cluster.ErrUnknownTopic, p, t.Name())
@@ -105,8 +108,9 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, t *cluster.Topic, to
 	return l, nil
 }
 
-// produceTopic resolves a produce request's topic by name (or id from v13),
-// creating it when auto.create.topics.enable allows.
+// produceTopic resolves a produce request's topic by name (or id from v13).
+// As in Kafka, a produce never creates a topic (clients create it through
+// Metadata) and an unknown or invalid name is UNKNOWN_TOPIC_OR_PARTITION.
 func (b *Broker) produceTopic(req *kmsg.ProduceRequest, rt kmsg.ProduceRequestTopic) (*cluster.Topic, error) {
 	if req.Version >= 13 {
 		t, ok := b.cluster.TopicByID(rt.TopicID)
@@ -115,5 +119,9 @@ func (b *Broker) produceTopic(req *kmsg.ProduceRequest, rt kmsg.ProduceRequestTo
 		}
 		return t, nil
 	}
-	return b.topicOrCreate(rt.Topic, true)
+	t, ok := b.cluster.Topic(rt.Topic)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", cluster.ErrUnknownTopic, rt.Topic)
+	}
+	return t, nil
 }

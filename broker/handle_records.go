@@ -19,7 +19,9 @@ func handleDeleteRecords(b *Broker, r *request, req *kmsg.DeleteRecordsRequest) 
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			} else {
 				low, err := t.Partition(rp.Partition).DeleteRecordsBefore(rp.Offset)
-				sp.LowWatermark, sp.ErrorCode = low, errorCode(err)
+				if sp.ErrorCode = errorCode(err); sp.ErrorCode == 0 {
+					sp.LowWatermark = low // with an error, -1 as Kafka answers
+				}
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -59,12 +61,16 @@ func handleOffsetForLeaderEpoch(b *Broker, r *request, req *kmsg.OffsetForLeader
 
 // handleInitProducerID gives idempotent producers a fresh producer id with
 // epoch 0, also when they ask to bump the epoch of an old one (KIP-360):
-// a new id is always valid. Transactional ids need the transaction
-// coordinator, which creek does not have yet.
+// a new id is always valid. A transactional id goes to the transaction
+// coordinator; an empty one is INVALID_REQUEST, as in Kafka.
 func handleInitProducerID(b *Broker, r *request, req *kmsg.InitProducerIDRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
-	if req.TransactionalID != nil && *req.TransactionalID != "" {
+	if req.TransactionalID != nil {
+		if *req.TransactionalID == "" {
+			resp.ErrorCode = kerr.InvalidRequest.Code
+			return resp
+		}
 		initTransactionalProducer(b, req, resp)
 		return resp
 	}

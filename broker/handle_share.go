@@ -17,7 +17,7 @@ import (
 
 func init() {
 	register(kmsg.ShareGroupHeartbeat, 1, func(b *Broker, r *request, req *kmsg.ShareGroupHeartbeatRequest) kmsg.Response {
-		if b.groups.Has(req.GroupID) {
+		if req.GroupID != "" && b.groups.Has(req.GroupID) { // the share coordinator refuses an empty id
 			resp := req.ResponseKind().(*kmsg.ShareGroupHeartbeatResponse)
 			resp.ErrorCode = kerr.GroupIDNotFound.Code
 			resp.ErrorMessage = kmsg.StringPtr("group " + req.GroupID + " is a consumer group, not a share group")

@@ -6,22 +6,42 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/creek-pipeline/creek/internal/cluster"
 	"github.com/creek-pipeline/creek/internal/config"
 )
 
+// listedTwice returns the keys of items that occur more than once. Kafka
+// refuses every occurrence of a resource listed twice with INVALID_REQUEST,
+// rather than doing the work (an fsync of the metadata store, say) once for
+// each of 10,000 copies.
+func listedTwice[T any, K comparable](items []T, key func(T) K) map[K]bool {
+	seen := make(map[K]bool, len(items))
+	twice := map[K]bool{}
+	for _, it := range items {
+		k := key(it)
+		if seen[k] {
+			twice[k] = true
+		}
+		seen[k] = true
+	}
+	return twice
+}
+
+// errListedTwice answers each occurrence of a resource listed twice.
+func errListedTwice(what string) error {
+	return fmt.Errorf("%w: %s is listed more than once", kerr.InvalidRequest, what)
+}
+
 func handleCreateTopics(b *Broker, r *request, req *kmsg.CreateTopicsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
-	seen := map[string]int{}
-	for _, rt := range req.Topics {
-		seen[rt.Topic]++
-	}
+	twice := listedTwice(req.Topics, func(rt kmsg.CreateTopicsRequestTopic) string { return rt.Topic })
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
 		st.NumPartitions, st.ReplicationFactor = -1, -1
 		var err error
-		if seen[rt.Topic] > 1 {
-			err = fmt.Errorf("%w: topic %s is listed more than once", kerr.InvalidRequest, rt.Topic)
+		if twice[rt.Topic] {
+			err = errListedTwice("topic " + rt.Topic)
 		} else {
 			err = b.createTopic(req, rt, &st)
 		}
@@ -54,7 +74,7 @@ func (b *Broker) createTopic(req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopics
 	if err != nil {
 		return err
 	}
-	if partitions < 0 {
+	if partitions == -1 {
 		partitions = int32(b.cluster.Broker().Int64("num.partitions"))
 	}
 	st.NumPartitions, st.ReplicationFactor = partitions, 1
@@ -76,11 +96,20 @@ func handleDeleteTopics(b *Broker, r *request, req *kmsg.DeleteTopicsRequest) km
 	for _, name := range req.TopicNames { // v0-v5
 		targets = append(targets, kmsg.DeleteTopicsRequestTopic{Topic: stringPtr(name)})
 	}
+	named := func(rt kmsg.DeleteTopicsRequestTopic) string {
+		if rt.Topic != nil {
+			return "topic " + *rt.Topic
+		}
+		return fmt.Sprintf("topic id %x", rt.TopicID)
+	}
+	twice := listedTwice(targets, named)
 	for _, rt := range targets {
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		var err error
 		switch {
+		case twice[named(rt)]:
+			err = errListedTwice(named(rt))
 		case rt.Topic != nil:
 			if t, ok := b.cluster.Topic(*rt.Topic); ok {
 				st.TopicID = t.ID()
@@ -113,12 +142,16 @@ func (b *Broker) deleteTopic(name string) error {
 
 func handleCreatePartitions(b *Broker, r *request, req *kmsg.CreatePartitionsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	twice := listedTwice(req.Topics, func(rt kmsg.CreatePartitionsRequestTopic) string { return rt.Topic })
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
-		var err error
+		err := cluster.ValidateTopicName(rt.Topic)
+		if err == nil && twice[rt.Topic] {
+			err = errListedTwice("topic " + rt.Topic)
+		}
 		for _, a := range rt.Assignment {
-			if len(a.Replicas) != 1 || a.Replicas[0] != b.nodeID {
+			if err == nil && (len(a.Replicas) != 1 || a.Replicas[0] != b.nodeID) {
 				err = fmt.Errorf("%w: new partitions can only be assigned to broker %d", kerr.InvalidReplicaAssignment, b.nodeID)
 			}
 		}

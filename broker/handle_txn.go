@@ -239,9 +239,12 @@ func handleTxnOffsetCommit(b *Broker, r *request, req *kmsg.TxnOffsetCommitReque
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			sp.Partition = rp.Partition
-			if !ok || t.Partition(rp.Partition) == nil {
+			switch {
+			case !ok || t.Partition(rp.Partition) == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			} else {
+			case rp.Metadata != nil && len(*rp.Metadata) > b.groups.MaxMetadataBytes():
+				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
+			default:
 				o := txn.Offset{Partition: txn.Partition{Topic: t.Name(), Partition: rp.Partition}, Offset: rp.Offset, LeaderEpoch: -1}
 				if req.Version >= 2 {
 					o.LeaderEpoch = rp.LeaderEpoch

@@ -424,7 +424,7 @@ func protoTopicExists(t *testing.T, b *Broker, topic string) bool {
 }
 
 // protoWait polls cond until it holds or a generous deadline passes.
-func protoWait(t *testing.T, what string, cond func() bool) {
+func protoWait(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

@@ -180,14 +180,15 @@ func TestProduceCorruptBatch(t *testing.T) {
 	cases := []struct {
 		name    string
 		records []byte
+		want    *kerr.Error
 	}{
-		{"flipped byte", flipped},
-		{"truncated", short},
-		{"good then flipped", append(append([]byte(nil), good...), flipped...)},
+		{"flipped byte", flipped, kerr.CorruptMessage},
+		{"truncated", short, kerr.InvalidRecord}, // as Kafka: no whole batch was sent
+		{"good then flipped", append(append([]byte(nil), good...), flipped...), kerr.CorruptMessage},
 	}
 	for _, tc := range cases {
 		sp := protoProduceRaw(t, c, 9, -1, "corrupt", [16]byte{}, 0, tc.records)
-		protoErr(t, tc.name, sp.ErrorCode, kerr.CorruptMessage)
+		protoErr(t, tc.name, sp.ErrorCode, tc.want)
 		if sp.BaseOffset != -1 {
 			t.Fatalf("%s: base offset %d, want -1", tc.name, sp.BaseOffset)
 		}
@@ -330,8 +331,9 @@ func TestProduceIdempotent(t *testing.T) {
 	}
 }
 
-// TestProduceTopicResolution: produce auto-creates a topic by name, can
-// address a topic by id from v13, and refuses unknown ids and partitions.
+// TestProduceTopicResolution: as in Kafka, a produce does not create a
+// topic (clients create it through Metadata); it can address a topic by id
+// from v13, and refuses unknown ids and partitions.
 func TestProduceTopicResolution(t *testing.T) {
 	b := protoBroker(t, nil)
 	c := protoDial(t, b)
@@ -341,9 +343,9 @@ func TestProduceTopicResolution(t *testing.T) {
 		t.Fatal("topic exists before the produce")
 	}
 	sp := protoProduceRaw(t, c, 3, -1, "auto-produce", [16]byte{}, 0, batch()) // v3, the first with a transactional id
-	protoErr(t, "produce to a new topic", sp.ErrorCode, nil)
-	if sp.BaseOffset != 0 || !protoTopicExists(t, b, "auto-produce") {
-		t.Fatalf("produce to a new topic: offset %d, topic exists %v", sp.BaseOffset, protoTopicExists(t, b, "auto-produce"))
+	protoErr(t, "produce to a new topic", sp.ErrorCode, kerr.UnknownTopicOrPartition)
+	if protoTopicExists(t, b, "auto-produce") {
+		t.Fatal("a produce created a topic")
 	}
 
 	id := protoCreateTopic(t, b, "by-id", 1, nil)
@@ -362,7 +364,7 @@ func TestProduceTopicResolution(t *testing.T) {
 	sp = protoProduceRaw(t, c, 9, -1, "by-id", [16]byte{}, 7, batch())
 	protoErr(t, "produce to a missing partition", sp.ErrorCode, kerr.UnknownTopicOrPartition)
 	sp = protoProduceRaw(t, c, 9, -1, "bad/name", [16]byte{}, 0, batch())
-	protoErr(t, "produce to an invalid topic name", sp.ErrorCode, kerr.InvalidTopicException)
+	protoErr(t, "produce to an invalid topic name", sp.ErrorCode, kerr.UnknownTopicOrPartition) // as Kafka: no such topic
 
 	off := protoBroker(t, map[string]string{"auto.create.topics.enable": "false"})
 	sp = protoProduceRaw(t, protoDial(t, off), 9, -1, "not-created", [16]byte{}, 0, batch())

@@ -103,8 +103,10 @@ func startRobustGoodClient(t *testing.T, addr, topic string) *robustGoodClient {
 	}
 	var wg sync.WaitGroup
 	wg.Add(2)
+	producerDone := make(chan struct{})
 	go func() { // producer
 		defer wg.Done()
+		defer close(producerDone)
 		for i := 0; ; i++ {
 			select {
 			case <-g.stop:
@@ -131,7 +133,7 @@ func startRobustGoodClient(t *testing.T, addr, topic string) *robustGoodClient {
 		for {
 			if drainUntil.IsZero() {
 				select {
-				case <-g.stop:
+				case <-producerDone: // its last produce is answered: produced is final
 					drainUntil = time.Now().Add(10 * time.Second)
 				default:
 				}
@@ -349,7 +351,7 @@ func robustSkipResponse(t *testing.T, nc net.Conn) {
 
 // TestRobustBadRecordsAreAnswered checks the other side of the line: a
 // well-framed request whose records are garbage is a client error, answered
-// with CORRUPT_MESSAGE, and the connection keeps serving.
+// with INVALID_RECORD (as Kafka does), and the connection keeps serving.
 func TestRobustBadRecordsAreAnswered(t *testing.T) {
 	logs := &robustLogs{}
 	b, err := Start(context.Background(), Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
@@ -382,12 +384,15 @@ func TestRobustBadRecordsAreAnswered(t *testing.T) {
 		}
 		return resp
 	}
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "robust-bad-records", NumPartitions: 1, ReplicationFactor: 1}}
+	roundTrip(create, 4)
 	produce := kmsg.NewPtrProduceRequest()
 	produce.Acks, produce.TimeoutMillis = -1, 1000
 	produce.Topics = []kmsg.ProduceRequestTopic{{Topic: "robust-bad-records", Partitions: []kmsg.ProduceRequestTopicPartition{{Records: bytes.Repeat([]byte{2}, 80)}}}}
 	pr := roundTrip(produce, 7).(*kmsg.ProduceResponse)
-	if code := pr.Topics[0].Partitions[0].ErrorCode; code != 2 { // CORRUPT_MESSAGE
-		t.Errorf("garbage records: error code %d, want 2 (CORRUPT_MESSAGE)", code)
+	if code := pr.Topics[0].Partitions[0].ErrorCode; code != 87 { // INVALID_RECORD, as Kafka answers: no whole batch
+		t.Errorf("garbage records: error code %d, want 87 (INVALID_RECORD)", code)
 	}
 	meta := kmsg.NewPtrMetadataRequest()
 	meta.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("robust-bad-records")}}

@@ -109,7 +109,7 @@ func (c *conn) writeWithRegions(buf []byte, fr *fetchResponse, p *pending) error
 		if err := c.w.Flush(); err != nil {
 			return err
 		}
-		if err := sendFile(c.nc, r.chunk); err != nil {
+		if err := c.sendChunk(r.chunk); err != nil {
 			// Part of the response is out: the stream cannot be repaired.
 			return fmt.Errorf("send record set from %s: %w", r.chunk.File.Name(), err)
 		}
@@ -130,4 +130,21 @@ func (c *conn) writeCopied(fr *fetchResponse, p *pending) error {
 	fr.regions = nil
 	_, err := c.w.Write(c.encode(p))
 	return err
+}
+
+// sendChunk sends a record set from its file in pieces, each with a fresh
+// write deadline, as deadlineWriter does for bytes in memory.
+func (c *conn) sendChunk(ch storage.Chunk) error {
+	dw := deadlineWriter{c.nc, c.b.writeTimeout}
+	for ch.Len > 0 {
+		piece := ch
+		piece.Len = min(ch.Len, deadlinePiece)
+		dw.refresh()
+		if err := sendFile(c.nc, piece); err != nil {
+			return err
+		}
+		ch.Pos += piece.Len
+		ch.Len -= piece.Len
+	}
+	return nil
 }

@@ -45,6 +45,7 @@ starts at the end; --from-beginning starts it at the earliest records.`,
 	}
 	srcFlags := addPluginFlags(cmd.Flags(), []*pipeline.Plugin{source}, "from")
 	cmd.Flags().StringVar(&to, "to", "console", "where records go")
+	pipeFlags := addPipelineFlags(cmd.Flags())
 	sinkFlags := addPluginFlags(cmd.Flags(), sinks, "to")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		_, srcOpts, err := srcFlags.bind(cmd, "kafka")
@@ -56,6 +57,9 @@ starts at the end; --from-beginning starts it at the earliest records.`,
 			return err
 		}
 		spec := &pipeline.Spec{Name: "consume", Source: source, SourceOpts: srcOpts, Sink: sink, SinkOpts: sinkOpts}
+		if err := pipeFlags.apply(spec); err != nil {
+			return err
+		}
 		return runSpecs(cmd, []*pipeline.Spec{spec})
 	}
 	return cmd

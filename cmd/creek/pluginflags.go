@@ -107,3 +107,48 @@ func optionByFlag(p *pipeline.Plugin, flag string) *pipeline.Option {
 	}
 	return nil
 }
+
+// pipelineFlags are the flags of consume and produce that belong to the
+// pipeline rather than to its source or sink: --filter and --map, kept in
+// the order given (a filter before a map sees the record as read, after
+// it the mapped one), and --dead-letter-topic.
+type pipelineFlags struct {
+	steps           []processorStep
+	deadLetterTopic string
+}
+
+type processorStep struct{ kind, arg string }
+
+// stepFlag is --filter or --map: both append to one list.
+type stepFlag struct {
+	pf   *pipelineFlags
+	kind string
+}
+
+func (s stepFlag) String() string { return "" }
+func (s stepFlag) Type() string   { return "expr" }
+func (s stepFlag) Set(v string) error {
+	s.pf.steps = append(s.pf.steps, processorStep{s.kind, v})
+	return nil
+}
+
+func addPipelineFlags(f *pflag.FlagSet) *pipelineFlags {
+	pf := &pipelineFlags{}
+	f.Var(stepFlag{pf, "filter"}, "filter", `keep only the records for which this expression is true, such as 'value.data.lang == "ko"' (repeatable; see docs/processors.md)`)
+	f.Var(stepFlag{pf, "map"}, "map", "replace each record's value: tweet (the flat fields id, created_at, lang, author_id, username, text, hashtags, raw) or an expression such as '{\"id\": value.data.id}' (repeatable, applied in order with --filter)")
+	f.StringVar(&pf.deadLetterTopic, "dead-letter-topic", "", "Kafka topic for records a processor cannot process or the store refuses alone, with Kafka Connect's error headers; without it such a record stops the pipeline")
+	return pf
+}
+
+// apply compiles the processors into the spec.
+func (pf *pipelineFlags) apply(spec *pipeline.Spec) error {
+	for _, s := range pf.steps {
+		p, err := pipeline.NewProcessor(s.kind, s.arg)
+		if err != nil {
+			return usageError{fmt.Errorf("--%s: %w", s.kind, err)}
+		}
+		spec.Processors = append(spec.Processors, p)
+	}
+	spec.DeadLetterTopic = pf.deadLetterTopic
+	return nil
+}

@@ -31,6 +31,7 @@ or duplicated. Ctrl-C stops reading and delivers what was already read.`,
 	}
 	cmd.Flags().StringVar(&from, "from", "stdin", "source of the records")
 	srcFlags := addPluginFlags(cmd.Flags(), sources, "from")
+	pipeFlags := addPipelineFlags(cmd.Flags())
 	sinkFlags := addPluginFlags(cmd.Flags(), []*pipeline.Plugin{sink}, "to")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		src, srcOpts, err := srcFlags.bind(cmd, from)
@@ -42,6 +43,9 @@ or duplicated. Ctrl-C stops reading and delivers what was already read.`,
 			return err
 		}
 		spec := &pipeline.Spec{Name: "produce", Source: src, SourceOpts: srcOpts, Sink: sink, SinkOpts: sinkOpts}
+		if err := pipeFlags.apply(spec); err != nil {
+			return err
+		}
 		return runSpecs(cmd, []*pipeline.Spec{spec})
 	}
 	return cmd

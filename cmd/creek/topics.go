@@ -17,7 +17,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/creek-pipeline/creek/internal/admin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/creek-pipeline/creek/broker"
@@ -170,44 +171,12 @@ creek topics describe NAME --all-configs on an existing topic.`,
 			if err != nil {
 				return err
 			}
-			cfg := map[string]*string{}
-			for k, v := range kvs {
-				cfg[k] = kadm.StringPtr(v)
-			}
 			return t.kafka.run(cmd, func(ctx context.Context, c *kafkaConn) error {
-				resp, err := c.CreateTopics(ctx, partitions, replication, cfg, args...)
-				if err != nil {
-					return fmt.Errorf("create topics: %w", err)
+				lines, err := admin.CreateTopics(ctx, c.Client, partitions, replication, kvs, ifNotExists, args...)
+				for _, l := range lines {
+					fmt.Fprintln(cmd.OutOrStdout(), l)
 				}
-				out := cmd.OutOrStdout()
-				var errs []error
-				for _, name := range args {
-					r, ok := resp[name]
-					switch {
-					case !ok:
-						errs = append(errs, fmt.Errorf("topic %q: the broker did not answer for it", name))
-					case ifNotExists && errors.Is(r.Err, kerr.TopicAlreadyExists):
-						fmt.Fprintf(out, "topic %s already exists; left as it is\n", name)
-					case errors.Is(r.Err, kerr.TopicAlreadyExists):
-						errs = append(errs, fmt.Errorf("%w (--if-not-exists accepts that)", topicError(name, r.Err, r.ErrMessage)))
-					case r.Err != nil:
-						errs = append(errs, topicError(name, r.Err, r.ErrMessage))
-					default:
-						np, rf := r.NumPartitions, int32(r.ReplicationFactor)
-						if np < 0 { // brokers before Kafka 2.4 do not say
-							np = partitions
-						}
-						if rf < 0 {
-							rf = int32(replication)
-						}
-						fmt.Fprintf(out, "created topic %s: %s, replication factor %s", name, plural(np, "partition"), orDefault(rf))
-						if len(kvs) > 0 {
-							fmt.Fprintf(out, ", configs %s", joinKeyValues(kvs))
-						}
-						fmt.Fprintln(out)
-					}
-				}
-				return errors.Join(errs...)
+				return err
 			})
 		},
 	}
@@ -217,31 +186,6 @@ creek topics describe NAME --all-configs on an existing topic.`,
 	f.StringArrayVar(&configs, "config", nil, "topic config as key=value, e.g. retention.ms=86400000 (repeatable)")
 	f.BoolVar(&ifNotExists, "if-not-exists", false, "succeed without changes when the topic already exists")
 	return cmd
-}
-
-func plural(n int32, what string) string {
-	if n < 0 {
-		return "default " + what + "s"
-	}
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
-}
-
-func orDefault(n int32) string {
-	if n < 0 {
-		return "default"
-	}
-	return strconv.Itoa(int(n))
-}
-
-func joinKeyValues(kvs map[string]string) string {
-	keys := sortedKeys(kvs)
-	for i, k := range keys {
-		keys[i] = k + "=" + kvs[k]
-	}
-	return strings.Join(keys, " ")
 }
 
 // ---- describe ----
@@ -345,7 +289,7 @@ func describeTopics(ctx context.Context, c *kafkaConn, names []string, allConfig
 	var errs []error
 	for _, name := range names {
 		if td := meta[name]; td.Err != nil {
-			errs = append(errs, topicError(name, td.Err, ""))
+			errs = append(errs, admin.TopicError(name, td.Err, ""))
 		}
 	}
 	if len(errs) > 0 {
@@ -387,7 +331,7 @@ func describeTopics(ctx context.Context, c *kafkaConn, names []string, allConfig
 			err = rc.Err
 		}
 		if err != nil {
-			return nil, topicError(name, err, rc.ErrMessage)
+			return nil, admin.TopicError(name, err, rc.ErrMessage)
 		}
 		for _, cfg := range rc.Configs {
 			if cfg.Key == "cleanup.policy" {
@@ -729,7 +673,7 @@ func alterTopic(ctx context.Context, c *kafkaConn, out io.Writer, name string, g
 	}
 	td := meta[name]
 	if td.Err != nil {
-		return topicError(name, td.Err, "")
+		return admin.TopicError(name, td.Err, "")
 	}
 	before := len(td.Partitions)
 
@@ -747,7 +691,7 @@ func alterTopic(ctx context.Context, c *kafkaConn, out io.Writer, name string, g
 			}
 			r, err := resp.On(name, nil)
 			if err == nil {
-				err = topicError(name, r.Err, r.ErrMessage)
+				err = admin.TopicError(name, r.Err, r.ErrMessage)
 			}
 			if err != nil {
 				return err
@@ -764,7 +708,7 @@ func alterTopic(ctx context.Context, c *kafkaConn, out io.Writer, name string, g
 			}
 			r, err := resp.On(name, nil)
 			if err == nil {
-				err = topicError(name, r.Err, r.ErrMessage)
+				err = admin.TopicError(name, r.Err, r.ErrMessage)
 			}
 			if err != nil {
 				return err
@@ -807,26 +751,11 @@ unless --if-exists is given.`,
 		Args:    topicNames(false, "creek topics delete tweets"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return t.kafka.run(cmd, func(ctx context.Context, c *kafkaConn) error {
-				resp, err := c.DeleteTopics(ctx, args...)
-				if err != nil {
-					return fmt.Errorf("delete topics: %w", err)
+				lines, err := admin.DeleteTopics(ctx, c.Client, ifExists, args...)
+				for _, l := range lines {
+					fmt.Fprintln(cmd.OutOrStdout(), l)
 				}
-				out := cmd.OutOrStdout()
-				var errs []error
-				for _, name := range args {
-					r, ok := resp[name]
-					switch {
-					case !ok:
-						errs = append(errs, fmt.Errorf("topic %q: the broker did not answer for it", name))
-					case ifExists && errors.Is(r.Err, kerr.UnknownTopicOrPartition):
-						fmt.Fprintf(out, "topic %s does not exist; nothing to delete\n", name)
-					case r.Err != nil:
-						errs = append(errs, topicError(name, r.Err, r.ErrMessage))
-					default:
-						fmt.Fprintf(out, "deleted topic %s\n", name)
-					}
-				}
-				return errors.Join(errs...)
+				return err
 			})
 		},
 	}
@@ -881,7 +810,7 @@ func deleteRecords(ctx context.Context, c *kafkaConn, out io.Writer, topic strin
 		return fmt.Errorf("list the end offsets of %s: %w", topic, err)
 	}
 	if err := ends.Error(); err != nil {
-		return topicError(topic, err, "")
+		return admin.TopicError(topic, err, "")
 	}
 	end := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) { end[o.Partition] = o.Offset })

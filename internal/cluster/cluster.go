@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/creek-pipeline/creek/internal/config"
+	"github.com/creek-pipeline/creek/internal/guard"
 	"github.com/creek-pipeline/creek/internal/storage"
 )
 
@@ -28,6 +29,7 @@ type Options struct {
 	Broker  *config.BrokerValues
 	Fsync   config.FsyncPolicy
 	Logger  *slog.Logger
+	OnSync  func(time.Duration) // told the duration of every partition fsync; may be nil
 }
 
 // Cluster is the state of a single-node Kafka cluster.
@@ -139,7 +141,7 @@ func (c *Cluster) load(storeCreated bool) error {
 			t.configs = map[string]string{}
 		}
 		for p := int32(0); p < r.Partitions; p++ {
-			l, err := storage.Open(c.partitionDir(r.Name, p), c.logConfig(t.configs), storage.Options{Logger: c.logger})
+			l, err := storage.Open(c.partitionDir(r.Name, p), c.logConfig(t.configs), storage.Options{Logger: c.logger, OnSync: c.opts.OnSync})
 			if err != nil {
 				return err
 			}
@@ -224,19 +226,29 @@ func (c *Cluster) backgroundLoop() {
 		case <-c.stop:
 			return
 		case <-retention.C:
-			for _, l := range c.allLogs() {
-				if _, err := l.EnforceRetention(); err != nil {
-					c.logger.Warn("retention failed", "partition", filepath.Base(l.Dir()), "err", err)
-				}
-			}
+			guard.Run(c.logger, "retention", c.enforceRetention)
 		case <-flushC:
-			for _, l := range c.allLogs() {
-				if l.Unsynced() {
-					_, end := l.Offsets()
-					if err := l.Sync(end); err != nil && !errors.Is(err, storage.ErrClosed) {
-						c.logger.Error("background fsync failed", "partition", filepath.Base(l.Dir()), "err", err)
-					}
-				}
+			guard.Run(c.logger, "background fsync", c.syncUnsynced)
+		}
+	}
+}
+
+// enforceRetention deletes what retention.bytes and retention.ms allow.
+func (c *Cluster) enforceRetention() {
+	for _, l := range c.allLogs() {
+		if _, err := l.EnforceRetention(); err != nil {
+			c.logger.Warn("retention failed", "partition", filepath.Base(l.Dir()), "err", err)
+		}
+	}
+}
+
+// syncUnsynced fsyncs every partition with unsynced appends.
+func (c *Cluster) syncUnsynced() {
+	for _, l := range c.allLogs() {
+		if l.Unsynced() {
+			_, end := l.Offsets()
+			if err := l.Sync(end); err != nil && !errors.Is(err, storage.ErrClosed) {
+				c.logger.Error("background fsync failed", "partition", filepath.Base(l.Dir()), "err", err)
 			}
 		}
 	}

@@ -23,6 +23,24 @@ var (
 
 const offsetKeyPrefix = "o/"
 
+// emptyGroupBucket holds the group with the empty id, which Kafka allows
+// for OffsetCommit and OffsetFetch (bbolt buckets need a name).
+const emptyGroupBucket = "\x00empty"
+
+func groupBucket(name string) []byte {
+	if name == "" {
+		return []byte(emptyGroupBucket)
+	}
+	return []byte(name)
+}
+
+func groupName(bucket []byte) string {
+	if string(bucket) == emptyGroupBucket {
+		return ""
+	}
+	return string(bucket)
+}
+
 func offsetKey(topic string, partition int32) []byte {
 	return []byte(offsetKeyPrefix + topic + "/" + strconv.Itoa(int(partition)))
 }
@@ -47,7 +65,7 @@ func (s groupStore) LoadGroups() ([]group.StoredGroup, error) {
 					return fmt.Errorf("group %q: %w", name, err)
 				}
 			}
-			g.Name = string(name)
+			g.Name = groupName(name)
 			err := b.ForEach(func(k, v []byte) error {
 				if !strings.HasPrefix(string(k), offsetKeyPrefix) {
 					return nil
@@ -76,7 +94,7 @@ func (s groupStore) SaveGroup(g group.StoredGroup) error {
 		if err != nil {
 			return err
 		}
-		b, err := root.CreateBucketIfNotExists([]byte(g.Name))
+		b, err := root.CreateBucketIfNotExists(groupBucket(g.Name))
 		if err != nil {
 			return err
 		}
@@ -99,10 +117,10 @@ func (s groupStore) SaveGroup(g group.StoredGroup) error {
 func (s groupStore) DeleteOffsets(name string, offsets []group.TopicPartition) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		root := tx.Bucket(bucketGroups)
-		if root == nil || root.Bucket([]byte(name)) == nil {
+		if root == nil || root.Bucket(groupBucket(name)) == nil {
 			return nil
 		}
-		b := root.Bucket([]byte(name))
+		b := root.Bucket(groupBucket(name))
 		for _, tp := range offsets {
 			if err := b.Delete(offsetKey(tp.Topic, tp.Partition)); err != nil {
 				return err
@@ -115,9 +133,9 @@ func (s groupStore) DeleteOffsets(name string, offsets []group.TopicPartition) e
 func (s groupStore) DeleteGroup(name string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		root := tx.Bucket(bucketGroups)
-		if root == nil || root.Bucket([]byte(name)) == nil {
+		if root == nil || root.Bucket(groupBucket(name)) == nil {
 			return nil
 		}
-		return root.DeleteBucket([]byte(name))
+		return root.DeleteBucket(groupBucket(name))
 	})
 }

@@ -108,16 +108,16 @@ func validTopicName(name string) error {
 // ValidateTopicName reports whether a topic name is legal.
 func ValidateTopicName(name string) error { return validTopicName(name) }
 
-// CreateTopic creates a topic. partitions < 0 means num.partitions;
+// CreateTopic creates a topic. partitions -1 means num.partitions;
 // replication must be -1 or 1 on one node. With validateOnly nothing changes.
 func (c *Cluster) CreateTopic(name string, partitions int32, replication int16, configs map[string]string, validateOnly bool) (*Topic, error) {
 	if err := validTopicName(name); err != nil {
 		return nil, err
 	}
-	if partitions < 0 {
+	if partitions == -1 {
 		partitions = int32(c.opts.Broker.Int64("num.partitions"))
 	}
-	if partitions == 0 || partitions > MaxPartitions {
+	if partitions <= 0 || partitions > MaxPartitions {
 		return nil, fmt.Errorf("%w: %d (want 1 to %d)", ErrInvalidPartitions, partitions, MaxPartitions)
 	}
 	if replication != -1 && replication != 1 {
@@ -146,7 +146,7 @@ func (c *Cluster) CreateTopic(name string, partitions int32, replication int16, 
 	for p := int32(0); p < partitions; p++ {
 		dir := c.partitionDir(name, p)
 		os.RemoveAll(dir) // leftovers of an earlier topic of the same name
-		l, err := storage.Open(dir, c.logConfig(configs), storage.Options{Logger: c.logger})
+		l, err := storage.Open(dir, c.logConfig(configs), storage.Options{Logger: c.logger, OnSync: c.opts.OnSync})
 		if err != nil {
 			for _, l := range t.partitions {
 				l.Remove()
@@ -243,7 +243,7 @@ func (c *Cluster) AddPartitions(name string, total int32, validateOnly bool) err
 	for p := have; p < total; p++ {
 		dir := c.partitionDir(name, p)
 		os.RemoveAll(dir)
-		l, err := storage.Open(dir, c.logConfig(t.configs), storage.Options{Logger: c.logger})
+		l, err := storage.Open(dir, c.logConfig(t.configs), storage.Options{Logger: c.logger, OnSync: c.opts.OnSync})
 		if err != nil {
 			for _, l := range added[have:] {
 				l.Remove()

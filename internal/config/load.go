@@ -16,7 +16,7 @@ import (
 type File struct {
 	Path     string
 	Broker   map[string]FileValue
-	Sections map[string]*yaml.Node // input, output, pipelines
+	Sections map[string]*yaml.Node // input, output, processors, dead-letter-topic, pipelines
 }
 
 // FileValue is a value from a YAML file with the line it is on, for errors.
@@ -26,7 +26,7 @@ type FileValue struct {
 }
 
 // Sections a creek YAML file may have.
-var fileSections = []string{"broker", "input", "output", "pipelines"}
+var fileSections = []string{"broker", "input", "processors", "output", "dead-letter-topic", "pipelines"}
 
 // ReadFile parses a creek YAML file, rejecting unknown sections and keys
 // with the file name and line.
@@ -54,7 +54,7 @@ func ReadFile(path string) (*File, error) {
 			if err := f.readBroker(val); err != nil {
 				return nil, err
 			}
-		case "input", "output", "pipelines":
+		case "input", "output", "processors", "dead-letter-topic", "pipelines":
 			f.Sections[key.Value] = val
 		default:
 			return nil, fmt.Errorf("%s:%d: unknown section %q (known: %s)", path, key.Line, key.Value, strings.Join(fileSections, ", "))

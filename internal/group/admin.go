@@ -72,8 +72,6 @@ func (c *Coordinator) Describe(req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGr
 		switch {
 		case c.closed:
 			dg.ErrorCode = kerr.NotCoordinator.Code
-		case name == "":
-			dg.ErrorCode = kerr.InvalidGroupID.Code
 		case g == nil || g.cg != nil:
 			// As Kafka 4: a consumer-protocol group is described by
 			// ConsumerGroupDescribe, not by this classic API.
@@ -137,8 +135,6 @@ func (c *Coordinator) DeleteGroups(req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGr
 		switch {
 		case c.closed:
 			err = kerr.NotCoordinator
-		case name == "":
-			err = kerr.InvalidGroupID
 		case g == nil:
 			err = kerr.GroupIDNotFound
 		case g.hasMembers():

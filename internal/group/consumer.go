@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/creek-pipeline/creek/internal/guard"
 )
 
 // This file is the coordinator side of KIP-848, the consumer group protocol
@@ -180,7 +182,7 @@ func (c *Coordinator) ConsumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 		return c.consumerLeave(g, req, resp)
 	}
 	if g == nil && req.MemberEpoch > 0 {
-		return fail(kerr.UnknownMemberID, "member "+req.MemberID+" is not in group "+req.Group+"; join with epoch 0")
+		return fail(kerr.GroupIDNotFound, "group "+req.Group+" does not exist; join with epoch 0")
 	}
 	if g == nil {
 		g = c.groupFor(req.Group, true)
@@ -253,6 +255,10 @@ func (c *Coordinator) checkConsumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 	switch {
 	case req.Group == "":
 		return kerr.InvalidRequest, "the group id is empty"
+	case tooLong(req.Group):
+		return kerr.InvalidGroupID, fmt.Sprintf("the group id is %d bytes, at most %d are allowed", len(req.Group), MaxNameBytes)
+	case tooLong(req.MemberID, optional(req.InstanceID), optional(req.RackID)):
+		return kerr.InvalidRequest, fmt.Sprintf("member, instance and rack ids may be at most %d bytes", MaxNameBytes)
 	case req.MemberID == "":
 		return kerr.InvalidRequest, "the member id is empty; a consumer-protocol member chooses its own id"
 	case req.InstanceID != nil && *req.InstanceID == "":
@@ -533,22 +539,34 @@ func (m *consumerMember) assignmentResponse() *kmsg.ConsumerGroupHeartbeatRespon
 // for a moment: it keeps its place and partitions for its session).
 func (c *Coordinator) consumerLeave(g *group, req *kmsg.ConsumerGroupHeartbeatRequest, resp *kmsg.ConsumerGroupHeartbeatResponse) *kmsg.ConsumerGroupHeartbeatResponse {
 	resp.MemberID = kmsg.StringPtr(req.MemberID)
-	resp.MemberEpoch = req.MemberEpoch
 	if g == nil || g.cg == nil {
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
 		return resp
 	}
-	m := g.cg.members[req.MemberID]
-	if m == nil && req.InstanceID != nil {
+	// Like Kafka, a member that names an instance id is looked up by it
+	// alone: the instance must be known and held by that member id.
+	var m *consumerMember
+	if req.InstanceID != nil {
 		m = g.cg.members[g.cg.static[*req.InstanceID]]
-	}
-	if m == nil {
+		switch {
+		case m == nil:
+			resp.ErrorCode = kerr.UnknownMemberID.Code
+			resp.ErrorMessage = kmsg.StringPtr("instance id " + *req.InstanceID + " is unknown in group " + g.name)
+			return resp
+		case m.id != req.MemberID:
+			resp.ErrorCode = kerr.FencedInstanceID.Code
+			resp.ErrorMessage = kmsg.StringPtr("instance id " + *req.InstanceID + " is held by another member")
+			return resp
+		}
+	} else if m = g.cg.members[req.MemberID]; m == nil {
 		resp.ErrorCode = kerr.UnknownMemberID.Code
 		return resp
 	}
-	if req.MemberEpoch == -2 {
+	// Only a leave that succeeds carries the epoch; with an error it is 0, as in Kafka.
+	resp.MemberEpoch = req.MemberEpoch
+	if req.MemberEpoch == -2 { // checkConsumerHeartbeat made sure it names an instance
 		m.left = true
-		c.logger.Info("static member left for now", "group", g.name, "member", m.id, "instance", *m.instanceID)
+		c.logger.Info("static member left for now", "group", g.name, "member", m.id, "instance", *req.InstanceID)
 		return resp
 	}
 	g.removeConsumerMember(m, "left")
@@ -588,7 +606,7 @@ func (g *group) watchConsumerSession(m *consumerMember) {
 	}
 	m.stopTimer()
 	c := g.c
-	m.timer = time.AfterFunc(due.Sub(c.now()), func() {
+	m.timer = time.AfterFunc(due.Sub(c.now()), guard.Func(c.logger, "consumer group session timer", func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.closed || c.groups[g.name] != g || g.cg == nil || g.cg.members[m.id] != m {
@@ -603,7 +621,7 @@ func (g *group) watchConsumerSession(m *consumerMember) {
 		default:
 			g.watchConsumerSession(m)
 		}
-	})
+	}))
 }
 
 // checkConsumerCommit applies KIP-848's rules to OffsetCommit: a member

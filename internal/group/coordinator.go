@@ -19,11 +19,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"math"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/creek-pipeline/creek/internal/guard"
 )
 
 // Config holds the coordinator's settings (Kafka's names in comments).
@@ -177,13 +180,39 @@ func (c *Coordinator) forgetIfUnused(g *group) {
 	}
 }
 
+// MaxNameBytes is the longest group id, member id, instance id or protocol
+// name the coordinator takes from a client: what the int16 length of every
+// non-flexible answer can carry. A longer one, which flexible requests can
+// send, would make ListGroups or DescribeGroups unencodable for everyone.
+const MaxNameBytes = math.MaxInt16
+
+// tooLong reports whether any of names is longer than MaxNameBytes.
+func tooLong(names ...string) bool {
+	for _, n := range names {
+		if len(n) > MaxNameBytes {
+			return true
+		}
+	}
+	return false
+}
+
+// optional is *s, or "" for nil.
+func optional(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
 // newMemberID makes a member id the way Kafka does: the client id (or the
-// static instance id) and a random suffix.
+// static instance id) and a random suffix, the prefix cut so the id fits
+// MaxNameBytes.
 func newMemberID(prefix string) string {
 	var b [16]byte
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
-	return prefix + "-" + id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:]
+	suffix := "-" + id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:]
+	return prefix[:min(len(prefix), MaxNameBytes-len(suffix))] + suffix
 }
 
 func (c *Coordinator) sortedGroups() []*group {
@@ -205,7 +234,7 @@ func (c *Coordinator) expireLoop() {
 		case <-c.stop:
 			return
 		case <-t.C:
-			c.ExpireOffsets()
+			guard.Run(c.logger, "offset expiry", c.ExpireOffsets)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/creek-pipeline/creek/internal/guard"
 )
 
 // Group states, named as Kafka reports them.
@@ -123,9 +125,15 @@ func (c *Coordinator) Join(cl Client, req *kmsg.JoinGroupRequest) (resp *kmsg.Jo
 		return resp, nil
 	}
 	session := time.Duration(req.SessionTimeoutMillis) * time.Millisecond
+	protocols := []string{req.ProtocolType, req.MemberID, optional(req.InstanceID)}
+	for _, p := range req.Protocols {
+		protocols = append(protocols, p.Name)
+	}
 	switch {
-	case req.Group == "":
+	case req.Group == "" || tooLong(req.Group):
 		return fail(kerr.InvalidGroupID)
+	case tooLong(protocols...):
+		return fail(kerr.InvalidRequest)
 	case session < c.cfg.MinSessionTimeout || session > c.cfg.MaxSessionTimeout:
 		return fail(kerr.InvalidSessionTimeout)
 	case req.ProtocolType == "" || len(req.Protocols) == 0:
@@ -186,6 +194,7 @@ func (c *Coordinator) Join(cl Client, req *kmsg.JoinGroupRequest) (resp *kmsg.Jo
 	}
 	m := g.members[req.MemberID]
 	if m == nil {
+		c.forgetIfUnused(g) // as Kafka: a refused join leaves no group behind
 		return fail(kerr.UnknownMemberID)
 	}
 	unchanged := sameProtocols(m.protocols, req.Protocols)
@@ -218,6 +227,9 @@ func (g *group) addMember(cl Client, req *kmsg.JoinGroupRequest, resp *kmsg.Join
 	m.update(cl, req)
 	if m.instanceID != nil {
 		g.static[*m.instanceID] = id
+	}
+	if len(g.members) == 0 {
+		g.protocolType = req.ProtocolType
 	}
 	g.members[id] = m
 	if g.leader == "" {
@@ -296,8 +308,7 @@ func sameProtocols(a, b []kmsg.JoinGroupRequestProtocol) bool {
 // least one protocol with every current member.
 func (g *group) acceptsProtocols(req *kmsg.JoinGroupRequest) bool {
 	if len(g.members) == 0 {
-		g.protocolType = req.ProtocolType
-		return true
+		return true // the group takes the protocol type of its first member (addMember)
 	}
 	if g.protocolType != req.ProtocolType {
 		return false
@@ -415,7 +426,7 @@ func (g *group) maybeCompleteJoin() {
 func (g *group) schedule(d time.Duration, fn func()) {
 	g.stopTimers()
 	var t *time.Timer
-	t = time.AfterFunc(d, func() {
+	t = time.AfterFunc(d, guard.Func(g.c.logger, "group rebalance timer", func() {
 		c := g.c
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -424,7 +435,7 @@ func (g *group) schedule(d time.Duration, fn func()) {
 		}
 		g.timer = nil
 		fn()
-	})
+	}))
 	g.timer = t
 }
 
@@ -576,14 +587,14 @@ func (g *group) watchSession(m *member) {
 		}
 		now := c.now()
 		if m.join != nil || m.sync != nil || now.Before(m.deadline) {
-			m.timer = time.AfterFunc(max(m.deadline.Sub(now), m.sessionTimeout/4), check)
+			m.timer = time.AfterFunc(max(m.deadline.Sub(now), m.sessionTimeout/4), guard.Func(c.logger, "group session timer", check))
 			return
 		}
 		c.logger.Info("member session timed out; removed", "group", g.name, "member", m.id, "session_timeout", m.sessionTimeout)
 		g.removeMember(m)
 		g.memberLeft()
 	}
-	m.timer = time.AfterFunc(m.sessionTimeout, check)
+	m.timer = time.AfterFunc(m.sessionTimeout, guard.Func(g.c.logger, "group session timer", check))
 }
 
 // memberLeft rebalances the members that remain, or empties the group.
@@ -606,8 +617,12 @@ func (c *Coordinator) Sync(cl Client, req *kmsg.SyncGroupRequest) (resp *kmsg.Sy
 		resp.ErrorCode = e.Code
 		return resp, nil
 	}
-	if req.Group == "" {
+	switch {
+	case req.Group == "":
 		return fail(kerr.InvalidGroupID)
+	case req.Version >= 5 && (req.ProtocolType == nil || req.Protocol == nil):
+		// As Kafka: from v5 the member names the protocol it was given.
+		return fail(kerr.InconsistentGroupProtocol)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -33,7 +33,9 @@ func (c *Coordinator) Commit(cl Client, req *kmsg.OffsetCommitRequest) *kmsg.Off
 		}
 		return resp
 	}
-	if req.Group == "" {
+	// The empty group id is allowed, as in Kafka: old consumers without a
+	// group commit under it.
+	if tooLong(req.Group) {
 		return setAll(kerr.InvalidGroupID)
 	}
 
@@ -77,7 +79,7 @@ func (c *Coordinator) Commit(cl Client, req *kmsg.OffsetCommitRequest) *kmsg.Off
 					sp.ErrorCode = kerr.UnknownTopicID.Code
 				}
 				continue
-			case rp.Metadata != nil && len(*rp.Metadata) > c.cfg.MaxMetadataBytes:
+			case rp.Metadata != nil && len(*rp.Metadata) > c.MaxMetadataBytes():
 				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
 				continue
 			}
@@ -112,6 +114,11 @@ func (c *Coordinator) Commit(cl Client, req *kmsg.OffsetCommitRequest) *kmsg.Off
 	}
 	return resp
 }
+
+// MaxMetadataBytes is the longest metadata an offset commit may carry:
+// offset.metadata.max.bytes, but never more than OffsetFetch v0-v5 can
+// answer with.
+func (c *Coordinator) MaxMetadataBytes() int { return min(c.cfg.MaxMetadataBytes, MaxNameBytes) }
 
 // canCommit applies Kafka's rules for who may commit to a group.
 func (g *group) canCommit(req *kmsg.OffsetCommitRequest) *kerr.Error {
@@ -193,11 +200,7 @@ func (c *Coordinator) Fetch(cl Client, req *kmsg.OffsetFetchRequest) *kmsg.Offse
 func (c *Coordinator) fetchGroup(version int16, rg kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
 	sg := kmsg.NewOffsetFetchResponseGroup()
 	sg.Group = rg.Group
-	switch {
-	case rg.Group == "":
-		sg.ErrorCode = kerr.InvalidGroupID.Code
-		return sg
-	case c.closed:
+	if c.closed { // the empty group id is allowed, as for OffsetCommit
 		sg.ErrorCode = kerr.NotCoordinator.Code
 		return sg
 	}

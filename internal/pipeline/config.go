@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -14,8 +15,13 @@ type Spec struct {
 	Name       string
 	Source     *Plugin
 	SourceOpts *Values
+	Processors []Processor // compiled, in order
 	Sink       *Plugin
 	SinkOpts   *Values
+
+	// DeadLetterTopic is where messages that failed alone go; "" stops
+	// the pipeline at such a message.
+	DeadLetterTopic string
 }
 
 // Build creates the pipeline's source and sink.
@@ -28,8 +34,27 @@ func (s *Spec) Build(env Env) (*Pipeline, error) {
 		env.Logger = slog.Default()
 	}
 	env.Logger = env.Logger.With("pipeline", s.Name)
+	env.Shape = ""
+	for _, p := range s.Processors {
+		if r, ok := p.(Reshaper); ok {
+			env.Shape = r.Shape()
+		}
+	}
+	var dlq Sink
+	if s.DeadLetterTopic != "" {
+		var err error
+		if dlq, err = s.deadLetterSink(env); err != nil {
+			return nil, fmt.Errorf("pipeline %s: dead-letter topic %s: %w", s.Name, s.DeadLetterTopic, err)
+		}
+	}
+	closeDLQ := func() {
+		if dlq != nil {
+			dlq.Close()
+		}
+	}
 	src, err := s.Source.NewSource(s.SourceOpts, env)
 	if err != nil {
+		closeDLQ()
 		return nil, fmt.Errorf("pipeline %s: source %s: %w", s.Name, s.Source.Name, err)
 	}
 	sink, err := s.Sink.NewSink(s.SinkOpts, env)
@@ -37,9 +62,68 @@ func (s *Spec) Build(env Env) (*Pipeline, error) {
 		if c, ok := src.(Closer); ok {
 			c.Close()
 		}
+		closeDLQ()
 		return nil, fmt.Errorf("pipeline %s: sink %s: %w", s.Name, s.Sink.Name, err)
 	}
-	return &Pipeline{Name: s.Name, Source: src, Sink: sink, Stats: env.Stats, Logger: env.Logger}, nil
+	return &Pipeline{Name: s.Name, Source: src, Processors: s.Processors, Sink: sink, SinkName: s.Sink.Name,
+		Stats: env.Stats, Logger: env.Logger, DeadLetters: dlq, DeadLetterTopic: s.DeadLetterTopic}, nil
+}
+
+// deadLetterSink is a Kafka sink for the dead-letter topic, waiting for
+// acks=all, on the Kafka cluster of the pipeline's Kafka source or sink
+// (else --brokers' default, CREEK_BROKERS or localhost:9092).
+func (s *Spec) deadLetterSink(env Env) (Sink, error) {
+	kafka, err := LookupSink("kafka")
+	if err != nil {
+		return nil, err
+	}
+	raw := map[string]Raw{"topic": {Flag: []string{s.DeadLetterTopic}}, "acks": {Flag: []string{"all"}}}
+	for _, side := range []struct {
+		p *Plugin
+		v *Values
+	}{{s.Source, s.SourceOpts}, {s.Sink, s.SinkOpts}} {
+		for _, t := range kafkaTopics(side.p, side.v) {
+			if t == s.DeadLetterTopic {
+				return nil, fmt.Errorf("the pipeline reads or writes that topic itself: choose another name, such as %s-dlq", t)
+			}
+		}
+	}
+	for _, side := range []struct {
+		p *Plugin
+		v *Values
+	}{{s.Source, s.SourceOpts}, {s.Sink, s.SinkOpts}} {
+		if _, ok := side.p.Option("brokers"); ok {
+			raw["brokers"] = Raw{Flag: []string{side.v.String("brokers")}}
+			if _, ok := side.p.Option("tls"); ok {
+				raw["tls"] = Raw{Flag: []string{fmt.Sprint(side.v.Bool("tls"))}}
+			}
+			break
+		}
+	}
+	v, err := kafka.Bind(raw, func(int) string { return "dead-letter-topic" })
+	if err != nil {
+		return nil, err
+	}
+	env.Shape = ""
+	return kafka.NewSink(v, env)
+}
+
+// kafkaTopics lists the topics a Kafka source or sink names.
+func kafkaTopics(p *Plugin, v *Values) []string {
+	o, ok := p.Option("topic")
+	if !ok || p.Name != "kafka" {
+		return nil
+	}
+	if o.Type == TypeStrings {
+		var out []string
+		for _, t := range v.Strings("topic") {
+			for _, s := range strings.Split(t, ",") {
+				out = append(out, strings.TrimSpace(s))
+			}
+		}
+		return out
+	}
+	return []string{v.String("topic")}
 }
 
 // SpecsFromFile reads the pipelines of a creek YAML file: either one
@@ -59,9 +143,16 @@ func SpecsFromFile(f *config.File) ([]*Spec, error) {
 		return f.Path
 	}
 	in, out, list := f.Sections["input"], f.Sections["output"], f.Sections["pipelines"]
+	procs, dlq := f.Sections["processors"], f.Sections["dead-letter-topic"]
 	switch {
 	case list != nil && (in != nil || out != nil):
 		return nil, fmt.Errorf("%s: give either input and output, or a pipelines list, not both", where(list.Line))
+	case list != nil && (procs != nil || dlq != nil):
+		n := procs
+		if n == nil {
+			n = dlq
+		}
+		return nil, fmt.Errorf("%s: with a pipelines list, give processors and dead-letter-topic inside each pipeline", where(n.Line))
 	case list != nil:
 		if list.Kind != yaml.SequenceNode {
 			return nil, fmt.Errorf("%s: pipelines must be a list", where(list.Line))
@@ -92,9 +183,42 @@ func SpecsFromFile(f *config.File) ([]*Spec, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []*Spec{{Name: "main", Source: src, SourceOpts: srcOpts, Sink: sink, SinkOpts: sinkOpts}}, nil
+		spec := &Spec{Name: "main", Source: src, SourceOpts: srcOpts, Sink: sink, SinkOpts: sinkOpts}
+		if err := spec.readExtras(procs, dlq, where); err != nil {
+			return nil, err
+		}
+		return []*Spec{spec}, nil
 	}
 	return nil, nil
+}
+
+// readExtras reads a pipeline's processors list and dead-letter topic
+// (either may be nil).
+func (s *Spec) readExtras(procs, dlq *yaml.Node, where func(int) string) error {
+	if dlq != nil {
+		if dlq.Kind != yaml.ScalarNode || dlq.Value == "" {
+			return fmt.Errorf("%s: dead-letter-topic must be a topic name", where(dlq.Line))
+		}
+		s.DeadLetterTopic = dlq.Value
+	}
+	if procs == nil {
+		return nil
+	}
+	const shape = "processors must be a list such as [{filter: 'value.data.lang == \"ko\"'}, {map: tweet}]"
+	if procs.Kind != yaml.SequenceNode {
+		return fmt.Errorf("%s: %s", where(procs.Line), shape)
+	}
+	for _, item := range procs.Content {
+		if item.Kind != yaml.MappingNode || len(item.Content) != 2 || item.Content[1].Kind != yaml.ScalarNode {
+			return fmt.Errorf("%s: each processor is one kind and its expression, such as `- filter: 'value.data.lang == \"ko\"'`: %s", where(item.Line), shape)
+		}
+		p, err := NewProcessor(item.Content[0].Value, item.Content[1].Value)
+		if err != nil {
+			return fmt.Errorf("%s: %w", where(item.Content[1].Line), err)
+		}
+		s.Processors = append(s.Processors, p)
+	}
+	return nil
 }
 
 func specFromNode(n *yaml.Node, defaultName string, where func(int) string) (*Spec, error) {
@@ -102,7 +226,7 @@ func specFromNode(n *yaml.Node, defaultName string, where func(int) string) (*Sp
 		return nil, fmt.Errorf("%s: a pipeline is a mapping with name, input and output", where(n.Line))
 	}
 	spec := &Spec{Name: defaultName}
-	var in, out *yaml.Node
+	var in, out, procs, dlq *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		switch k.Value {
@@ -112,8 +236,12 @@ func specFromNode(n *yaml.Node, defaultName string, where func(int) string) (*Sp
 			in = v
 		case "output":
 			out = v
+		case "processors":
+			procs = v
+		case "dead-letter-topic":
+			dlq = v
 		default:
-			return nil, fmt.Errorf("%s: unknown pipeline key %q (known: name, input, output)", where(k.Line), k.Value)
+			return nil, fmt.Errorf("%s: unknown pipeline key %q (known: name, input, processors, output, dead-letter-topic)", where(k.Line), k.Value)
 		}
 	}
 	if in == nil || out == nil {
@@ -124,6 +252,9 @@ func specFromNode(n *yaml.Node, defaultName string, where func(int) string) (*Sp
 		return nil, err
 	}
 	if spec.Sink, spec.SinkOpts, err = pluginFromNode(out, "output", LookupSink, where); err != nil {
+		return nil, err
+	}
+	if err := spec.readExtras(procs, dlq, where); err != nil {
 		return nil, err
 	}
 	return spec, nil

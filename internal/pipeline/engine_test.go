@@ -338,3 +338,33 @@ func TestEnginePipelinedSinkOrder(t *testing.T) {
 		}
 	}
 }
+
+// A pipelined sink's batch is acknowledged as soon as it is written, even
+// when no other batch follows (a consumer that has caught up commits its
+// last records at once, not when the next ones arrive).
+func TestEnginePipelinedAckWithoutNextBatch(t *testing.T) {
+	l := newLedger()
+	sink := &asyncSink{pending: map[int]func(error){}, started: make(chan int, 100)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := &Pipeline{Source: &listSource{l: l, batches: 2, size: 1, hold: true}, Sink: sink, InFlightBatches: 4, Logger: quiet()}
+	done := runAsync(p, ctx)
+	<-sink.started
+	<-sink.started
+	sink.complete(0, nil)
+	sink.complete(1, nil)
+	for want := range 2 {
+		select {
+		case e := <-l.events:
+			if e != fmt.Sprint("ack ", want) {
+				t.Fatalf("got %q, want ack %d", e, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("batch %d was written but not acknowledged while the source waits for more", want)
+		}
+	}
+	cancel()
+	if err := waitErr(t, done); err != nil {
+		t.Fatal(err)
+	}
+}

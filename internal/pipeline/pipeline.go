@@ -11,6 +11,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -115,9 +116,61 @@ type Positions struct {
 	Revoked func(topic string, partitions []int32)
 }
 
-// Processor transforms batches between source and sink (optional).
+// Processor shapes messages between source and sink, as Logstash's
+// filters do: it keeps or drops a message and may change its key, value
+// and headers. The runner calls it from one goroutine, message by message.
 type Processor interface {
-	Process(ctx context.Context, b *Batch) (*Batch, error)
+	// Process changes m in place and reports whether to keep it. It may
+	// replace m's fields but must not change the bytes they point to: the
+	// runner keeps the original message for the dead-letter topic. An
+	// error means this message alone could not be processed (its value is
+	// not the JSON the processor needs): it goes to the dead-letter topic,
+	// or stops the pipeline when there is none, and the others go on.
+	Process(m *Message) (keep bool, err error)
+	// Stage names the processor in errors and dead-letter headers, such
+	// as `map tweet` or `filter value.data.lang == "ko"`.
+	Stage() string
+}
+
+// Reshaper is a processor that replaces the record's value (a map). Shape
+// names the form it gives: "tweet" for the tweet mapping, "" for a form
+// the sink cannot know. The sink learns the shape of the last one through
+// Env.Shape.
+type Reshaper interface {
+	Shape() string
+}
+
+// ShapeTweet is the shape of records after the tweet mapping: a JSON
+// object with id, created_at, lang, author_id, username, text, hashtags
+// and raw (the whole post as the X API sent it), keyed by the post id.
+const ShapeTweet = "tweet"
+
+// RejectedError is what a sink's Write returns (or passes to done) when
+// the store refused some messages of the batch for what they hold, alone,
+// and stored all the others: a document its index mapping rejects, an item
+// over the size limit. Those messages go to the dead-letter topic, or,
+// without one, the pipeline stops. A refusal that is not about one message
+// (wrong credentials, the store down) is an ordinary error, never this.
+type RejectedError struct {
+	Rejections []Rejection
+}
+
+// Rejection is one message that failed alone.
+type Rejection struct {
+	Index int    // in the Messages of the batch the sink was given
+	Class string // the kind of failure, for the dead-letter headers: the store's error code, such as mapper_parsing_exception
+	Err   error
+}
+
+func (e *RejectedError) Error() string {
+	if len(e.Rejections) == 0 {
+		return "no message rejected"
+	}
+	first := e.Rejections[0]
+	if len(e.Rejections) == 1 {
+		return fmt.Sprintf("message %d refused: %v", first.Index, first.Err)
+	}
+	return fmt.Sprintf("%d messages refused, the first (message %d): %v", len(e.Rejections), first.Index, first.Err)
 }
 
 // Closer is implemented by sources that hold resources to release after

@@ -46,6 +46,9 @@ type Option struct {
 type Env struct {
 	Logger *slog.Logger
 	Stats  *Stats
+	// Shape is the form the processors give the records a sink receives
+	// (see Reshaper): ShapeTweet after the tweet mapping, "" otherwise.
+	Shape string
 }
 
 // Plugin is a source or sink type.
@@ -363,4 +366,63 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size such as 100MB or 1GiB", s)
 	}
 	return int64(n * float64(mult)), nil
+}
+
+// ProcessorKind is a kind of processor (filter, map), registered by
+// package processor; New compiles one from its argument (an expression,
+// or a mapping's name).
+type ProcessorKind struct {
+	Name string
+	Doc  string
+	New  func(arg string) (Processor, error)
+}
+
+var processorKinds struct {
+	sync.Mutex
+	m map[string]*ProcessorKind
+}
+
+// RegisterProcessor makes a processor kind available by name.
+func RegisterProcessor(k ProcessorKind) {
+	processorKinds.Lock()
+	defer processorKinds.Unlock()
+	if processorKinds.m == nil {
+		processorKinds.m = map[string]*ProcessorKind{}
+	}
+	if _, dup := processorKinds.m[k.Name]; dup {
+		panic("pipeline: processor registered twice: " + k.Name)
+	}
+	processorKinds.m[k.Name] = &k
+}
+
+// NewProcessor compiles a processor of a registered kind.
+func NewProcessor(kind, arg string) (Processor, error) {
+	processorKinds.Lock()
+	k, ok := processorKinds.m[kind]
+	var known []string
+	for n := range processorKinds.m {
+		known = append(known, n)
+	}
+	processorKinds.Unlock()
+	if !ok {
+		sort.Strings(known)
+		return nil, fmt.Errorf("unknown processor %q (known: %s)", kind, strings.Join(known, ", "))
+	}
+	p, err := k.New(arg)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", kind, arg, err)
+	}
+	return p, nil
+}
+
+// ProcessorKinds lists the registered processor kinds, sorted by name.
+func ProcessorKinds() []*ProcessorKind {
+	processorKinds.Lock()
+	defer processorKinds.Unlock()
+	out := make([]*ProcessorKind, 0, len(processorKinds.m))
+	for _, k := range processorKinds.m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }

@@ -5,26 +5,30 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 )
 
 // Stats are a pipeline's counters, kept for status output and dashboards.
 type Stats struct {
-	In     atomic.Int64 // messages received from the source
-	Out    atomic.Int64 // messages durably written by the sink
-	Errors atomic.Int64 // malformed input dropped, failed writes
-	Lag    atomic.Int64 // messages the source knows it has yet to read (Kafka consumer lag), -1 if unknown
+	In          atomic.Int64 // messages received from the source
+	Out         atomic.Int64 // messages of acknowledged batches: written by the sink, filtered out, or dead-lettered
+	Errors      atomic.Int64 // malformed input dropped, failed writes
+	Lag         atomic.Int64 // messages the source knows it has yet to read (Kafka consumer lag), -1 if unknown
+	Filtered    atomic.Int64 // messages a filter dropped
+	DeadLetters atomic.Int64 // messages sent to the dead-letter topic
 }
 
 // Snapshot is a copy of the counters.
 type Snapshot struct {
-	In, Out, Errors, Lag int64
+	In, Out, Errors, Lag, Filtered, DeadLetters int64
 }
 
 // Snapshot reads the counters.
 func (s *Stats) Snapshot() Snapshot {
-	return Snapshot{In: s.In.Load(), Out: s.Out.Load(), Errors: s.Errors.Load(), Lag: s.Lag.Load()}
+	return Snapshot{In: s.In.Load(), Out: s.Out.Load(), Errors: s.Errors.Load(), Lag: s.Lag.Load(),
+		Filtered: s.Filtered.Load(), DeadLetters: s.DeadLetters.Load()}
 }
 
 // Pipeline is a source, optional processors and a sink.
@@ -33,8 +37,15 @@ type Pipeline struct {
 	Source     Source
 	Processors []Processor
 	Sink       Sink
+	SinkName   string // the sink's type, for errors and dead-letter headers
 	Stats      *Stats
 	Logger     *slog.Logger
+
+	// DeadLetters receives the messages that a processor could not process
+	// or the sink refused alone (see deadletter.go), produced to the topic
+	// DeadLetterTopic; nil stops the pipeline at such a message instead.
+	DeadLetters     Sink
+	DeadLetterTopic string
 
 	// DrainTimeout bounds how long the sink may take, after the pipeline
 	// is asked to stop, to write what the source had already handed over.
@@ -46,6 +57,10 @@ type Pipeline struct {
 	// InFlightBatches is how many batches a PipelinedSink may be writing at
 	// once; other sinks write one at a time.
 	InFlightBatches int
+
+	// SinkBatch, when set, is told how long the sink took with each batch,
+	// from handing it over to its being durable (or failing).
+	SinkBatch func(time.Duration)
 }
 
 // Default pipeline settings.
@@ -142,10 +157,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// are settled in the order the source sent them, and none after a
 	// failed one is acknowledged, so a source that commits a position
 	// never commits past a batch that was not written.
-	settle := func() {
+	// An acknowledgement goes out as soon as the oldest write is done, not
+	// only when the window is full: a consumer commits its last batches
+	// while it waits for more records.
+	settle := func(err error) {
 		w := pending[0]
 		pending = pending[1:]
-		err := <-w.done
 		n := int64(len(w.batch.Messages))
 		switch {
 		case err != nil:
@@ -162,19 +179,30 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			w.batch.ack()
 		}
 	}
-	for b := range queue {
-		p.Stats.In.Add(int64(len(b.Messages)))
-		if sinkErr != nil || sinkCtx.Err() != nil {
-			b.nack(errors.Join(sinkErr, sinkCtx.Err()))
-			continue
+	for in := queue; in != nil || len(pending) > 0; {
+		var oldest chan error
+		if len(pending) > 0 {
+			oldest = pending[0].done
 		}
-		pending = append(pending, p.start(sinkCtx, b))
-		for len(pending) >= inFlight {
-			settle()
+		next := in
+		if len(pending) >= inFlight {
+			next = nil // the window is full: wait for the oldest write
 		}
-	}
-	for len(pending) > 0 {
-		settle()
+		select {
+		case err := <-oldest:
+			settle(err)
+		case b, ok := <-next:
+			if !ok {
+				in = nil
+				continue
+			}
+			p.Stats.In.Add(int64(len(b.Messages)))
+			if sinkErr != nil || sinkCtx.Err() != nil {
+				b.nack(errors.Join(sinkErr, sinkCtx.Err()))
+				continue
+			}
+			pending = append(pending, p.start(sinkCtx, b))
+		}
 	}
 
 	err = <-srcErr
@@ -189,6 +217,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		err = errors.Join(err, p.Sink.Close(), closeSource(), sinkErr)
 	} else {
 		err = errors.Join(err, closeSource(), p.Sink.Close(), sinkErr)
+	}
+	if p.DeadLetters != nil {
+		err = errors.Join(err, p.DeadLetters.Close())
 	}
 	if sinkCtx.Err() != nil && ctx.Err() != nil {
 		p.Logger.Warn("stopped before the sink wrote everything; the rest is delivered again next time", "pipeline", p.Name, "drain_timeout", drainTimeout)
@@ -221,29 +252,107 @@ type write struct {
 }
 
 // start processes a batch and hands it to the sink: a PipelinedSink
-// returns at once, another sink when the batch is written.
+// returns at once, another sink when the batch is written. The batch is
+// done when every message is in the store, filtered out, or in the
+// dead-letter topic.
 func (p *Pipeline) start(ctx context.Context, b *Batch) *write {
 	w := &write{batch: b, done: make(chan error, 1)}
-	for _, proc := range p.Processors {
-		var err error
-		if b, err = proc.Process(ctx, b); err != nil {
-			w.done <- fmt.Errorf("process: %w", err)
+	out, origin, failed := p.process(b)
+	if len(failed) > 0 {
+		// The processors' failures go to the dead-letter topic before the
+		// rest goes to the sink, and without a dead-letter topic the rest
+		// does not go at all: a sink that commits by position (S3) must
+		// not store, and so commit, past a record that is nowhere.
+		// Failures are rare, so the runner waits here.
+		dead := make(chan error, 1)
+		p.deadLetter(ctx, failed, func(err error) { dead <- err })
+		if err := <-dead; err != nil {
+			w.done <- err
 			return w
 		}
+		failed = nil
 	}
+	handed := time.Now()
 	finish := func(err error) {
-		if err != nil {
-			err = fmt.Errorf("write to sink: %w", err)
+		if p.SinkBatch != nil {
+			p.SinkBatch(time.Since(handed))
 		}
-		w.done <- err
+		var rejected *RejectedError
+		if errors.As(err, &rejected) {
+			err = nil
+			for _, r := range rejected.Rejections {
+				if r.Index < 0 || r.Index >= len(out.Messages) {
+					err = fmt.Errorf("sink %s rejected message %d of a batch of %d", p.sinkName(), r.Index, len(out.Messages))
+					break
+				}
+				i := r.Index
+				if origin != nil {
+					i = origin[i]
+				}
+				class := r.Class
+				if class == "" {
+					class = errorClass(r.Err)
+				}
+				failed = append(failed, failure{msg: &b.Messages[i], stage: "sink " + p.sinkName(), connectStage: "TASK_PUT",
+					component: "creek.sink." + p.sinkName(), class: class, err: r.Err})
+			}
+		}
+		if err != nil {
+			w.done <- fmt.Errorf("write to sink: %w", err)
+			return
+		}
+		if len(failed) == 0 {
+			w.done <- nil
+			return
+		}
+		p.deadLetter(ctx, failed, func(err error) { w.done <- err })
 	}
 	switch sink, pipelined := p.Sink.(PipelinedSink); {
-	case len(b.Messages) == 0:
+	case len(out.Messages) == 0:
 		finish(nil)
 	case pipelined:
-		sink.WriteAsync(ctx, b, finish)
+		sink.WriteAsync(ctx, out, finish)
 	default:
-		finish(p.Sink.Write(ctx, b))
+		finish(p.Sink.Write(ctx, out))
 	}
 	return w
+}
+
+// process runs the processors over a batch. It returns the batch for the
+// sink, where each of its messages came from in b (nil: b itself), and
+// the messages that failed.
+func (p *Pipeline) process(b *Batch) (out *Batch, origin []int, failed []failure) {
+	if len(p.Processors) == 0 {
+		return b, nil, nil
+	}
+	out = &Batch{Messages: make([]Message, 0, len(b.Messages))}
+	origin = make([]int, 0, len(b.Messages))
+	var filtered int64
+next:
+	for i := range b.Messages {
+		m := b.Messages[i] // a copy: b keeps the original
+		for _, proc := range p.Processors {
+			keep, err := proc.Process(&m)
+			if err != nil {
+				failed = append(failed, failure{msg: &b.Messages[i], stage: "processor " + proc.Stage(), connectStage: "TRANSFORMATION",
+					component: "creek.processor." + strings.Fields(proc.Stage() + " ?")[0], class: errorClass(err), err: err})
+				continue next
+			}
+			if !keep {
+				filtered++
+				continue next
+			}
+		}
+		out.Messages = append(out.Messages, m)
+		origin = append(origin, i)
+	}
+	p.Stats.Filtered.Add(filtered)
+	return out, origin, failed
+}
+
+func (p *Pipeline) sinkName() string {
+	if p.SinkName == "" {
+		return "sink"
+	}
+	return p.SinkName
 }

@@ -98,7 +98,7 @@ func TestSpecFileErrorsNameFileLineAndKey(t *testing.T) {
 		{"unknown sink", "input:\n  spec-test-in: {}\noutput:\n  consle: {}\n",
 			[]string{"pipes.yaml:4", `"consle"`, "spec-test-out"}},
 		{"unknown section", "inputs:\n  spec-test-in: {}\n",
-			[]string{"pipes.yaml:1", `"inputs"`, "input, output, pipelines"}},
+			[]string{"pipes.yaml:1", `"inputs"`, "input, processors, output, dead-letter-topic, pipelines"}},
 		{"input without output", "input:\n  spec-test-in: {}\n",
 			[]string{"pipes.yaml", "output"}},
 		{"duplicate names", "pipelines:\n  - name: a\n    input: {spec-test-in: {}}\n    output: {spec-test-out: {}}\n  - name: a\n    input: {spec-test-in: {}}\n    output: {spec-test-out: {}}\n",

@@ -4,36 +4,30 @@
 // IMDSv2), retries with back-off for throttling and network errors, and
 // path-style addressing for S3-compatible stores. It also turns S3's errors
 // into one line that says what went wrong and what to do, and streams
-// objects through multipart upload (writer.go).
+// objects through multipart upload (writer.go). The configuration and its
+// credential chain are internal/awsconfig's, shared with the DynamoDB sink.
 package s3client
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+
+	"github.com/creek-pipeline/creek/internal/awsconfig"
 )
 
 // Options choose the account, region and endpoint.
-type Options struct {
-	Region   string // "" for the configured one (AWS_REGION, the profile, the EC2 instance's)
-	Endpoint string // an S3-compatible store's URL; "" for AWS
-	Profile  string // a shared-config profile; "" for AWS_PROFILE or the default
-}
+type Options = awsconfig.Options
 
 // DefaultRegion is used when nothing names a region, as aws cli does.
-const DefaultRegion = "us-east-1"
+const DefaultRegion = awsconfig.DefaultRegion
 
 // Client is an S3 client and what it was built with.
 type Client struct {
@@ -45,35 +39,9 @@ type Client struct {
 // New builds a client. Credentials are looked up when first needed, so a
 // missing credential shows on the first request (see Explain).
 func New(ctx context.Context, o Options) (*Client, error) {
-	opts := []func(*config.LoadOptions) error{
-		config.WithRetryer(func() aws.Retryer {
-			// Throttling (503 SlowDown) and network errors are retried
-			// with jittered back-off for about two minutes; no retry
-			// quota, so a long S3 hiccup does not fail requests at once.
-			return retry.NewStandard(func(so *retry.StandardOptions) {
-				so.MaxAttempts = 10
-				so.MaxBackoff = 20 * time.Second
-				so.RateLimiter = ratelimit.None
-			})
-		}),
-	}
-	if o.Region != "" {
-		opts = append(opts, config.WithRegion(o.Region))
-	}
-	if o.Profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(o.Profile))
-	}
-	if o.Endpoint == "" && o.Region == "" {
-		// On EC2 without a configured region, the instance's own (as the
-		// seed's server in ap-northeast-2 expects).
-		opts = append(opts, config.WithEC2IMDSRegion())
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := awsconfig.Load(ctx, o)
 	if err != nil {
-		return nil, fmt.Errorf("AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = DefaultRegion
+		return nil, err
 	}
 	cl := s3.NewFromConfig(cfg, func(so *s3.Options) {
 		if o.Endpoint != "" {
@@ -144,10 +112,10 @@ func (c *Client) Explain(err error, bucket string) error {
 			code = "403 Forbidden"
 		}
 		return fmt.Errorf("S3 refused the credentials for %s (%s): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the --profile, or the instance role's policy: %w", where, code, ErrRefused)
-	case isNoCredentials(err):
-		return fmt.Errorf("no AWS credentials for %s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, choose a profile with --profile, or run on EC2 with an instance role (%v)", where, rootCause(err))
-	case isNetwork(err):
-		return fmt.Errorf("cannot reach S3 for %s (retried): %v; check the network or --endpoint-url", where, rootCause(err))
+	case awsconfig.IsNoCredentials(err):
+		return fmt.Errorf("no AWS credentials for %s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, choose a profile with --profile, or run on EC2 with an instance role (%v)", where, awsconfig.RootCause(err))
+	case awsconfig.IsNetwork(err):
+		return fmt.Errorf("cannot reach S3 for %s (retried): %v; check the network or --endpoint-url", where, awsconfig.RootCause(err))
 	}
 	return fmt.Errorf("%s: %w", where, err)
 }
@@ -163,26 +131,4 @@ func regionFromMessage(err error) string {
 		}
 	}
 	return ""
-}
-
-func isNoCredentials(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "failed to retrieve credentials") || strings.Contains(msg, "no EC2 IMDS role found") ||
-		strings.Contains(msg, "static credentials are empty") || strings.Contains(msg, "anonymous credentials")
-}
-
-func isNetwork(err error) bool {
-	var ne net.Error
-	var oe *net.OpError
-	return errors.As(err, &oe) || (errors.As(err, &ne) && ne.Timeout())
-}
-
-func rootCause(err error) error {
-	for {
-		next := errors.Unwrap(err)
-		if next == nil {
-			return err
-		}
-		err = next
-	}
 }

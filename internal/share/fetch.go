@@ -177,6 +177,7 @@ func (c *Coordinator) session(group, member string, epoch int32) (*group, *sessi
 func (c *Coordinator) ConnectionClosed(conn any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	closed := false
 	for key, s := range c.sessions {
 		if s.conn == conn {
 			if g := c.groups[key.group]; g != nil {
@@ -184,7 +185,11 @@ func (c *Coordinator) ConnectionClosed(conn any) {
 			} else {
 				delete(c.sessions, key)
 			}
+			closed = true
 		}
+	}
+	if closed {
+		c.notifyLocked() // share fetches waiting in those sessions end now
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -24,8 +25,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/creek-pipeline/creek/internal/guard"
 	"github.com/creek-pipeline/creek/internal/storage"
 )
+
+// MaxNameBytes is the longest group or member id a client may give: what
+// the int16 length of a non-flexible answer (ListGroups, DescribeConfigs)
+// can carry.
+const MaxNameBytes = math.MaxInt16
 
 // Config holds the share coordinator's settings (Kafka's names).
 type Config struct {
@@ -194,7 +201,7 @@ func (c *Coordinator) expireLoop() {
 		case <-c.stop:
 			return
 		case <-t.C:
-			c.expire()
+			guard.Run(c.logger, "share group expiry", c.expire)
 		}
 	}
 }
@@ -303,6 +310,10 @@ func (c *Coordinator) Heartbeat(cl Client, req *kmsg.ShareGroupHeartbeatRequest)
 	switch {
 	case req.GroupID == "":
 		return fail(kerr.InvalidRequest, "the group id is empty")
+	case len(req.GroupID) > MaxNameBytes:
+		return fail(kerr.InvalidGroupID, fmt.Sprintf("the group id is %d bytes, at most %d are allowed", len(req.GroupID), MaxNameBytes))
+	case len(req.MemberID) > MaxNameBytes || req.RackID != nil && len(*req.RackID) > MaxNameBytes:
+		return fail(kerr.InvalidRequest, fmt.Sprintf("member and rack ids may be at most %d bytes", MaxNameBytes))
 	case req.MemberID == "":
 		return fail(kerr.InvalidRequest, "the member id is empty; a share group member chooses its own id")
 	case req.MemberEpoch < -1:
@@ -318,7 +329,6 @@ func (c *Coordinator) Heartbeat(cl Client, req *kmsg.ShareGroupHeartbeatRequest)
 	g := c.groups[req.GroupID]
 	resp.MemberID = kmsg.StringPtr(req.MemberID)
 	if req.MemberEpoch == -1 {
-		resp.MemberEpoch = -1
 		if g == nil {
 			return fail(kerr.GroupIDNotFound, "share group "+req.GroupID+" does not exist")
 		}
@@ -326,6 +336,7 @@ func (c *Coordinator) Heartbeat(cl Client, req *kmsg.ShareGroupHeartbeatRequest)
 		if m == nil {
 			return fail(kerr.UnknownMemberID, "member "+req.MemberID+" is not in share group "+req.GroupID)
 		}
+		resp.MemberEpoch = -1 // with an error it stays 0, as in Kafka's answer
 		c.logger.Info("share group member left", "group", g.name, "member", m.id)
 		if c.removeMember(g, m) {
 			c.notifyLocked()
@@ -520,11 +531,11 @@ func (c *Coordinator) DescribeOffsets(req *kmsg.DescribeShareGroupOffsetsRequest
 	for _, rg := range req.Groups {
 		sg := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
 		sg.GroupID = rg.GroupID
+		// As Kafka, a group that does not exist is described as one
+		// without started partitions.
 		g := c.groups[rg.GroupID]
 		if g == nil {
-			sg.ErrorCode, sg.ErrorMessage = kerr.GroupIDNotFound.Code, kmsg.StringPtr("share group "+rg.GroupID+" does not exist")
-			resp.Groups = append(resp.Groups, sg)
-			continue
+			g = newGroup(rg.GroupID)
 		}
 		topics := rg.Topics
 		if topics == nil { // every initialised partition
@@ -568,7 +579,7 @@ func (c *Coordinator) AlterOffsets(req *kmsg.AlterShareGroupOffsetsRequest) *kms
 	g := c.groups[req.GroupID]
 	var topErr *kerr.Error
 	switch {
-	case req.GroupID == "":
+	case req.GroupID == "" || len(req.GroupID) > MaxNameBytes:
 		topErr = kerr.InvalidGroupID
 	case g != nil && len(g.members) > 0:
 		topErr = kerr.NonEmptyGroup
@@ -667,8 +678,8 @@ func (c *Coordinator) SetGroupConfig(group, name string, value *string, validate
 	if value != nil && *value != "latest" && *value != "earliest" {
 		return fmt.Errorf("%w: %s must be latest or earliest, got %q", kerr.InvalidConfig, name, *value)
 	}
-	if group == "" {
-		return fmt.Errorf("%w: the group name is empty", kerr.InvalidGroupID)
+	if group == "" || len(group) > MaxNameBytes {
+		return fmt.Errorf("%w: the group name is empty or longer than %d bytes", kerr.InvalidGroupID, MaxNameBytes)
 	}
 	if validateOnly {
 		return nil

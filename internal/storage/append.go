@@ -172,8 +172,12 @@ func (l *Log) syncActive() (int64, error) {
 	}
 	f, target := l.active().log, l.active().next
 	l.mu.RUnlock()
+	began := time.Now()
 	if err := f.Sync(); err != nil {
 		return 0, err // an *os.PathError: it names the file
+	}
+	if l.onSync != nil {
+		l.onSync(time.Since(began))
 	}
 	return target, nil
 }

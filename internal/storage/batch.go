@@ -85,7 +85,12 @@ func splitBatches(data []byte) ([][]byte, []kmsg.RecordBatch, error) {
 			if len(data) > posMagic && data[posMagic] != 2 {
 				return nil, nil, fmt.Errorf("%w: magic %d (only v2 record batches, Kafka 0.11+, are stored)", ErrUnsupportedFormat, int8(data[posMagic]))
 			}
-			return nil, nil, fmt.Errorf("%w: batch length %d does not fit the %d bytes sent", ErrCorruptBatch, n, len(data))
+			// As Kafka: a length below a batch header is corrupt; one
+			// beyond the bytes sent leaves no whole batch to store.
+			if n < batchHeaderSize {
+				return nil, nil, fmt.Errorf("%w: batch length %d is shorter than a batch header", ErrCorruptBatch, n)
+			}
+			return nil, nil, fmt.Errorf("%w: batch length %d does not fit the %d bytes sent", ErrInvalidRecord, n, len(data))
 		}
 		rb, err := decodeBatch(data[:n])
 		if err != nil {

@@ -87,6 +87,7 @@ type Log struct {
 	dir    string
 	logger *slog.Logger
 	now    func() time.Time
+	onSync func(time.Duration)
 
 	mu        sync.RWMutex
 	cfg       Config
@@ -120,7 +121,8 @@ type Log struct {
 // Options are what a Log needs from its owner besides the config.
 type Options struct {
 	Logger *slog.Logger
-	Now    func() time.Time // for tests; time.Now by default
+	Now    func() time.Time    // for tests; time.Now by default
+	OnSync func(time.Duration) // told how long each fsync of the active segment took; may be nil
 }
 
 // Open opens (creating if needed) the partition log in dir and recovers it:
@@ -137,7 +139,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create partition dir: %w", err)
 	}
-	l := &Log{dir: dir, cfg: cfg, logger: opts.Logger.With("partition", filepath.Base(dir)), now: opts.Now, appended: make(chan struct{}), cleanAbort: make(chan struct{})}
+	l := &Log{dir: dir, cfg: cfg, logger: opts.Logger.With("partition", filepath.Base(dir)), now: opts.Now, appended: make(chan struct{}), onSync: opts.OnSync, cleanAbort: make(chan struct{})}
 	l.syncCond = sync.NewCond(&l.syncMu)
 	if err := l.load(); err != nil {
 		for _, s := range l.segments {

@@ -14,11 +14,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/creek-pipeline/creek/internal/guard"
 )
 
 // State is a transaction's state, named as Kafka names it.
@@ -147,7 +150,7 @@ func (c *Coordinator) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			c.AbortTimedOut()
+			guard.Run(c.logger, "transaction timeout check", c.AbortTimedOut)
 		}
 	}
 }
@@ -159,6 +162,10 @@ func (c *Coordinator) Close() {
 	c.mu.Unlock()
 }
 
+// MaxIDBytes is the longest transactional (or group) id a client may give:
+// what the int16 length of a non-flexible answer can carry.
+const MaxIDBytes = math.MaxInt16
+
 // ErrNotCoordinator is returned once the coordinator is closed.
 var errClosed = fmt.Errorf("%w: the broker is shutting down", kerr.NotCoordinator)
 
@@ -166,6 +173,9 @@ var errClosed = fmt.Errorf("%w: the broker is shutting down", kerr.NotCoordinato
 // aborting the transaction a previous incarnation left open (fencing it).
 // producerID and epoch are the caller's current ones (KIP-360), or -1.
 func (c *Coordinator) InitProducerID(id string, timeout time.Duration, producerID int64, epoch int16) (int64, int16, error) {
+	if len(id) > MaxIDBytes {
+		return -1, -1, fmt.Errorf("%w: the transactional id is %d bytes, at most %d are allowed", kerr.InvalidRequest, len(id), MaxIDBytes)
+	}
 	if timeout <= 0 || timeout > c.cfg.MaxTimeout {
 		return -1, -1, fmt.Errorf("%w: %s is outside (0, transaction.max.timeout.ms = %s]", kerr.InvalidTransactionTimeout, timeout, c.cfg.MaxTimeout)
 	}
@@ -286,6 +296,9 @@ func (c *Coordinator) AddPartitions(id string, producerID int64, epoch int16, pa
 // AddOffsets adds a consumer group to a producer's transaction, so that
 // TxnOffsetCommit may commit its offsets.
 func (c *Coordinator) AddOffsets(id string, producerID int64, epoch int16, group string) error {
+	if len(group) > MaxIDBytes {
+		return fmt.Errorf("%w: the group id is %d bytes, at most %d are allowed", kerr.InvalidGroupID, len(group), MaxIDBytes)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t, err := c.checkOpenable(id, producerID, epoch)

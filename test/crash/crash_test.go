@@ -377,7 +377,10 @@ type producers struct {
 	clients  []*kgo.Client
 }
 
-const maxPerProducer = 100000
+// maxPerProducer bounds what a producer sends, so that a test that waits long
+// (a loaded machine) still ends; the waits are relative, so it only has to
+// be large.
+const maxPerProducer = 400000
 
 func startProducers(t *testing.T, addr, topic string, n int, acks *ackLog) *producers {
 	t.Helper()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/creek-pipeline/creek/internal/s3test"
+	"github.com/creek-pipeline/creek/internal/storetest"
 )
 
 // quickstartCommands returns the shell commands of a quickstart page's
@@ -83,6 +84,19 @@ func TestQuickstartCommands(t *testing.T) {
 			}
 		})
 	}
+	// The PostgreSQL steps run against the test's own server, in place of
+	// the reader's CREEK_PG_URL.
+	isPG := func(c string) bool { return strings.Contains(c, "--to postgres") || strings.HasPrefix(c, "psql ") }
+	pgURL := ""
+	if slices.ContainsFunc(english, isPG) {
+		pg, skip := storetest.PostgreSQLIfInstalled(t)
+		if skip != "" {
+			t.Logf("skipping the PostgreSQL steps: %s", skip)
+		} else {
+			pgURL = pg.URL
+		}
+	}
+	_, noPsql := exec.LookPath("psql")
 	exported := map[string]string{} // a page's `export NAME=value` holds for the commands after it
 	port := freePort(t)
 	addr := "127.0.0.1:" + port
@@ -114,10 +128,16 @@ func TestQuickstartCommands(t *testing.T) {
 			continue // the test is the clone, and `creek up` is running
 		case strings.Contains(c, "X_BEARER_TOKEN="):
 			continue // needs a real X account
-		case isS3(c) && noS3 != nil:
+		case isS3(c) && noS3 != nil, isPG(c) && pgURL == "":
+			continue
+		case strings.HasPrefix(c, "psql ") && noPsql != nil:
+			t.Logf("psql not installed; skipping %q (make test installs it)", c)
 			continue
 		case strings.HasPrefix(c, "export "):
 			k, v, _ := strings.Cut(strings.TrimPrefix(c, "export "), "=")
+			if k == "CREEK_PG_URL" && pgURL != "" {
+				v = pgURL
+			}
 			exported[k] = v
 			continue
 		case strings.HasPrefix(c, "kcat") && haveKcat != nil:
@@ -160,6 +180,8 @@ func checkDocumentedOutput(t *testing.T, command, out string, run func(context.C
 		"s3 sync":           {},
 		"--to s3":           {},
 		"s3 ls s3://":       {"tweets+0+00000000000000000000.json.gz"},
+		"group by lang":     {"lang", "count", "ko"},
+		"any(hashtags)":     {"username", "(5 rows)"},
 	}
 	for k, words := range want {
 		if !strings.Contains(command, k) {

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creek-pipeline/creek/internal/storetest"
 )
 
 var creekBin string
@@ -36,7 +38,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building creek:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := storetest.Run(m) // stops the PostgreSQL of the quickstart's steps
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/creek-pipeline/creek/internal/kafkaopt"
@@ -42,7 +41,8 @@ func init() {
 			{Name: "fetch-max-bytes", Flag: "fetch-max-bytes", Type: pipeline.TypeString, Default: "50MiB",
 				Doc: "Most bytes one fetch brings (Kafka's fetch.max.bytes; a partition brings at most 1 MiB of it): what the consumer buffers before the sink takes it."},
 			{Name: "count", Flag: "count", Type: pipeline.TypeInt, Default: "0", Doc: "Stop after this many records; 0 for no end."},
-			{Name: "max-batch", Type: pipeline.TypeInt, Default: "10000", Doc: "Most records handed to the sink at once."},
+			{Name: "max-batch", Flag: "max-batch", Type: pipeline.TypeInt, Default: "10000",
+				Doc: "Most records handed to the sink at once (a store writes them in one transaction or request, and the group commits them together)."},
 		},
 		NewSource: New,
 	})
@@ -188,8 +188,17 @@ func startShareGroupAtEarliest(opts []kgo.Opt, group string, topics []string) er
 	if err != nil {
 		return fmt.Errorf("share group %s: %w", group, err)
 	}
-	if d, ok := described[group]; ok && !errors.Is(d.Err, kerr.GroupIDNotFound) {
-		return nil // it exists: it continues where it is
+	// A group that has started on any partition continues where it is.
+	// (Kafka describes a group that does not exist as one that started
+	// nowhere; older creek answered GROUP_ID_NOT_FOUND.)
+	if d, ok := described[group]; ok && d.Err == nil {
+		for _, ps := range d.Offsets {
+			for _, p := range ps {
+				if p.StartOffset >= 0 {
+					return nil
+				}
+			}
+		}
 	}
 	starts, err := adm.ListStartOffsets(ctx, topics...)
 	if err != nil {

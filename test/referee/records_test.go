@@ -1,0 +1,258 @@
+package referee
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// batch encodes a v2 record batch of values, as a producer would.
+func batch(codec kgo.CompressionCodec, pid int64, seq int32, values ...string) []byte {
+	return batchAt(time.Now().UnixMilli(), codec, pid, seq, values...)
+}
+
+// batchAt is batch with the records' timestamp given.
+func batchAt(now int64, codec kgo.CompressionCodec, pid int64, seq int32, values ...string) []byte {
+	var recs []byte
+	for i, v := range values {
+		r := kmsg.Record{OffsetDelta: int32(i), Key: []byte("k"), Value: []byte(v)}
+		r.Length = int32(len(r.AppendTo(nil)) - 1)
+		recs = r.AppendTo(recs)
+	}
+	attrs := int16(0)
+	if codec != (kgo.CompressionCodec{}) {
+		c, _ := kgo.DefaultCompressor(codec)
+		out, used := c.Compress(new(bytes.Buffer), recs)
+		recs, attrs = append([]byte(nil), out...), int16(used)
+	}
+	epoch := int16(0)
+	if pid < 0 {
+		epoch, seq = -1, -1
+	}
+	rb := kmsg.RecordBatch{
+		Length: int32(49 + len(recs)), Magic: 2, Attributes: attrs,
+		LastOffsetDelta: int32(len(values) - 1), FirstTimestamp: now, MaxTimestamp: now,
+		ProducerID: pid, ProducerEpoch: epoch, FirstSequence: seq, NumRecords: int32(len(values)), Records: recs,
+	}
+	return reseal(rb.AppendTo(nil))
+}
+
+func reseal(b []byte) []byte {
+	binary.BigEndian.PutUint32(b[17:21], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return b
+}
+
+func produceReq(acks int16, topic string, partition int32, records []byte) func(string) kmsg.Request {
+	return func(string) kmsg.Request {
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = acks, 1000 // Kafka waits this long to answer a request with nothing to append
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = partition, records
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return req
+	}
+}
+
+// produceAnswer leaves out offsets (each broker's log has its own history
+// in these tests) but keeps every error code.
+func produceAnswer(resp kmsg.Response) {
+	for i := range resp.(*kmsg.ProduceResponse).Topics {
+		for j := range resp.(*kmsg.ProduceResponse).Topics[i].Partitions {
+			p := &resp.(*kmsg.ProduceResponse).Topics[i].Partitions[j]
+			p.BaseOffset, p.LogStartOffset = 0, 0
+			p.ErrorRecords = nil
+		}
+	}
+}
+
+func TestProduce(t *testing.T) {
+	p := newPair(t)
+	topic := uniqueName(t, "produce")
+	p.createTopic(topic, 2, map[string]string{"max.message.bytes": "2000"})
+	flipped := batch(kgo.CompressionCodec{}, -1, 0, "x")
+	flipped[len(flipped)-1] ^= 1
+	badCount := batch(kgo.CompressionCodec{}, -1, 0, "a", "b")
+	binary.BigEndian.PutUint32(badCount[57:61], 3)
+	binary.BigEndian.PutUint32(badCount[23:27], 2)
+	reseal(badCount)
+	codec7 := batch(kgo.CompressionCodec{}, -1, 0, "x")
+	codec7[22] |= 7
+	reseal(codec7)
+	cases := []struct {
+		what      string
+		acks      int16
+		topic     string
+		partition int32
+		records   []byte
+		from      int16
+	}{
+		{"a batch", -1, topic, 0, batch(kgo.CompressionCodec{}, -1, 0, "v"), 3},
+		{"acks=1", 1, topic, 1, batch(kgo.CompressionCodec{}, -1, 0, "v"), 3},
+		{"acks=2", 2, topic, 0, batch(kgo.CompressionCodec{}, -1, 0, "v"), 3},
+		{"unknown partition", -1, topic, 9, batch(kgo.CompressionCodec{}, -1, 0, "v"), 3},
+		{"negative partition", -1, topic, -1, batch(kgo.CompressionCodec{}, -1, 0, "v"), 3},
+		{"larger than max.message.bytes", -1, topic, 0, batch(kgo.CompressionCodec{}, -1, 0, strings.Repeat("z", 3000)), 3},
+		{"checksum mismatch", -1, topic, 0, flipped, 3},
+		{"record count lies", -1, topic, 0, badCount, 3},
+		{"codec 7", -1, topic, 0, codec7, 3},
+		{"zstd", -1, topic, 0, batch(kgo.ZstdCompression(), -1, 0, "z"), 3},
+		{"two batches", -1, topic, 0, append(batch(kgo.CompressionCodec{}, -1, 0, "1"), batch(kgo.CompressionCodec{}, -1, 0, "2")...), 3},
+		{"garbage", -1, topic, 0, bytes.Repeat([]byte{2}, 80), 3},
+		{"invalid topic name", -1, "bad name", 0, batch(kgo.CompressionCodec{}, -1, 0, "v"), 3},
+		{"unknown producer id", -1, topic, 0, batch(kgo.CompressionCodec{}, 987654321, 0, "v"), 3},
+	}
+	for _, c := range cases {
+		for _, v := range versions(kmsg.Produce, c.from) {
+			if v >= 13 {
+				continue // by topic id: see TestProduceByTopicID
+			}
+			p.same("Produce "+c.what, v, produceReq(c.acks, c.topic, c.partition, c.records), produceAnswer)
+		}
+	}
+}
+
+func fetchReq(topic string, partition int32, offset int64, session, epoch int32) func(string) kmsg.Request {
+	return func(string) kmsg.Request {
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 10, 1, 1<<20
+		req.SessionID, req.SessionEpoch = session, epoch
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic = topic
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes = partition, offset, 1<<20
+		fp.CurrentLeaderEpoch, fp.LogStartOffset = -1, -1
+		ft.Partitions = append(ft.Partitions, fp)
+		req.Topics = append(req.Topics, ft)
+		return req
+	}
+}
+
+// fetchAnswer keeps error codes and offsets, not the bytes of the records
+// (each broker stamps its own timestamps).
+func fetchAnswer(resp kmsg.Response) {
+	f := resp.(*kmsg.FetchResponse)
+	for i := range f.Topics {
+		for j := range f.Topics[i].Partitions {
+			pt := &f.Topics[i].Partitions[j]
+			if len(pt.RecordBatches) > 0 {
+				pt.RecordBatches = []byte("records")
+			}
+		}
+	}
+}
+
+func TestFetch(t *testing.T) {
+	p := newPair(t)
+	topic := uniqueName(t, "fetch")
+	p.createTopic(topic, 1, nil)
+	p.both(func(side string, c *conn) {
+		req := produceReq(-1, topic, 0, batch(kgo.CompressionCodec{}, -1, 0, "a", "b", "c"))(side)
+		req.SetVersion(7)
+		c.must(req)
+	})
+	for _, v := range versions(kmsg.Fetch, 4) {
+		if v >= 13 {
+			continue // by topic id
+		}
+		p.same("Fetch from the start", v, fetchReq(topic, 0, 0, 0, -1), fetchAnswer)
+		p.same("Fetch at the end", v, fetchReq(topic, 0, 3, 0, -1), fetchAnswer)
+		p.same("Fetch past the end", v, fetchReq(topic, 0, 10, 0, -1), fetchAnswer)
+		p.same("Fetch before the start", v, fetchReq(topic, 0, -5, 0, -1), fetchAnswer)
+		p.same("Fetch of an unknown partition", v, fetchReq(topic, 4, 0, 0, -1), fetchAnswer)
+		p.same("Fetch of an unknown topic", v, fetchReq(topic+"-none", 0, 0, 0, -1), fetchAnswer)
+		if v >= 7 {
+			// KIP-227's session id and epoch combinations.
+			p.same("Fetch session id -1 epoch -1", v, fetchReq(topic, 0, 0, -1, -1), fetchAnswer)
+			p.same("Fetch unknown session", v, fetchReq(topic, 0, 0, 12345, 1), fetchAnswer)
+			p.same("Fetch unknown session epoch 0", v, fetchReq(topic, 0, 0, 12345, 0), fetchAnswer)
+			p.same("Fetch session 0 epoch 5", v, fetchReq(topic, 0, 0, 0, 5), fetchAnswer)
+		}
+	}
+}
+
+func listOffsetsReq(topic string, partition int32, ts int64) func(string) kmsg.Request {
+	return func(string) kmsg.Request {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.ReplicaID = -1
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = topic
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Partition, lp.Timestamp, lp.CurrentLeaderEpoch, lp.MaxNumOffsets = partition, ts, -1, 1
+		lt.Partitions = append(lt.Partitions, lp)
+		req.Topics = append(req.Topics, lt)
+		return req
+	}
+}
+
+func TestListOffsets(t *testing.T) {
+	p := newPair(t)
+	empty, full := uniqueName(t, "empty"), uniqueName(t, "full")
+	p.createTopic(empty, 1, nil)
+	p.createTopic(full, 1, nil)
+	base := time.Now().Add(-time.Hour).UnixMilli() // one second apart, so both brokers store the same times
+	p.both(func(side string, c *conn) {
+		for i := range 3 {
+			req := produceReq(-1, full, 0, batchAt(base+int64(i)*1000, kgo.CompressionCodec{}, -1, 0, "a", "b"))(side)
+			req.SetVersion(7)
+			c.must(req)
+		}
+	})
+	for _, v := range versions(kmsg.ListOffsets, 0) {
+		for _, topic := range []string{empty, full} {
+			for _, ts := range []int64{-1, -2, -3, 0, time.Now().Add(time.Hour).UnixMilli()} {
+				if ts == -3 && v < 7 {
+					continue // max timestamp needs v7
+				}
+				what := map[bool]string{true: "an empty topic", false: "a topic with records"}[topic == empty]
+				p.same(fmt.Sprintf("ListOffsets of %s at timestamp %d", what, min(ts, 1)), v, listOffsetsReq(topic, 0, ts))
+			}
+		}
+		p.same("ListOffsets of an unknown partition", v, listOffsetsReq(full, 3, -1))
+		p.same("ListOffsets of an unknown topic", v, listOffsetsReq(full+"-none", 0, -1))
+	}
+}
+
+func deleteRecordsReq(topic string, partition int32, offset int64) func(string) kmsg.Request {
+	return func(string) kmsg.Request {
+		req := kmsg.NewPtrDeleteRecordsRequest()
+		req.TimeoutMillis = 5000
+		rt := kmsg.NewDeleteRecordsRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+		rp.Partition, rp.Offset = partition, offset
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return req
+	}
+}
+
+func TestDeleteRecords(t *testing.T) {
+	p := newPair(t)
+	topic := uniqueName(t, "delrec")
+	p.createTopic(topic, 1, nil)
+	p.both(func(side string, c *conn) {
+		req := produceReq(-1, topic, 0, batch(kgo.CompressionCodec{}, -1, 0, "a", "b", "c", "d"))(side)
+		req.SetVersion(7)
+		c.must(req)
+	})
+	for _, v := range versions(kmsg.DeleteRecords, 0) {
+		p.same("DeleteRecords beyond the high watermark", v, deleteRecordsReq(topic, 0, 10))
+		p.same("DeleteRecords of an unknown partition", v, deleteRecordsReq(topic, 5, 1))
+		p.same("DeleteRecords of an unknown topic", v, deleteRecordsReq(topic+"-none", 0, 1))
+		p.same("DeleteRecords -2", v, deleteRecordsReq(topic, 0, -2))
+	}
+	v := versions(kmsg.DeleteRecords, 0)
+	p.same("DeleteRecords to 1", v[len(v)-1], deleteRecordsReq(topic, 0, 1))
+	p.same("DeleteRecords to the high watermark (-1)", v[len(v)-1], deleteRecordsReq(topic, 0, -1))
+	p.same("DeleteRecords below the start", v[len(v)-1], deleteRecordsReq(topic, 0, 2))
+}
