@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/creek-pipeline/creek/internal/admin"
 	"github.com/creek-pipeline/creek/internal/cluster"
 )
 
@@ -37,19 +38,13 @@ func handleDescribeCluster(b *Broker, r *request, req *kmsg.DescribeClusterReque
 	return resp
 }
 
-// CleanerStatusTag is the tagged field (KIP-482) by which creek's own tools
-// ask for the log cleaner's state: a DescribeLogDirs request (v2 and
-// later) carrying it gets, in each partition of a compacted topic, a JSON
-// storage.CleanerStatus under the same tag. Clients that do not send it see
-// Kafka's answer unchanged.
-const CleanerStatusTag = 25458
-
 // handleDescribeLogDirs reports the data dir, its disk space and the size of
 // every partition (Topics nil: all of them).
 func handleDescribeLogDirs(b *Broker, r *request, req *kmsg.DescribeLogDirsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	// creek's own tools ask for the cleaner's state with a tag of their own.
 	withCleaner := false
-	req.UnknownTags.Each(func(tag uint32, _ []byte) { withCleaner = withCleaner || tag == CleanerStatusTag })
+	req.UnknownTags.Each(func(tag uint32, _ []byte) { withCleaner = withCleaner || tag == admin.CleanerStatusTag })
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	dir.Dir, _ = filepath.Abs(b.cluster.DataDir())
 	var fs syscall.Statfs_t
@@ -84,7 +79,7 @@ func handleDescribeLogDirs(b *Broker, r *request, req *kmsg.DescribeLogDirsReque
 		sp.Partition, sp.Size = p, l.Size()
 		if withCleaner && l.Compacted() {
 			if st, err := json.Marshal(l.CleanerStatus()); err == nil {
-				sp.UnknownTags.Set(CleanerStatusTag, st)
+				sp.UnknownTags.Set(admin.CleanerStatusTag, st)
 			}
 		}
 		dir.Topics[i].Partitions = append(dir.Topics[i].Partitions, sp)

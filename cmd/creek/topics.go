@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,11 +16,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
-
-	"github.com/creek-pipeline/creek/internal/admin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/creek-pipeline/creek/broker"
+	"github.com/creek-pipeline/creek/internal/admin"
 	"github.com/creek-pipeline/creek/internal/config"
 	"github.com/creek-pipeline/creek/internal/storage"
 )
@@ -385,44 +382,19 @@ func describeTopics(ctx context.Context, c *kafkaConn, names []string, allConfig
 	return out, nil
 }
 
-// addCleanerStatus asks each partition's leader for its cleaner's state:
-// DescribeLogDirs carrying creek's tag, sent to the broker itself (kgo's
-// sharding of the request would drop the tag). A cluster that does not
-// report it leaves the partitions without.
+// addCleanerStatus asks each partition's leader for its cleaner's state
+// (creek's DescribeLogDirs tag); a cluster that does not report it leaves
+// the partitions without.
 func addCleanerStatus(ctx context.Context, c *kafkaConn, d *topicDescription) {
-	byLeader := map[int32][]int32{}
+	leaders := map[int32][]int32{}
 	for _, p := range d.Partitions {
 		if p.Leader >= 0 {
-			byLeader[p.Leader] = append(byLeader[p.Leader], p.Partition)
+			leaders[p.Leader] = append(leaders[p.Leader], p.Partition)
 		}
 	}
-	for leader, parts := range byLeader {
-		req := kmsg.NewPtrDescribeLogDirsRequest()
-		rt := kmsg.NewDescribeLogDirsRequestTopic()
-		rt.Topic, rt.Partitions = d.Topic, parts
-		req.Topics = append(req.Topics, rt)
-		req.UnknownTags.Set(broker.CleanerStatusTag, nil)
-		resp, err := c.cl.Broker(int(leader)).Request(ctx, req)
-		if err != nil {
-			continue
-		}
-		for _, dir := range resp.(*kmsg.DescribeLogDirsResponse).Dirs {
-			for _, dt := range dir.Topics {
-				for _, dp := range dt.Partitions {
-					dp.UnknownTags.Each(func(tag uint32, v []byte) {
-						var st storage.CleanerStatus
-						if tag != broker.CleanerStatusTag || json.Unmarshal(v, &st) != nil {
-							return
-						}
-						for i := range d.Partitions {
-							if d.Partitions[i].Partition == dp.Partition {
-								d.Partitions[i].Cleaner = &st
-							}
-						}
-					})
-				}
-			}
-		}
+	dirs := admin.CleanerStatuses(ctx, c.cl, d.Topic, leaders)
+	for i := range d.Partitions {
+		d.Partitions[i].Cleaner = dirs[d.Partitions[i].Partition].Cleaner
 	}
 }
 

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,9 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/creek-pipeline/creek/broker"
+	"github.com/creek-pipeline/creek/internal/admin"
 	"github.com/creek-pipeline/creek/internal/storage"
 )
 
@@ -225,47 +223,28 @@ type partitionState struct {
 }
 
 // cleanerStatuses reads each partition's size and, when compacted, its
-// cleaner status, from the broker itself (kgo's sharding of
-// DescribeLogDirs would drop creek's tag).
+// cleaner status from the partitions' leaders.
 func cleanerStatuses(ctx context.Context, cl *kgo.Client, topic string, partitions int32, sizesOnly bool) ([]partitionState, error) {
-	req := kmsg.NewPtrDescribeLogDirsRequest()
-	rt := kmsg.NewDescribeLogDirsRequestTopic()
-	rt.Topic = topic
-	for p := range partitions {
-		rt.Partitions = append(rt.Partitions, p)
+	md, err := kadm.NewClient(cl).Metadata(ctx, topic)
+	if err != nil {
+		return nil, err
 	}
-	req.Topics = append(req.Topics, rt)
-	req.UnknownTags.Set(broker.CleanerStatusTag, nil)
-	brokers := cl.DiscoveredBrokers()
-	if len(brokers) == 0 {
-		if _, err := kadm.NewClient(cl).BrokerMetadata(ctx); err != nil {
-			return nil, err
-		}
-		brokers = cl.DiscoveredBrokers()
+	leaders := map[int32][]int32{}
+	for _, p := range md.Topics[topic].Partitions {
+		leaders[p.Leader] = append(leaders[p.Leader], p.Partition)
 	}
+	dirs := admin.CleanerStatuses(ctx, cl, topic, leaders)
 	var out []partitionState
-	for _, b := range brokers {
-		resp, err := b.Request(ctx, req)
-		if err != nil {
-			return nil, fmt.Errorf("DescribeLogDirs: %w", err)
+	for p := range partitions {
+		d, ok := dirs[p]
+		if !ok || (d.Cleaner == nil && !sizesOnly) {
+			return nil, fmt.Errorf("partition %d of %s: the broker does not report its log cleaner's state: the compaction benchmark needs a creek broker", p, topic)
 		}
-		for _, d := range resp.(*kmsg.DescribeLogDirsResponse).Dirs {
-			for _, t := range d.Topics {
-				for _, p := range t.Partitions {
-					st := partitionState{size: p.Size}
-					found := false
-					p.UnknownTags.Each(func(tag uint32, v []byte) {
-						if tag == broker.CleanerStatusTag {
-							found = json.Unmarshal(v, &st.CleanerStatus) == nil
-						}
-					})
-					if !found && !sizesOnly {
-						return nil, errors.New("the broker does not report its log cleaner's state: the compaction benchmark needs a creek broker")
-					}
-					out = append(out, st)
-				}
-			}
+		st := partitionState{size: d.Size}
+		if d.Cleaner != nil {
+			st.CleanerStatus = *d.Cleaner
 		}
+		out = append(out, st)
 	}
 	return out, nil
 }

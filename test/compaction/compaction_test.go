@@ -8,7 +8,6 @@ package compaction
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,9 +20,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/creek-pipeline/creek/broker"
+	"github.com/creek-pipeline/creek/internal/admin"
 	"github.com/creek-pipeline/creek/internal/storage"
 )
 
@@ -87,40 +86,13 @@ func createTopic(t *testing.T, cl *kgo.Client, topic string, configs map[string]
 // `creek topics describe` does (DescribeLogDirs with creek's tag).
 func cleanerStatus(t *testing.T, cl *kgo.Client, topic string) storage.CleanerStatus {
 	t.Helper()
-	req := kmsg.NewPtrDescribeLogDirsRequest()
-	rt := kmsg.NewDescribeLogDirsRequestTopic()
-	rt.Topic, rt.Partitions = topic, []int32{0}
-	req.Topics = append(req.Topics, rt)
-	req.UnknownTags.Set(broker.CleanerStatusTag, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	// To the broker itself: kgo's sharding of DescribeLogDirs would rebuild
-	// the request without the tag.
-	r, err := cl.Broker(1).Request(ctx, req)
-	if err != nil {
-		t.Fatalf("DescribeLogDirs: %v", err)
-	}
-	resp := r.(*kmsg.DescribeLogDirsResponse)
-	if err != nil {
-		t.Fatalf("DescribeLogDirs: %v", err)
-	}
-	var st storage.CleanerStatus
-	found := false
-	for _, d := range resp.Dirs {
-		for _, dt := range d.Topics {
-			for _, dp := range dt.Partitions {
-				dp.UnknownTags.Each(func(tag uint32, v []byte) {
-					if tag == broker.CleanerStatusTag {
-						found = json.Unmarshal(v, &st) == nil
-					}
-				})
-			}
-		}
-	}
-	if !found {
+	st := admin.CleanerStatuses(ctx, cl, topic, map[int32][]int32{1: {0}})[0].Cleaner
+	if st == nil {
 		t.Fatalf("DescribeLogDirs has no cleaner status for %s", topic)
 	}
-	return st
+	return *st
 }
 
 // waitCleaned waits until a cleaning pass has covered the partition up to
