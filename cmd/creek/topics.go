@@ -12,12 +12,15 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/creek-pipeline/creek/internal/admin"
-	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/creek-pipeline/creek/internal/config"
+	"github.com/creek-pipeline/creek/internal/storage"
 )
 
 // topicsCmd holds what every topics subcommand shares.
@@ -190,7 +193,8 @@ type topicDescription struct {
 	PartitionCount    int                    `json:"partition_count"`
 	ReplicationFactor int                    `json:"replication_factor"`
 	Records           int64                  `json:"records"`
-	SizeBytes         int64                  `json:"size_bytes"` // -1: unknown
+	SizeBytes         int64                  `json:"size_bytes"`          // -1: unknown
+	Compacted         bool                   `json:"compacted,omitempty"` // cleanup.policy includes compact
 	Configs           []topicConfig          `json:"configs"`
 	Partitions        []partitionDescription `json:"partitions"`
 }
@@ -213,6 +217,9 @@ type partitionDescription struct {
 	Records   int64   `json:"records"`
 	SizeBytes int64   `json:"size_bytes"` // -1: unknown
 	Error     string  `json:"error,omitempty"`
+	// Cleaner is the log cleaner's view of a compacted topic's partition,
+	// when the cluster reports it (creek does).
+	Cleaner *storage.CleanerStatus `json:"cleaner,omitempty"`
 }
 
 func (t *topicsCmd) describeCommand() *cobra.Command {
@@ -227,7 +234,11 @@ func (t *topicsCmd) describeCommand() *cobra.Command {
 partition count and replication factor, the configs that are not defaults
 (with --all-configs every config) with where each value comes from, and for
 every partition its leader, replicas and in-sync replicas, the earliest and
-latest offset, the records between them, and its size on disk.
+latest offset, the records between them, and its size on disk. For a
+compacted topic (cleanup.policy=compact), the log cleaner's state of each
+partition: the dirty ratio (bytes written since the last cleaning, as a
+share of the closed segments; the cleaner starts at
+min.cleanable.dirty.ratio), and what the last cleaning did.
 
 Config sources are Kafka's: DYNAMIC_TOPIC_CONFIG is set on the topic,
 STATIC_BROKER_CONFIG comes from the broker's settings (the setting is named
@@ -320,6 +331,9 @@ func describeTopics(ctx context.Context, c *kafkaConn, names []string, allConfig
 			return nil, admin.TopicError(name, err, rc.ErrMessage)
 		}
 		for _, cfg := range rc.Configs {
+			if cfg.Key == "cleanup.policy" {
+				_, d.Compacted = config.CleanupPolicy(cfg.MaybeValue())
+			}
 			if !allConfigs && cfg.Source == kmsg.ConfigSourceDefaultConfig {
 				continue
 			}
@@ -360,9 +374,28 @@ func describeTopics(ctx context.Context, c *kafkaConn, names []string, allConfig
 		if !sized {
 			d.SizeBytes = -1
 		}
+		if d.Compacted {
+			addCleanerStatus(ctx, c, &d)
+		}
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// addCleanerStatus asks each partition's leader for its cleaner's state
+// (creek's DescribeLogDirs tag); a cluster that does not report it leaves
+// the partitions without.
+func addCleanerStatus(ctx context.Context, c *kafkaConn, d *topicDescription) {
+	leaders := map[int32][]int32{}
+	for _, p := range d.Partitions {
+		if p.Leader >= 0 {
+			leaders[p.Leader] = append(leaders[p.Leader], p.Partition)
+		}
+	}
+	dirs := admin.CleanerStatuses(ctx, c.cl, d.Topic, leaders)
+	for i := range d.Partitions {
+		d.Partitions[i].Cleaner = dirs[d.Partitions[i].Partition].Cleaner
+	}
 }
 
 func newTopicConfig(cfg kadm.Config) topicConfig {
@@ -468,6 +501,47 @@ func printTopic(w io.Writer, d topicDescription, allConfigs bool) {
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
+	if d.Compacted {
+		printCompaction(w, d, time.Now())
+	}
+}
+
+// printCompaction shows, per partition of a compacted topic, the dirty
+// ratio (bytes written since the last cleaning, over the closed segments)
+// and the last cleaning pass.
+func printCompaction(w io.Writer, d topicDescription, now time.Time) {
+	fmt.Fprintln(w)
+	if !slices.ContainsFunc(d.Partitions, func(p partitionDescription) bool { return p.Cleaner != nil }) {
+		fmt.Fprintln(w, "Compaction: the cluster does not report its log cleaner's state (creek brokers do)")
+		return
+	}
+	fmt.Fprintln(w, "Compaction:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tDIRTY RATIO\tCLEAN\tDIRTY\tFIRST DIRTY\tLAST CLEANING")
+	for _, p := range d.Partitions {
+		st := p.Cleaner
+		if st == nil {
+			fmt.Fprintf(tw, "%d\t-\t-\t-\t-\t-\n", p.Partition)
+			continue
+		}
+		fmt.Fprintf(tw, "%d\t%.0f%%\t%s\t%s\t%d\t%s\n", p.Partition, 100*st.DirtyRatio, humanBytes(st.CleanBytes), humanBytes(st.DirtyBytes),
+			st.FirstDirtyOffset, lastCleaning(st.LastCleaning, now))
+	}
+	tw.Flush()
+}
+
+func lastCleaning(c *storage.CleaningStats, now time.Time) string {
+	if c == nil {
+		return "never"
+	}
+	ago := now.Sub(c.Start.Add(time.Duration(c.DurationMs) * time.Millisecond)).Round(time.Second)
+	s := fmt.Sprintf("%s ago: offsets %d-%d, %s read, %s written, %d of %d records kept, %d tombstones removed, in %s",
+		ago, c.FirstDirty, c.End-1, humanBytes(c.BytesRead), humanBytes(c.BytesWritten), c.RecordsKept, c.RecordsRead,
+		c.TombstonesRemoved, (time.Duration(c.DurationMs) * time.Millisecond).String())
+	if c.Error != "" {
+		s += "; failed: " + c.Error
+	}
+	return s
 }
 
 func offsetString(o int64) string {

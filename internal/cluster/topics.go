@@ -127,6 +127,9 @@ func (c *Cluster) CreateTopic(name string, partitions int32, replication int16, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
+	if err := c.checkCompactionLags(configs); err != nil {
+		return nil, err
+	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -272,6 +275,9 @@ func (c *Cluster) SetTopicConfigs(name string, overrides map[string]string, vali
 	overrides, err := config.ValidateTopicConfigs(overrides)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	if err := c.checkCompactionLags(overrides); err != nil {
+		return err
 	}
 	if validateOnly {
 		return nil

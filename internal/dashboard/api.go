@@ -10,7 +10,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/creek-pipeline/creek/internal/admin"
 	"github.com/creek-pipeline/creek/internal/clusterview"
+	"github.com/creek-pipeline/creek/internal/config"
+	"github.com/creek-pipeline/creek/internal/storage"
 )
 
 // The API's answers are JSON; every answer about the cluster carries its
@@ -149,6 +152,17 @@ type topicDetail struct {
 	ConfigsError   string            `json:"configs_error,omitempty"`
 	RetentionBytes int64             `json:"retention_bytes"` // per partition; -1: no limit, 0: unknown
 	RetentionMs    int64             `json:"retention_ms"`
+	// Compacted is set when cleanup.policy includes compact; Compaction
+	// then holds each partition's log cleaner state, when the cluster
+	// reports it (creek does).
+	Compacted  bool            `json:"compacted"`
+	Deletes    bool            `json:"deletes"` // cleanup.policy includes delete: retention applies
+	Compaction []compactionRow `json:"compaction,omitempty"`
+}
+
+type compactionRow struct {
+	Partition int32 `json:"partition"`
+	storage.CleanerStatus
 }
 
 func (s *Server) getTopic(w http.ResponseWriter, r *http.Request) {
@@ -180,9 +194,23 @@ func (s *Server) getTopic(w http.ResponseWriter, r *http.Request) {
 				d.RetentionBytes = n
 			case "retention.ms":
 				d.RetentionMs = n
+			case "cleanup.policy":
+				d.Deletes, d.Compacted = config.CleanupPolicy(tc.Value)
 			}
 		}
 		sort.Slice(d.Configs, func(i, j int) bool { return d.Configs[i].Name < d.Configs[j].Name })
+	}
+	if d.Compacted {
+		leaders := map[int32][]int32{}
+		for _, p := range t.Partitions {
+			leaders[p.Leader] = append(leaders[p.Leader], p.Partition)
+		}
+		dirs := admin.CleanerStatuses(ctx, s.client, name, leaders)
+		for _, p := range t.Partitions {
+			if st := dirs[p.Partition].Cleaner; st != nil {
+				d.Compaction = append(d.Compaction, compactionRow{Partition: p.Partition, CleanerStatus: *st})
+			}
+		}
 	}
 	if err != nil {
 		d.ConfigsError = "configs could not be read: " + err.Error()

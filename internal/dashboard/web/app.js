@@ -36,6 +36,13 @@ function clock(t) {
   const d = new Date(t);
   return isNaN(d) ? "–" : timeFormat.format(d);
 }
+// lastCleaning describes a log cleaner pass (storage.CleaningStats).
+function lastCleaning(c) {
+  if (!c) return "never";
+  return `${clock(c.start)}: offsets ${num(c.first_dirty_offset)}–${num(c.end_offset - 1)}, ${num(c.records_kept)} of ${num(c.records_read)} records kept, ` +
+    `${bytes(c.bytes_read)} read, ${bytes(c.bytes_written)} written, ${num(c.tombstones_removed)} tombstones removed, in ${(c.duration_ms / 1000).toFixed(1)} s` +
+    (c.error ? ` <span class="bad">failed: ${esc(c.error)}</span>` : "");
+}
 function link(href, text) { return `<a href="${esc(href)}">${esc(text)}</a>`; }
 function enc(s) { return encodeURIComponent(s); }
 
@@ -384,7 +391,7 @@ async function action(path, method, body) {
 
 pages.topic = (name) => {
   main.innerHTML = `<h1>Topic ${esc(name)}</h1><div id="page-error" class="bad"></div><div id="stats"></div>
-    <h2>Size on disk against retention.bytes</h2><p class="muted" id="waterfall-note"></p><div id="parts"></div>
+    <h2>Size on disk against retention.bytes</h2><p class="muted" id="waterfall-note"></p><div id="parts"></div><div id="compaction"></div>
     <div class="toolbar" style="margin-top:10px">${link("#/messages?topic=" + enc(name), "Browse messages")} · ${link("#/live?topic=" + enc(name), "Watch live")}
       <span id="admin"></span></div><h2>Configs</h2><div id="configs"></div>`;
   poll(async () => {
@@ -393,7 +400,9 @@ pages.topic = (name) => {
     const ret = d.retention_bytes;
     document.getElementById("stats").innerHTML = statsRow([["partitions", t.partitions.length], ["records", num(t.records)], ["on disk", bytes(t.size)],
       ["retention.bytes per partition", ret > 0 ? bytes(ret) : ret < 0 ? "no limit" : "–"], ["produced", rate(t.in_per_sec)], ["consumed", rate(t.out_per_sec)]]);
-    document.getElementById("waterfall-note").textContent = ret > 0
+    document.getElementById("waterfall-note").textContent = d.compacted && !d.deletes
+      ? "Compacted (cleanup.policy=compact): the log cleaner keeps the latest record of each key, and retention.bytes and retention.ms delete nothing."
+      : ret > 0
       ? "When a partition passes retention.bytes, its oldest segment falls off first, like water over a fall: the records from its start offset on go next."
       : "No size limit: old records fall off by age only (retention.ms " + (d.retention_ms > 0 ? Math.round(d.retention_ms / 3600000) + " h" : "–") + ").";
     document.getElementById("parts").innerHTML = `<table><tr><th class="num">partition</th><th class="num">leader</th><th>replicas</th><th>in sync</th>
@@ -404,6 +413,12 @@ pages.topic = (name) => {
           <td class="num">${num(p.start)}</td><td class="num">${num(p.end)}</td><td class="num">${num(p.end - p.start)}</td><td class="num">${bytes(p.size)}</td>
           <td>${ret > 0 ? `<div class="bar ${frac > 0.9 ? "full" : ""}" title="${(frac * 100).toFixed(1)} %"><div style="width:${(frac * 100).toFixed(1)}%"></div></div>` : "–"}</td></tr>`;
       }).join("") + "</table>";
+    document.getElementById("compaction").innerHTML = !d.compacted ? "" : "<h2>Compaction</h2>" + (!d.compaction
+      ? `<p class="muted">The cluster does not report its log cleaner's state (creek brokers do).</p>`
+      : `<p class="muted">The dirty ratio is the share of the closed segments written since the last cleaning; the cleaner takes a partition at min.cleanable.dirty.ratio.</p>
+        <table><tr><th class="num">partition</th><th class="num">dirty ratio</th><th class="num">clean</th><th class="num">dirty</th><th class="num">first dirty offset</th><th>last cleaning</th></tr>` +
+        d.compaction.map((c) => `<tr><td class="num">${c.partition}</td><td class="num">${(100 * c.dirty_ratio).toFixed(0)} %</td><td class="num">${bytes(c.clean_bytes)}</td>
+          <td class="num">${bytes(c.dirty_bytes)}</td><td class="num">${num(c.first_dirty_offset)}</td><td>${lastCleaning(c.last_cleaning)}</td></tr>`).join("") + "</table>");
     document.getElementById("configs").innerHTML = d.configs_error ? `<p class="bad">${esc(d.configs_error)}</p>` :
       `<table><tr><th>config</th><th>value</th><th>source</th></tr>` + d.configs.map((c) =>
         `<tr><td>${esc(c.name)}</td><td class="kv">${c.sensitive ? "(sensitive)" : esc(c.value)}</td><td class="muted">${esc(c.source)}</td></tr>`).join("") + "</table>";
