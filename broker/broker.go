@@ -21,9 +21,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/creek-pipeline/creek/internal/cluster"
 	"github.com/creek-pipeline/creek/internal/config"
 	"github.com/creek-pipeline/creek/internal/group"
+	"github.com/creek-pipeline/creek/internal/metrics"
+	"github.com/creek-pipeline/creek/internal/quota"
 	"github.com/creek-pipeline/creek/internal/share"
 	"github.com/creek-pipeline/creek/internal/txn"
 )
@@ -41,6 +45,10 @@ type Config struct {
 
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
+
+	// Metrics, when set, receives the broker's Prometheus metrics
+	// (creek_broker_*, creek_log_*; see internal/metrics).
+	Metrics prometheus.Registerer
 }
 
 // Broker is a running broker.
@@ -49,6 +57,7 @@ type Broker struct {
 	groups  *group.Coordinator
 	txns    *txn.Coordinator
 	shares  *share.Coordinator
+	quotas  *quota.Manager
 	ln      net.Listener
 	logger  *slog.Logger
 
@@ -61,6 +70,7 @@ type Broker struct {
 	fetchMaxBytes       int64
 	fsync               config.FsyncPolicy
 	autoCreate          bool
+	metrics             *metrics.Broker // nil: not measured
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
@@ -93,10 +103,24 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w (is another broker running? choose another port with --listen)", values.String("listen"), err)
 	}
-	cl, err := cluster.Open(cluster.Options{DataDir: values.String("data-dir"), Broker: values, Fsync: fsync, Logger: logger})
+	var m *metrics.Broker
+	var onSync func(time.Duration)
+	if cfg.Metrics != nil {
+		m = newMetrics()
+		onSync = m.Fsync
+	}
+	cl, err := cluster.Open(cluster.Options{DataDir: values.String("data-dir"), Broker: values, Fsync: fsync, Logger: logger, OnSync: onSync})
 	if err != nil {
 		ln.Close()
 		return nil, err
+	}
+	if m != nil {
+		m.LogSizes = logSizes(cl)
+		if err := cfg.Metrics.Register(m); err != nil {
+			ln.Close()
+			cl.Close()
+			return nil, fmt.Errorf("register the broker's metrics: %w", err)
+		}
 	}
 	groups, err := group.New(groupConfig(values), cl.GroupStore(), topicDirectory{cl}, logger)
 	if err != nil {
@@ -119,11 +143,24 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		cl.Close()
 		return nil, err
 	}
+	quotas, err := quota.New(cl.QuotaStore(), quota.Config{
+		Samples: int(values.Int64("quota.window.num")),
+		Sample:  time.Duration(values.Int64("quota.window.size.seconds")) * time.Second,
+	}, nil)
+	if err != nil {
+		ln.Close()
+		shares.Close()
+		txns.Close()
+		groups.Close()
+		cl.Close()
+		return nil, err
+	}
 	b := &Broker{
 		cluster:             cl,
 		groups:              groups,
 		txns:                txns,
 		shares:              shares,
+		quotas:              quotas,
 		ln:                  ln,
 		logger:              logger,
 		nodeID:              int32(values.Int64("node.id")),
@@ -134,6 +171,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		fetchMaxBytes:       values.Int64("fetch.max.bytes"),
 		fsync:               fsync,
 		autoCreate:          values.Bool("auto.create.topics.enable"),
+		metrics:             m,
 		conns:               map[*conn]struct{}{},
 		closing:             make(chan struct{}),
 		done:                make(chan struct{}),
@@ -151,6 +189,26 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}()
 	logger.Info("broker listening", "addr", ln.Addr().String(), "data_dir", values.String("data-dir"), "cluster_id", cl.ID(), "fsync", values.String("fsync"))
 	return b, nil
+}
+
+// newMetrics makes the metrics of every API and version the broker serves.
+func newMetrics() *metrics.Broker {
+	var maxKey, maxVersion int16
+	for k, a := range apis {
+		maxKey, maxVersion = max(maxKey, k), max(maxVersion, a.max)
+	}
+	return metrics.NewBroker(maxKey, maxVersion)
+}
+
+// logSizes lists every partition's size on disk, for creek_log_size_bytes.
+func logSizes(cl *cluster.Cluster) func(func(string, int32, int64)) {
+	return func(yield func(string, int32, int64)) {
+		for _, t := range cl.Topics() {
+			for p, l := range t.Partitions() {
+				yield(t.Name(), int32(p), l.Size())
+			}
+		}
+	}
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -247,6 +305,9 @@ func (b *Broker) acceptLoop() {
 		b.conns[c] = struct{}{}
 		b.connsWG.Add(1)
 		b.mu.Unlock()
+		if b.metrics != nil {
+			b.metrics.Connected()
+		}
 		go c.serve()
 	}
 }
@@ -256,5 +317,8 @@ func (b *Broker) forget(c *conn) {
 	b.mu.Lock()
 	delete(b.conns, c)
 	b.mu.Unlock()
+	if b.metrics != nil {
+		b.metrics.Disconnected()
+	}
 	b.connsWG.Done()
 }
