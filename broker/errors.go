@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -51,10 +52,19 @@ func errorCode(err error) int16 {
 
 // errorMessage is the message sent beside an error code, for the APIs that
 // have one, shortened to maxErrorMessage (it may quote a client's names).
+// It does not repeat the code's own name and description, which clients
+// print beside it (the Java client's exceptions carry the message alone).
 func errorMessage(err error) *string {
 	if err == nil {
 		return nil
 	}
-	s := shorten(err.Error(), maxErrorMessage)
+	s := err.Error()
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		if rest, ok := strings.CutPrefix(s, ke.Error()+": "); ok {
+			s = rest
+		}
+	}
+	s = shorten(s, maxErrorMessage)
 	return &s
 }

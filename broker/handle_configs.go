@@ -40,11 +40,14 @@ func handleDescribeConfigs(b *Broker, r *request, req *kmsg.DescribeConfigsReque
 			if err = b.checkBrokerResource(rr.ResourceName); err != nil {
 				break
 			}
-			for _, s := range config.BrokerSettings.All() {
+			for _, s := range append(config.BrokerSettings.All(), config.FixedBrokerConfigs.All()...) {
 				if rr.ConfigNames != nil && !slices.Contains(rr.ConfigNames, s.Name) {
 					continue
 				}
 				value, source := b.cluster.Broker().Get(s.Name)
+				if s.Name == "broker.id" {
+					value, source = b.cluster.Broker().Get("node.id")
+				}
 				sc := newConfigEntry(req, s, value, source)
 				sc.ReadOnly = true
 				if req.IncludeSynonyms {
@@ -83,7 +86,7 @@ func newConfigEntry(req *kmsg.DescribeConfigsRequest, s *config.Setting, value s
 	sc.IsDefault = source == config.SourceDefault
 	sc.ConfigType = configType(s.Type)
 	if req.IncludeDocumentation {
-		sc.Documentation = stringPtr(s.Doc)
+		sc.Documentation = stringPtr(s.Documentation())
 	}
 	return sc
 }
@@ -97,6 +100,9 @@ func (b *Broker) describeTopicConfig(req *kmsg.DescribeConfigsRequest, c config.
 	}
 	if c.Source == config.SourceDynamicTopic {
 		sc.ConfigSynonyms = append(sc.ConfigSynonyms, synonym(c.Name, c.Value, c.Source))
+	}
+	if c.BrokerName == "" {
+		return sc // Kafka has no broker setting for it either
 	}
 	if v, src := b.cluster.Broker().Get(c.BrokerName); src == config.SourceStaticBroker {
 		sc.ConfigSynonyms = append(sc.ConfigSynonyms, synonym(c.BrokerName, v, src))
@@ -117,6 +123,8 @@ func configType(t config.Type) kmsg.ConfigType {
 		return kmsg.ConfigTypeInt
 	case config.Long:
 		return kmsg.ConfigTypeLong
+	case config.Short:
+		return kmsg.ConfigTypeShort
 	case config.Bool:
 		return kmsg.ConfigTypeBoolean
 	case config.List:
@@ -239,7 +247,7 @@ func (b *Broker) incrementalAlterTopic(rr kmsg.IncrementalAlterConfigsRequestRes
 	for _, c := range rr.Configs {
 		tc, ok := config.TopicConfigs.Topic(c.Name)
 		if !ok {
-			return fmt.Errorf("%w: %v", kerr.InvalidConfig, config.TopicConfigs.UnknownError("topic config", c.Name))
+			return fmt.Errorf("%w: %v", kerr.InvalidConfig, config.UnknownTopicConfig(c.Name))
 		}
 		value := ""
 		if c.Value != nil {

@@ -279,7 +279,7 @@ func TestTopicsCLIErrors(t *testing.T) {
 		{[]string{"create", "logs"}, `topic "logs" already exists (--if-not-exists accepts that)`},
 		{[]string{"create", "fresh", "logs"}, `topic "logs" already exists`}, // fresh is still created
 		{[]string{"create", "bad", "--config=retention.ms=soon"}, `topic "bad": invalid config: retention.ms must be a whole number, got "soon" (INVALID_CONFIG)`},
-		{[]string{"create", "bad", "--config=colour=blue"}, `unknown topic config "colour"`},
+		{[]string{"create", "bad", "--config=colour=blue"}, `Unknown topic config name: colour`},
 		{[]string{"create", "bad", "--replication-factor=3"}, `(INVALID_REPLICATION_FACTOR)`},
 		{[]string{"create", "bad name"}, `(INVALID_TOPIC_EXCEPTION)`},
 		{[]string{"delete", "nope"}, `topic "nope" does not exist (see creek topics list)`},

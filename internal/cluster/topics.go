@@ -15,7 +15,7 @@ import (
 
 // Errors of topic administration; package broker maps them to Kafka codes.
 var (
-	ErrTopicExists        = errors.New("topic already exists")
+	ErrTopicExists        = errors.New("topic already exists") // topicExistsError names the topic
 	ErrUnknownTopic       = errors.New("unknown topic")
 	ErrInvalidTopic       = errors.New("invalid topic name")
 	ErrInvalidPartitions  = errors.New("invalid number of partitions")
@@ -134,7 +134,7 @@ func (c *Cluster) CreateTopic(name string, partitions int32, replication int16, 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.topics[name]; ok {
-		return nil, fmt.Errorf("%w: %s", ErrTopicExists, name)
+		return nil, topicExistsError(name)
 	}
 	if clash := c.collidingTopic(name); clash != "" {
 		return nil, fmt.Errorf("%w: %q collides with existing topic %q ('.' and '_' are interchangeable in metric names)", ErrInvalidTopic, name, clash)
@@ -302,3 +302,10 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// topicExistsError is ErrTopicExists for one topic, worded as Kafka words
+// it (kafka-topics prints this message).
+type topicExistsError string
+
+func (e topicExistsError) Error() string        { return fmt.Sprintf("Topic '%s' already exists.", string(e)) }
+func (e topicExistsError) Is(target error) bool { return target == ErrTopicExists }

@@ -64,6 +64,18 @@ var BrokerSettings = newRegistry([]Setting{
 		Doc: "Default max.compaction.lag.ms."},
 	{Name: "log.cleaner.delete.retention.ms", Type: Long, Default: "86400000", Min: minimum(0),
 		Doc: "Default delete.retention.ms (1 day)."},
+	{Name: "compression.type", Type: String, Default: "producer", Enum: compressionTypes,
+		Doc: "Default compression.type: producer keeps batches as producers compressed them; a codec (uncompressed, gzip, snappy, lz4, zstd) makes the broker recompress every batch in it."},
+	{Name: "compression.gzip.level", Type: Int, Default: "-1", Min: minimum(-1), Max: maximum(9), check: checkGzipLevel,
+		Doc: "Default compression.gzip.level."},
+	{Name: "compression.lz4.level", Type: Int, Default: "9", Min: minimum(1), Max: maximum(17),
+		Doc: "Default compression.lz4.level."},
+	{Name: "compression.zstd.level", Type: Int, Default: "3", Min: minimum(-131072), Max: maximum(22),
+		Doc: "Default compression.zstd.level."},
+	{Name: "log.message.timestamp.after.max.ms", Type: Long, Default: "3600000", Min: minimum(0),
+		Doc: "Default message.timestamp.after.max.ms: how far in the future a CreateTime record's timestamp may be (1 hour, as in Kafka 4)."},
+	{Name: "log.message.timestamp.before.max.ms", Type: Long, Default: "9223372036854775807", Min: minimum(0),
+		Doc: "Default message.timestamp.before.max.ms: how far in the past a CreateTime record's timestamp may be (no limit)."},
 	{Name: "message.max.bytes", Type: Int, Default: "1048588", Min: minimum(0),
 		Doc: "Default max.message.bytes: the largest record batch a producer may send."},
 	{Name: "min.insync.replicas", Type: Int, Default: "1", Min: minimum(1),
@@ -123,6 +135,41 @@ var BrokerSettings = newRegistry([]Setting{
 	{Name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: Int, Default: "10000", Min: minimum(1),
 		Doc: "How often transactions open longer than their timeout are looked for; they are aborted and their producer fenced."},
 })
+
+// FixedBrokerConfigs are Kafka broker configs creek reports, read-only,
+// with the value creek works with: DescribeConfigs on the broker answers
+// them as a one-node Kafka would, and topic configs that Kafka defaults
+// from them take their values. They cannot be set.
+var FixedBrokerConfigs = newRegistry([]Setting{
+	{Name: "broker.id", Type: Int, Default: "1", Doc: "The broker's id: node.id.", Inert: "set node.id"},
+	{Name: "process.roles", Type: List, Default: "broker,controller", Doc: "The node is broker and controller at once.", Inert: "one node plays every role"},
+	{Name: "default.replication.factor", Type: Int, Default: "1", Doc: "Replication factor of created topics that do not say.", Inert: "one node keeps one replica"},
+	{Name: "offsets.topic.replication.factor", Type: Short, Default: "1", Doc: "Replication factor of __consumer_offsets.", Inert: "one node keeps one replica"},
+	{Name: "transaction.state.log.replication.factor", Type: Short, Default: "1", Doc: "Replication factor of __transaction_state.", Inert: "one node keeps one replica"},
+	{Name: "transaction.state.log.min.isr", Type: Int, Default: "1", Doc: "min.insync.replicas of __transaction_state.", Inert: "one node keeps one replica"},
+	{Name: "log.retention.hours", Type: Int, Default: "168", Doc: "Kafka's coarser synonym of log.retention.ms.", Inert: "set log.retention.ms"},
+	{Name: "log.segment.delete.delay.ms", Type: Long, Default: "60000", Doc: "Default file.delete.delay.ms.", Inert: "creek removes a retired segment file at once"},
+	{Name: "log.flush.interval.messages", Type: Long, Default: "9223372036854775807", Doc: "Default flush.messages.", Inert: "the fsync setting decides when data is fsynced"},
+	{Name: "log.index.size.max.bytes", Type: Int, Default: "10485760", Doc: "Default segment.index.bytes.", Inert: "creek's indexes grow with their segment"},
+	{Name: "log.preallocate", Type: Bool, Default: "false", Doc: "Default preallocate.", Inert: "creek's segment files grow as they are written"},
+	{Name: "max.decompressed.message.bytes", Type: Int, Default: "2147483639", Doc: "Default max.decompressed.message.bytes.", Inert: "creek refuses batches that decompress to more than 64 MiB"},
+	{Name: "unclean.leader.election.enable", Type: Bool, Default: "false", Doc: "Default unclean.leader.election.enable.", Inert: "one node is always the leader"},
+	{Name: "log.local.retention.bytes", Type: Long, Default: "-2", Doc: "Default local.retention.bytes.", Inert: "creek has no tiered storage"},
+	{Name: "log.local.retention.ms", Type: Long, Default: "-2", Doc: "Default local.retention.ms.", Inert: "creek has no tiered storage"},
+	{Name: "log.remote.copy.lag.bytes", Type: Long, Default: "-1", Doc: "Default remote.copy.lag.bytes.", Inert: "creek has no tiered storage"},
+	{Name: "log.remote.copy.lag.ms", Type: Long, Default: "0", Doc: "Default remote.copy.lag.ms.", Inert: "creek has no tiered storage"},
+	{Name: "remote.log.storage.system.enable", Type: Bool, Default: "false", Doc: "Tiered storage on the broker.", Inert: "creek has no tiered storage"},
+	{Name: "group.coordinator.rebalance.protocols", Type: List, Default: "classic,consumer,share", Doc: "Group protocols the coordinator serves: classic, consumer (KIP-848) and share (KIP-932).", Inert: "creek serves all three"},
+	{Name: "share.coordinator.state.topic.replication.factor", Type: Short, Default: "1", Doc: "Replication factor of share groups' state.", Inert: "creek keeps share state in its metadata store"},
+})
+
+// lookupBroker finds a broker setting or a fixed broker config.
+func lookupBroker(name string) (*Setting, bool) {
+	if s, ok := BrokerSettings.Lookup(name); ok {
+		return s, true
+	}
+	return FixedBrokerConfigs.Lookup(name)
+}
 
 func checkHostPort(v string) error {
 	_, port, err := net.SplitHostPort(v)
@@ -245,6 +292,9 @@ func NewBrokerValues(given map[string]string) (*BrokerValues, error) {
 	b := &BrokerValues{set: map[string]string{}}
 	for k, v := range given {
 		s, ok := BrokerSettings.Lookup(k)
+		if f, fixed := FixedBrokerConfigs.Lookup(k); fixed {
+			return nil, fmt.Errorf("%s is fixed at %s in creek (%s)", k, f.Default, f.Inert)
+		}
 		if !ok {
 			return nil, BrokerSettings.UnknownError("broker setting", k)
 		}
@@ -262,7 +312,7 @@ func (b *BrokerValues) Get(name string) (string, Source) {
 	if v, ok := b.set[name]; ok {
 		return v, SourceStaticBroker
 	}
-	s, ok := BrokerSettings.Lookup(name)
+	s, ok := lookupBroker(name)
 	if !ok {
 		panic("config: unknown broker setting " + name)
 	}

@@ -24,10 +24,11 @@ const (
 	Bool
 	List
 	Double
+	Short
 )
 
 func (t Type) String() string {
-	return [...]string{"string", "int", "long", "boolean", "list", "double"}[t]
+	return [...]string{"string", "int", "long", "boolean", "list", "double", "short"}[t]
 }
 
 // Setting describes one configuration key.
@@ -38,8 +39,21 @@ type Setting struct {
 	Default string
 	Doc     string
 	Min     *int64   // lower bound for numbers
+	Max     *int64   // upper bound for whole numbers
 	Enum    []string // allowed values for strings
-	check   func(string) error
+	// Inert, when set, says why creek keeps and reports this Kafka config
+	// without acting on it; it is appended to the documentation.
+	Inert string
+	check func(string) error
+}
+
+// Documentation is the setting's description as DescribeConfigs and the
+// reference give it.
+func (s *Setting) Documentation() string {
+	if s.Inert == "" {
+		return s.Doc
+	}
+	return s.Doc + " creek accepts and reports it but does not act on it: " + s.Inert + "."
 }
 
 // EnvName is the environment variable for a setting: CREEK_ plus the name in
@@ -55,10 +69,13 @@ func (s *Setting) EnvName() string {
 func (s *Setting) Validate(v string) (string, error) {
 	v = strings.TrimSpace(v)
 	switch s.Type {
-	case Int, Long:
+	case Int, Long, Short:
 		bits := 64
-		if s.Type == Int {
+		switch s.Type {
+		case Int:
 			bits = 32
+		case Short:
+			bits = 16
 		}
 		n, err := strconv.ParseInt(v, 10, bits)
 		if err != nil {
@@ -66,6 +83,9 @@ func (s *Setting) Validate(v string) (string, error) {
 		}
 		if s.Min != nil && n < *s.Min {
 			return "", fmt.Errorf("%s must be at least %d, got %d", s.Name, *s.Min, n)
+		}
+		if s.Max != nil && n > *s.Max {
+			return "", fmt.Errorf("%s must be at most %d, got %d", s.Name, *s.Max, n)
 		}
 		v = strconv.FormatInt(n, 10)
 	case Bool:
@@ -104,6 +124,7 @@ func (s *Setting) Validate(v string) (string, error) {
 }
 
 func minimum(n int64) *int64 { return &n }
+func maximum(n int64) *int64 { return &n }
 
 // Registry is an ordered, name-indexed set of settings.
 type Registry struct {

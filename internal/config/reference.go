@@ -65,12 +65,15 @@ func codeOrDash(v string) string {
 }
 
 func describe(s *Setting) string {
-	d := s.Doc
+	d := s.Documentation()
 	if len(s.Enum) > 0 {
 		d += " One of: " + strings.Join(s.Enum, ", ") + "."
 	}
 	if s.Min != nil {
 		d += fmt.Sprintf(" Minimum %d.", *s.Min)
+	}
+	if s.Max != nil {
+		d += fmt.Sprintf(" Maximum %d.", *s.Max)
 	}
 	return strings.ReplaceAll(d, "|", "\\|")
 }
