@@ -31,6 +31,7 @@ var errorCodes = []struct {
 	{storage.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 	{storage.ErrInvalidEpoch, kerr.InvalidProducerEpoch},
 	{storage.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
+	{storage.ErrInvalidTimestamp, kerr.InvalidTimestamp},
 	{storage.ErrClosed, kerr.UnknownTopicOrPartition}, // the topic was deleted meanwhile
 }
 

@@ -199,6 +199,20 @@ func (c *Cluster) logConfig(overrides map[string]string) storage.Config {
 	cfg.MinCompactionLagMs = get("min.compaction.lag.ms")
 	cfg.MaxCompactionLagMs = get("max.compaction.lag.ms")
 	cfg.DeleteRetentionMs = get("delete.retention.ms")
+	cfg.Compression = config.TopicString("compression.type", overrides, b)
+	switch cfg.Compression {
+	case "gzip":
+		cfg.CompressionLevel = int(get("compression.gzip.level"))
+	case "lz4":
+		cfg.CompressionLevel = int(get("compression.lz4.level"))
+	case "zstd":
+		cfg.CompressionLevel = int(get("compression.zstd.level"))
+	}
+	if cfg.CompressionLevel == -1 {
+		cfg.CompressionLevel = 0 // gzip's -1: the codec's default
+	}
+	cfg.TimestampBeforeMaxMs = get("message.timestamp.before.max.ms")
+	cfg.TimestampAfterMaxMs = get("message.timestamp.after.max.ms")
 	cfg.ProducerExpirationMs = b.Int64("producer.id.expiration.ms")
 	cfg.SyncSealedSegments = c.opts.Fsync.Mode != "never"
 	return cfg

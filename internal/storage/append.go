@@ -44,9 +44,11 @@ func (l *Log) Append(data []byte) (AppendResult, error) {
 	}
 	// The records are checked before the lock is taken: produces to the
 	// same partition from other connections go on meanwhile.
-	if err := validateClientBatch(raw, rb, cfg.LogAppendTime, cfg.Compact); err != nil {
+	raw, err = validateClientBatch(raw, rb, rulesOf(cfg, l.now()))
+	if err != nil {
 		return res, err
 	}
+	raws[0] = raw
 
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -42,7 +43,7 @@ func BenchmarkValidate(b *testing.B) {
 			b.SetBytes(int64(64 * 1024))
 			b.ReportAllocs()
 			for range b.N {
-				if err := validateClientBatch(batch, &rb, false, false); err != nil {
+				if _, err := validateClientBatch(batch, &rb, rulesOf(DefaultConfig(), time.Now())); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"encoding/binary"
+	"hash/crc32"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Kafka's compression codecs, the low three bits of a batch's attributes.
@@ -187,4 +190,103 @@ func snappyBlock(out *bytes.Buffer, block []byte) error {
 	}
 	out.Write(b)
 	return nil
+}
+
+// codecByName maps compression.type's values to codecs: -1 for producer
+// (keep the producer's), codecNone for uncompressed.
+func codecByName(name string) int {
+	switch name {
+	case "uncompressed":
+		return codecNone
+	case "gzip":
+		return codecGzip
+	case "snappy":
+		return codecSnappy
+	case "lz4":
+		return codecLz4
+	case "zstd":
+		return codecZstd
+	}
+	return -1
+}
+
+// compressors are kgo's, one per codec and level, shared by every log
+// (they pool their own state and are safe for concurrent use).
+var compressors sync.Map // compressorKey -> kgo.Compressor
+
+type compressorKey struct{ codec, level int }
+
+func compressorFor(codec, level int) (kgo.Compressor, error) {
+	key := compressorKey{codec, level}
+	if c, ok := compressors.Load(key); ok {
+		return c.(kgo.Compressor), nil
+	}
+	var cc kgo.CompressionCodec
+	switch codec {
+	case codecGzip:
+		cc = kgo.GzipCompression()
+	case codecSnappy:
+		cc = kgo.SnappyCompression()
+	case codecLz4:
+		cc = kgo.Lz4Compression()
+	case codecZstd:
+		cc = kgo.ZstdCompression()
+	default:
+		return nil, fmt.Errorf("%w: codec %d", ErrUnsupportedCompression, codec)
+	}
+	if level = libraryLevel(codec, level); level != 0 {
+		cc = cc.WithLevel(level)
+	}
+	c, err := kgo.DefaultCompressor(cc)
+	if err != nil {
+		return nil, fmt.Errorf("%s compressor at level %d: %w", codecNames[codec], level, err)
+	}
+	actual, _ := compressors.LoadOrStore(key, c)
+	return actual.(kgo.Compressor), nil
+}
+
+// libraryLevel turns a Kafka compression level (compression.*.level) into
+// the level of the Go library kgo compresses with.
+func libraryLevel(codec, level int) int {
+	switch codec {
+	case codecLz4: // Kafka: 1 (fast) to 17; pierrec/lz4: Fast, then Level1 to Level9
+		if level <= 1 {
+			return 0
+		}
+		return int(lz4.Level1) << (min(level, 9) - 1)
+	case codecZstd: // Kafka: zstd's own levels; klauspost/zstd: four speeds
+		return int(zstd.EncoderLevelFromZstd(level))
+	case codecGzip: // the same levels; -1 is the default
+		return max(level, 0)
+	}
+	return 0
+}
+
+// recompress rebuilds a batch with its records (recs, uncompressed) in
+// another codec, as Kafka's broker does for a topic whose compression.type
+// is not producer. The header is kept but for the codec bits, the length
+// and the CRC; rb is updated to match. The batch goes to new memory.
+func recompress(raw []byte, rb *kmsg.RecordBatch, recs []byte, codec, level int) ([]byte, error) {
+	body := recs
+	if codec != codecNone {
+		comp, err := compressorFor(codec, level)
+		if err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		var got kgo.CompressionCodecType
+		if body, got = comp.Compress(&buf, recs); int(got) != codec || body == nil {
+			return nil, fmt.Errorf("recompressing a batch with %s failed", codecNames[codec])
+		}
+	}
+	out := make([]byte, batchHeaderSize+len(body))
+	copy(out, raw[:batchHeaderSize])
+	copy(out[batchHeaderSize:], body)
+	rb.Attributes = rb.Attributes&^0x07 | int16(codec)
+	rb.Length = int32(len(out) - batchLengthEnd)
+	rb.Records = out[batchHeaderSize:]
+	binary.BigEndian.PutUint32(out[batchLengthEnd-4:], uint32(rb.Length))
+	binary.BigEndian.PutUint16(out[posAttributes:], uint16(rb.Attributes))
+	binary.BigEndian.PutUint32(out[posCRC:], crc32.Checksum(out[posAttributes:], castagnoli))
+	return out, nil
 }

@@ -46,6 +46,16 @@ type Config struct {
 	MinCompactionLagMs int64   // min.compaction.lag.ms
 	MaxCompactionLagMs int64   // max.compaction.lag.ms
 	DeleteRetentionMs  int64   // delete.retention.ms
+
+	// compression.type: "producer" (or "") stores batches as producers
+	// sent them; a codec has each batch recompressed in it at
+	// CompressionLevel (0: the codec's default).
+	Compression      string
+	CompressionLevel int
+	// message.timestamp.before.max.ms and message.timestamp.after.max.ms:
+	// the bounds of a CreateTime record's timestamp around the broker's clock.
+	TimestampBeforeMaxMs int64
+	TimestampAfterMaxMs  int64
 }
 
 // DefaultConfig holds Kafka's defaults, with creek's smaller segments.
@@ -64,6 +74,9 @@ func DefaultConfig() Config {
 		MinCleanableRatio:     0.5,
 		MaxCompactionLagMs:    math.MaxInt64,
 		DeleteRetentionMs:     24 * time.Hour.Milliseconds(),
+		Compression:           "producer",
+		TimestampBeforeMaxMs:  math.MaxInt64,
+		TimestampAfterMaxMs:   time.Hour.Milliseconds(),
 	}
 }
 

@@ -2,8 +2,11 @@ package storage
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -27,63 +30,114 @@ import (
 // ErrUnsupportedCompression is a codec Kafka does not have (5, 6, 7).
 var ErrUnsupportedCompression = fmt.Errorf("unsupported compression type")
 
+// ErrInvalidTimestamp is a CreateTime record whose timestamp is further
+// from the broker's clock than message.timestamp.before.max.ms or
+// message.timestamp.after.max.ms allow.
+var ErrInvalidTimestamp = errors.New("record timestamp out of range")
+
+// batchRules are the topic configs a producer's batch is checked and
+// rewritten by.
+type batchRules struct {
+	logAppendTime bool      // message.timestamp.type=LogAppendTime
+	requireKeys   bool      // compacted topics refuse records without a key, as Kafka does
+	now           time.Time // the broker's clock, for the timestamp bounds
+	beforeMaxMs   int64     // message.timestamp.before.max.ms
+	afterMaxMs    int64     // message.timestamp.after.max.ms
+	codec         int       // compression.type: -1 (producer) keeps the producer's codec
+	level         int       // the target codec's level
+}
+
+func rulesOf(cfg Config, now time.Time) batchRules {
+	return batchRules{logAppendTime: cfg.LogAppendTime, requireKeys: cfg.Compact, now: now,
+		beforeMaxMs: cfg.TimestampBeforeMaxMs, afterMaxMs: cfg.TimestampAfterMaxMs,
+		codec: codecByName(cfg.Compression), level: cfg.CompressionLevel}
+}
+
 // validateClientBatch checks one producer batch and fixes its timestamp
 // fields in raw (re-sealing the CRC) when they disagree with its records.
-// logAppendTime is the topic's message.timestamp.type; requireKeys is set
-// for compacted topics, which refuse records without a key as Kafka does.
-func validateClientBatch(raw []byte, rb *kmsg.RecordBatch, logAppendTime, requireKeys bool) error {
+// When the topic's compression.type names a codec other than the batch's,
+// it returns the batch recompressed in new memory; otherwise raw itself.
+func validateClientBatch(raw []byte, rb *kmsg.RecordBatch, rules batchRules) ([]byte, error) {
 	codec := int(rb.Attributes & 0x07)
 	if codec >= len(codecNames) {
-		return fmt.Errorf("%w: codec %d (Kafka has none, gzip, snappy, lz4 and zstd: 0 to 4)", ErrUnsupportedCompression, codec)
+		return nil, fmt.Errorf("%w: codec %d (Kafka has none, gzip, snappy, lz4 and zstd: 0 to 4)", ErrUnsupportedCompression, codec)
 	}
 	if rb.NumRecords <= 0 {
-		return fmt.Errorf("%w: the batch declares %d records", ErrInvalidRecord, rb.NumRecords)
+		return nil, fmt.Errorf("%w: the batch declares %d records", ErrInvalidRecord, rb.NumRecords)
 	}
 	if rb.LastOffsetDelta != rb.NumRecords-1 {
-		return fmt.Errorf("%w: the batch declares %d records but a last offset delta of %d", ErrInvalidRecord, rb.NumRecords, rb.LastOffsetDelta)
+		return nil, fmt.Errorf("%w: the batch declares %d records but a last offset delta of %d", ErrInvalidRecord, rb.NumRecords, rb.LastOffsetDelta)
 	}
 	if rb.ProducerID >= 0 && rb.FirstSequence < 0 {
-		return fmt.Errorf("%w: producer id %d with sequence %d", ErrInvalidRecord, rb.ProducerID, rb.FirstSequence)
+		return nil, fmt.Errorf("%w: producer id %d with sequence %d", ErrInvalidRecord, rb.ProducerID, rb.FirstSequence)
 	}
 	if isTransactional(rb) && rb.ProducerID < 0 {
-		return fmt.Errorf("%w: a transactional batch without a producer id", ErrInvalidRecord)
+		return nil, fmt.Errorf("%w: a transactional batch without a producer id", ErrInvalidRecord)
 	}
 
 	recs := rb.Records
 	if codec != codecNone {
 		buf, err := decompress(codec, recs)
 		if err != nil {
-			return fmt.Errorf("%w: the %s data does not decompress: %v", ErrCorruptBatch, codecNames[codec], err)
+			return nil, fmt.Errorf("%w: the %s data does not decompress: %v", ErrCorruptBatch, codecNames[codec], err)
 		}
 		defer putDecompressBuffer(buf)
 		recs = buf.Bytes()
 	}
-	maxTs, err := checkRecords(recs, rb, requireKeys)
+	maxTs, minTs, err := checkRecords(recs, rb, rules.requireKeys)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidRecord, err)
+		return nil, fmt.Errorf("%w: %v", ErrInvalidRecord, err)
 	}
-	if !logAppendTime && (rb.MaxTimestamp != maxTs || rb.Attributes&attrTimestampLogAppend != 0) {
+	if !rules.logAppendTime {
+		if err := rules.checkTimestamps(minTs, maxTs); err != nil {
+			return nil, err
+		}
+	}
+	if rules.codec >= 0 && rules.codec != codec {
+		if raw, err = recompress(raw, rb, recs, rules.codec, rules.level); err != nil {
+			return nil, err
+		}
+	}
+	if !rules.logAppendTime && (rb.MaxTimestamp != maxTs || rb.Attributes&attrTimestampLogAppend != 0) {
 		rb.MaxTimestamp = maxTs
 		rb.Attributes &^= attrTimestampLogAppend
 		binary.BigEndian.PutUint16(raw[posAttributes:], uint16(rb.Attributes))
 		binary.BigEndian.PutUint64(raw[posMaxTimestamp:], uint64(maxTs))
 		binary.BigEndian.PutUint32(raw[posCRC:], crc32.Checksum(raw[posAttributes:], castagnoli))
 	}
+	return raw, nil
+}
+
+// checkTimestamps refuses a CreateTime batch holding a record timestamp
+// outside [now - before.max, now + after.max], as Kafka 4 does (records
+// without a timestamp, -1, are let through).
+func (r batchRules) checkTimestamps(minTs, maxTs int64) error {
+	now := r.now.UnixMilli()
+	lo, hi := now-r.beforeMaxMs, int64(math.MaxInt64) // both are at least 0: lo cannot overflow
+	if r.afterMaxMs < math.MaxInt64-now {
+		hi = now + r.afterMaxMs
+	}
+	for _, ts := range []int64{minTs, maxTs} {
+		if ts != -1 && (ts < lo || ts > hi) {
+			return fmt.Errorf("%w: timestamp %d is not within [%d, %d] (message.timestamp.before.max.ms %d and message.timestamp.after.max.ms %d around the broker's clock %d)",
+				ErrInvalidTimestamp, ts, lo, hi, r.beforeMaxMs, r.afterMaxMs, now)
+		}
+	}
 	return nil
 }
 
 // checkRecords walks an uncompressed records section and returns the
-// largest record timestamp. It allocates nothing.
-func checkRecords(recs []byte, rb *kmsg.RecordBatch, requireKeys bool) (maxTs int64, err error) {
-	maxTs = -1
+// largest and smallest record timestamps. It allocates nothing.
+func checkRecords(recs []byte, rb *kmsg.RecordBatch, requireKeys bool) (maxTs, minTs int64, err error) {
+	maxTs, minTs = -1, math.MaxInt64
 	var n int32
 	for len(recs) > 0 {
 		if n == rb.NumRecords {
-			return 0, fmt.Errorf("%d bytes follow the %d records the batch declares", len(recs), n)
+			return 0, 0, fmt.Errorf("%d bytes follow the %d records the batch declares", len(recs), n)
 		}
 		body, rest, err := nextRecord(recs)
 		if err != nil {
-			return 0, fmt.Errorf("record %d: %v", n, err)
+			return 0, 0, fmt.Errorf("record %d: %v", n, err)
 		}
 		r, err := parseRecord(body)
 		if err == nil && r.offsetDelta != n {
@@ -93,16 +147,20 @@ func checkRecords(recs []byte, rb *kmsg.RecordBatch, requireKeys bool) (maxTs in
 			err = fmt.Errorf("no key, and the topic is compacted (cleanup.policy=compact keeps the latest record of each key, so every record needs one)")
 		}
 		if err != nil {
-			return 0, fmt.Errorf("record %d: %v", n, err)
+			return 0, 0, fmt.Errorf("record %d: %v", n, err)
 		}
-		maxTs = max(maxTs, rb.FirstTimestamp+r.tsDelta)
+		ts := rb.FirstTimestamp + r.tsDelta
+		maxTs, minTs = max(maxTs, ts), min(minTs, ts)
 		recs = rest
 		n++
 	}
 	if n != rb.NumRecords {
-		return 0, fmt.Errorf("the batch declares %d records but holds %d", rb.NumRecords, n)
+		return 0, 0, fmt.Errorf("the batch declares %d records but holds %d", rb.NumRecords, n)
 	}
-	return maxTs, nil
+	if minTs > maxTs { // no record without a timestamp: the batch is empty
+		minTs = maxTs
+	}
+	return maxTs, minTs, nil
 }
 
 // nextRecord cuts the first record off a records section: body is the

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -285,5 +286,86 @@ func TestOneBatchPerPartition(t *testing.T) {
 	one := sealed(batchOf(records(goodRecords(1)...), 1))
 	if _, err := l.Append(append(append([]byte{}, one...), one...)); !errors.Is(err, ErrInvalidRecord) {
 		t.Fatalf("two batches: %v", err)
+	}
+}
+
+// TestCompressionTypeRecompresses: a topic whose compression.type names a
+// codec stores every batch in that codec, whatever the producer used, with
+// a valid CRC, the producer's id, epoch and sequence kept and the same
+// records; compression.type=producer keeps the producer's codec.
+func TestCompressionTypeRecompresses(t *testing.T) {
+	targets := map[string]int{"producer": -1, "uncompressed": codecNone, "gzip": codecGzip, "snappy": codecSnappy, "lz4": codecLz4, "zstd": codecZstd}
+	sources := []kgo.CompressionCodec{kgo.NoCompression(), kgo.Lz4Compression(), kgo.ZstdCompression()}
+	sourceCodecs := []int{codecNone, codecLz4, codecZstd}
+	for name, want := range targets {
+		cfg := DefaultConfig()
+		cfg.Compression = name
+		if name == "zstd" {
+			cfg.CompressionLevel = 19
+		}
+		l := openTest(t, t.TempDir(), cfg)
+		values := []string{"a", "bb", "ccc", "한국어"}
+		for i, src := range sources {
+			raw := makeBatch(t, batchSpec{values: values, pid: 7, epoch: 2, seq: int32(i * len(values)), codec: src, padValue: 200})
+			if _, err := l.Append(raw); err != nil {
+				t.Fatalf("compression.type=%s, producer codec %d: %v", name, i, err)
+			}
+		}
+		raw, err := l.readAll(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range sources {
+			n := batchLen(raw)
+			rb, err := decodeBatch(raw[:n])
+			if err != nil {
+				t.Fatalf("compression.type=%s: stored batch %d does not decode: %v", name, i, err)
+			}
+			codec := want
+			if want < 0 {
+				codec = sourceCodecs[i]
+			}
+			if got := int(rb.Attributes & 7); got != codec || rb.ProducerID != 7 || rb.ProducerEpoch != 2 || rb.FirstSequence != int32(i*len(values)) {
+				t.Errorf("compression.type=%s: batch %d stored with codec %d, producer %d/%d/%d; want codec %d, 7/2/%d",
+					name, i, got, rb.ProducerID, rb.ProducerEpoch, rb.FirstSequence, codec, i*len(values))
+			}
+			raw = raw[n:]
+		}
+		got := recordsFrom(t, l, 0)
+		for o := range int64(len(sources) * len(values)) {
+			if v := values[o%int64(len(values))] + strings.Repeat("x", 200); got[o] != v {
+				t.Errorf("compression.type=%s: offset %d reads %q", name, o, got[o])
+			}
+		}
+		l.Close()
+	}
+}
+
+// TestTimestampBounds: with CreateTime, a batch holding a record further
+// in the future than message.timestamp.after.max.ms (or further in the past
+// than message.timestamp.before.max.ms) is refused and nothing is written.
+func TestTimestampBounds(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.TimestampBeforeMaxMs = time.Hour.Milliseconds()
+	l := openTest(t, t.TempDir(), cfg)
+	defer l.Close()
+	now := time.Now()
+	for _, ts := range []time.Time{now.Add(2 * time.Hour), now.Add(-2 * time.Hour)} {
+		_, err := l.Append(makeBatch(t, batchSpec{values: []string{"a", "b"}, firstTs: ms(now), tsStep: ts.Sub(now).Milliseconds()}))
+		if !errors.Is(err, ErrInvalidTimestamp) {
+			t.Errorf("a record at %s: %v, want ErrInvalidTimestamp", ts.Sub(now), err)
+		}
+	}
+	if _, err := l.Append(makeBatch(t, batchSpec{values: []string{"a", "b"}, firstTs: ms(now), tsStep: 30 * 60 * 1000})); err != nil {
+		t.Fatalf("a record half an hour ahead: %v", err)
+	}
+	if got := recordsFrom(t, l, 0); len(got) != 2 {
+		t.Fatalf("%d records stored, want the 2 within bounds", len(got))
+	}
+	cfg.LogAppendTime = true // the broker's clock stamps them: no bound applies
+	l2 := openTest(t, t.TempDir(), cfg)
+	defer l2.Close()
+	if _, err := l2.Append(makeBatch(t, batchSpec{values: []string{"a", "b"}, firstTs: ms(now), tsStep: 3 * 3600 * 1000})); err != nil {
+		t.Fatalf("LogAppendTime: %v", err)
 	}
 }
