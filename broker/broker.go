@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -122,7 +123,22 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("register the broker's metrics: %w", err)
 		}
 	}
-	groups, err := group.New(groupConfig(values), cl.GroupStore(), topicDirectory{cl}, logger)
+	// The share coordinator keeps every group's configs; the group
+	// coordinator reads consumer.* from it once it exists.
+	var groupConfigs func(string) (map[string]string, bool)
+	gcfg := groupConfig(values)
+	gcfg.GroupTimeouts = func(g string) (session, heartbeat time.Duration) {
+		if groupConfigs == nil {
+			return 0, 0
+		}
+		set, _ := groupConfigs(g)
+		ms := func(name string) time.Duration {
+			n, _ := strconv.ParseInt(set[name], 10, 64)
+			return time.Duration(n) * time.Millisecond
+		}
+		return ms("consumer.session.timeout.ms"), ms("consumer.heartbeat.interval.ms")
+	}
+	groups, err := group.New(gcfg, cl.GroupStore(), topicDirectory{cl}, logger)
 	if err != nil {
 		ln.Close()
 		cl.Close()
@@ -143,6 +159,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		cl.Close()
 		return nil, err
 	}
+	groupConfigs = shares.GroupConfigs
 	quotas, err := quota.New(cl.QuotaStore(), quota.Config{
 		Samples: int(values.Int64("quota.window.num")),
 		Sample:  time.Duration(values.Int64("quota.window.size.seconds")) * time.Second,

@@ -11,7 +11,6 @@ import (
 
 	"github.com/creek-pipeline/creek/internal/cluster"
 	"github.com/creek-pipeline/creek/internal/config"
-	"github.com/creek-pipeline/creek/internal/share"
 )
 
 func handleDescribeConfigs(b *Broker, r *request, req *kmsg.DescribeConfigsRequest) kmsg.Response {
@@ -56,20 +55,19 @@ func handleDescribeConfigs(b *Broker, r *request, req *kmsg.DescribeConfigsReque
 				sr.Configs = append(sr.Configs, sc)
 			}
 		case kmsg.ConfigResourceTypeGroupConfig:
-			if rr.ConfigNames != nil && !slices.Contains(rr.ConfigNames, share.AutoOffsetReset) {
+			set, isShare := b.shares.GroupConfigs(rr.ResourceName)
+			if len(set) == 0 && !isShare && !b.groups.Has(rr.ResourceName) {
+				err = fmt.Errorf("%w: the group %s does not exist and has no configs of its own", kerr.GroupIDNotFound, rr.ResourceName)
 				break
 			}
-			value, set := b.shares.GroupConfig(rr.ResourceName, share.AutoOffsetReset)
-			sc := kmsg.NewDescribeConfigsResponseResourceConfig()
-			sc.Name, sc.Value, sc.ConfigType = share.AutoOffsetReset, kmsg.StringPtr(value), kmsg.ConfigTypeString
-			sc.Source, sc.IsDefault = kmsg.ConfigSourceDefaultConfig, !set
-			if set {
-				sc.Source = kmsg.ConfigSourceGroupConfig
+			for _, c := range config.ResolveGroup(set, b.cluster.Broker()) {
+				if rr.ConfigNames != nil && !slices.Contains(rr.ConfigNames, c.Name) {
+					continue
+				}
+				sc := b.describeTopicConfig(req, c)
+				sc.Source = configSource(c.Source)
+				sr.Configs = append(sr.Configs, sc)
 			}
-			if req.IncludeDocumentation {
-				sc.Documentation = kmsg.StringPtr("Where a share group starts reading a partition it has no position in: latest or earliest.")
-			}
-			sr.Configs = append(sr.Configs, sc)
 		default:
 			err = fmt.Errorf("%w: resource type %d has no configs here (topics: 2, brokers: 4, groups: 32)", kerr.InvalidRequest, rr.ResourceType)
 		}
@@ -91,14 +89,15 @@ func newConfigEntry(req *kmsg.DescribeConfigsRequest, s *config.Setting, value s
 	return sc
 }
 
-// describeTopicConfig reports a topic config with its synonyms: the topic
-// override, then the broker setting it defaults to, then the built-in default.
+// describeTopicConfig reports a topic (or group) config with its synonyms:
+// its own value, then the broker setting it defaults to, then the built-in
+// default.
 func (b *Broker) describeTopicConfig(req *kmsg.DescribeConfigsRequest, c config.ResolvedTopicConfig) kmsg.DescribeConfigsResponseResourceConfig {
 	sc := newConfigEntry(req, &c.Setting, c.Value, c.Source)
 	if !req.IncludeSynonyms {
 		return sc
 	}
-	if c.Source == config.SourceDynamicTopic {
+	if c.Source == config.SourceDynamicTopic || c.Source == config.SourceDynamicGroup {
 		sc.ConfigSynonyms = append(sc.ConfigSynonyms, synonym(c.Name, c.Value, c.Source))
 	}
 	if c.BrokerName == "" {

@@ -173,6 +173,8 @@ func configSource(s config.Source) kmsg.ConfigSource {
 		return kmsg.ConfigSourceDynamicTopicConfig
 	case config.SourceStaticBroker:
 		return kmsg.ConfigSourceStaticBrokerConfig
+	case config.SourceDynamicGroup:
+		return kmsg.ConfigSourceGroupConfig
 	default:
 		return kmsg.ConfigSourceDefaultConfig
 	}

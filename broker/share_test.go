@@ -327,8 +327,17 @@ func TestShareGroupAutoOffsetResetEarliest(t *testing.T) {
 	dr.ResourceType, dr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, "early"
 	dreq.Resources = append(dreq.Resources, dr)
 	dresp, err := dreq.RequestWith(context.Background(), cl)
-	if err != nil || len(dresp.Resources[0].Configs) != 1 || *dresp.Resources[0].Configs[0].Value != "earliest" || dresp.Resources[0].Configs[0].Source != kmsg.ConfigSourceGroupConfig {
+	if err != nil || len(dresp.Resources) != 1 {
 		t.Fatalf("DescribeConfigs of the group: %v %+v", err, dresp)
+	}
+	found := false
+	for _, c := range dresp.Resources[0].Configs {
+		if c.Name == "share.auto.offset.reset" {
+			found = *c.Value == "earliest" && c.Source == kmsg.ConfigSourceGroupConfig
+		}
+	}
+	if !found {
+		t.Fatalf("DescribeConfigs of the group does not report share.auto.offset.reset=earliest as its own: %+v", dresp.Resources[0].Configs)
 	}
 
 	w := newShareWorker(t, b, "early", "backlog")

@@ -279,6 +279,7 @@ const (
 	SourceDefault      Source = iota // the built-in default
 	SourceStaticBroker               // broker flags, CREEK_* variables or the YAML file
 	SourceDynamicTopic               // a topic override (CreateTopics or AlterConfigs)
+	SourceDynamicGroup               // a group's own config (IncrementalAlterConfigs)
 )
 
 // BrokerValues holds the broker settings given explicitly; the rest take

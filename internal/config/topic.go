@@ -198,12 +198,16 @@ type ResolvedTopicConfig struct {
 // ResolveTopic returns the effective value of every topic config for a topic
 // with the given overrides, in registry order.
 func ResolveTopic(overrides map[string]string, broker *BrokerValues) []ResolvedTopicConfig {
+	return resolve(TopicConfigs, overrides, broker, SourceDynamicTopic)
+}
+
+func resolve(r *TopicRegistry, overrides map[string]string, broker *BrokerValues, own Source) []ResolvedTopicConfig {
 	var out []ResolvedTopicConfig
-	for _, s := range TopicConfigs.All() {
-		tc, _ := TopicConfigs.Topic(s.Name)
+	for _, s := range r.All() {
+		tc, _ := r.Topic(s.Name)
 		r := ResolvedTopicConfig{TopicConfig: tc}
 		if v, ok := overrides[s.Name]; ok {
-			r.Value, r.Source = v, SourceDynamicTopic
+			r.Value, r.Source = v, own
 		} else if tc.BrokerName != "" {
 			r.Value, r.Source = broker.Get(tc.BrokerName)
 		} else {

@@ -237,12 +237,13 @@ func (c *Coordinator) ConsumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartb
 	before := m.assigned
 	g.reconcile(m, now)
 
-	m.deadline = now.Add(c.cfg.ConsumerSessionTimeout)
+	session, heartbeat := c.consumerTimeouts(g.name)
+	m.deadline = now.Add(session)
 	g.watchConsumerSession(m)
 
 	resp.MemberID = kmsg.StringPtr(m.id)
 	resp.MemberEpoch = m.epoch
-	resp.HeartbeatIntervalMillis = int32(c.cfg.ConsumerHeartbeatInterval.Milliseconds())
+	resp.HeartbeatIntervalMillis = int32(heartbeat.Milliseconds())
 	full := req.RebalanceTimeoutMillis != -1 && (req.SubscribedTopicNames != nil || req.SubscribedTopicRegex != nil) && req.Topics != nil
 	if full || req.MemberEpoch == 0 || !before.equal(m.assigned) {
 		resp.Assignment = m.assignmentResponse()

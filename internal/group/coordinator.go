@@ -42,6 +42,9 @@ type Config struct {
 	ConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms
 	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms
 	ConsumerAssignors         []string      // group.consumer.assignors, the default first
+	// GroupTimeouts, when set, gives a group's own consumer.session.timeout.ms
+	// and consumer.heartbeat.interval.ms (0 where it has none).
+	GroupTimeouts func(group string) (session, heartbeat time.Duration)
 }
 
 // Topics is what the coordinator needs to know about topics.

@@ -70,6 +70,7 @@ func (c *Coordinator) Fetch(conn any, req *kmsg.ShareFetchRequest) (*kmsg.ShareF
 	if e != nil {
 		return fail(e, msg)
 	}
+	resp.AcquisitionLockTimeoutMillis = int32(c.groupCfg(g.name).LockDuration.Milliseconds())
 	member := *req.MemberID
 	s.conn = conn
 	for _, t := range req.Topics {
@@ -201,7 +202,7 @@ func (c *Coordinator) closeSession(g *group, member string) {
 func (c *Coordinator) releaseMember(g *group, member string) {
 	released := false
 	for _, sp := range g.partitions {
-		released = sp.releaseMember(member, c.cfg.DeliveryLimit) || released
+		released = sp.releaseMember(member, c.groupCfg(g.name).DeliveryLimit) || released
 	}
 	if released {
 		c.notifyLocked()
@@ -218,7 +219,8 @@ func (c *Coordinator) acknowledge(g *group, member string, topicID [16]byte, par
 	if sp == nil {
 		return kerr.InvalidRecordState
 	}
-	lockUntil := c.now().Add(c.cfg.LockDuration)
+	gc := c.groupCfg(g.name)
+	lockUntil := c.now().Add(gc.LockDuration)
 	var result *kerr.Error
 	released := false
 	for _, b := range batches {
@@ -232,7 +234,7 @@ func (c *Coordinator) acknowledge(g *group, member string, topicID [16]byte, par
 			if len(b.types) > 1 {
 				kind = b.types[off-b.first]
 			}
-			if !sp.acknowledge(member, off, kind, c.cfg.DeliveryLimit, lockUntil) && result == nil {
+			if !sp.acknowledge(member, off, kind, gc.DeliveryLimit, lockUntil) && result == nil {
 				result = kerr.InvalidRecordState
 			}
 			released = released || kind == ackRelease
@@ -254,7 +256,8 @@ func (c *Coordinator) acquireInto(out *fetchAnswer, g *group, member string, s *
 	if budget <= 0 {
 		budget = 50 << 20
 	}
-	lockUntil := c.now().Add(c.cfg.LockDuration)
+	gc := c.groupCfg(g.name)
+	lockUntil := c.now().Add(gc.LockDuration)
 	for tp := range s.parts {
 		if maxRecords <= 0 || budget <= 0 {
 			break
@@ -270,8 +273,11 @@ func (c *Coordinator) acquireInto(out *fetchAnswer, g *group, member string, s *
 			continue
 		}
 		_, hwm := l.Offsets()
+		if gc.ReadCommitted {
+			hwm = min(hwm, l.LastStableOffset())
+		}
 		from := sp.firstAvailable()
-		if from >= hwm || from-sp.start >= c.cfg.MaxRecordLocks {
+		if from >= hwm || from-sp.start >= gc.MaxRecordLocks {
 			continue
 		}
 		res, err := l.Read(from, budget, true)
@@ -283,7 +289,10 @@ func (c *Coordinator) acquireInto(out *fetchAnswer, g *group, member string, s *
 			continue
 		}
 		last := lastOffset(data)
-		ranges := sp.acquire(member, from, min(last, hwm-1), maxRecords, c.cfg.MaxRecordLocks, lockUntil)
+		if gc.ReadCommitted {
+			sp.archiveAborted(data, l.AbortedTxns(from, last+1), gc.MaxRecordLocks)
+		}
+		ranges := sp.acquire(member, from, min(last, hwm-1), maxRecords, gc.MaxRecordLocks, lockUntil)
 		if len(ranges) == 0 {
 			continue
 		}
@@ -434,6 +443,7 @@ func (c *Coordinator) Acknowledge(conn any, req *kmsg.ShareAcknowledgeRequest) *
 	if e != nil {
 		return fail(e, msg)
 	}
+	resp.AcquisitionLockTimeoutMillis = int32(c.groupCfg(g.name).LockDuration.Milliseconds())
 	s.conn = conn
 	for _, t := range req.Topics {
 		rt := kmsg.NewShareAcknowledgeResponseTopic()

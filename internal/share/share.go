@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/creek-pipeline/creek/internal/config"
 	"github.com/creek-pipeline/creek/internal/guard"
 	"github.com/creek-pipeline/creek/internal/storage"
 )
@@ -42,6 +43,7 @@ type Config struct {
 	DeliveryLimit     int16         // group.share.delivery.count.limit
 	MaxRecordLocks    int64         // group.share.partition.max.record.locks
 	MaxSize           int           // group.share.max.size
+	ReadCommitted     bool          // share.isolation.level=read_committed (a group config only)
 }
 
 // Topics is what the coordinator needs of the broker's topics.
@@ -95,12 +97,13 @@ type Coordinator struct {
 	logger *slog.Logger
 	now    func() time.Time
 
-	mu       sync.Mutex
-	groups   map[string]*group
-	configs  map[string]map[string]string // group configs by group
-	sessions map[sessionKey]*session
-	changed  chan struct{} // closed and replaced when records become available
-	closed   bool
+	mu        sync.Mutex
+	groups    map[string]*group
+	configs   map[string]map[string]string // group configs by group
+	effective map[string]*Config           // the settings of groups with configs of their own (groupconfig.go)
+	sessions  map[sessionKey]*session
+	changed   chan struct{} // closed and replaced when records become available
+	closed    bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -145,6 +148,9 @@ func New(cfg Config, topics Topics, store Store, logger *slog.Logger) (*Coordina
 	}
 	if c.configs, err = store.LoadGroupConfigs(); err != nil {
 		return nil, err
+	}
+	for g := range c.configs {
+		c.applyGroupConfigs(g)
 	}
 	for _, sg := range saved {
 		g := newGroup(sg.Name)
@@ -219,7 +225,7 @@ func (c *Coordinator) expire() {
 			}
 		}
 		for _, sp := range g.partitions {
-			if sp.expire(now, c.cfg.DeliveryLimit) {
+			if sp.expire(now, c.groupCfg(g.name).DeliveryLimit) {
 				wake = true
 				g.dirty = sp.advance() || g.dirty
 			}
@@ -238,7 +244,7 @@ func (c *Coordinator) removeMember(g *group, m *member) bool {
 	delete(c.sessions, sessionKey{g.name, m.id})
 	released := false
 	for _, sp := range g.partitions {
-		released = sp.releaseMember(m.id, c.cfg.DeliveryLimit) || released
+		released = sp.releaseMember(m.id, c.groupCfg(g.name).DeliveryLimit) || released
 	}
 	return released
 }
@@ -284,10 +290,7 @@ func (c *Coordinator) partitionFor(g *group, topic string, partition int32) (*sh
 	sp := g.partitions[tp]
 	if sp == nil {
 		first, end := l.Offsets()
-		if c.configs[g.name][AutoOffsetReset] == "earliest" {
-			end = first
-		}
-		sp = &sharePartition{topic: topic, partition: partition, start: end}
+		sp = &sharePartition{topic: topic, partition: partition, start: c.resetOffset(c.configs[g.name][AutoOffsetReset], l, first, end)}
 		g.partitions[tp] = sp
 		g.dirty = true
 	}
@@ -379,7 +382,7 @@ func (c *Coordinator) Heartbeat(cl Client, req *kmsg.ShareGroupHeartbeatRequest)
 			g.epoch++
 		}
 	}
-	m.deadline = c.now().Add(c.cfg.SessionTimeout)
+	m.deadline = c.now().Add(c.groupCfg(g.name).SessionTimeout)
 	m.epoch = g.epoch
 
 	assignment := c.assignment(m)
@@ -398,7 +401,7 @@ func (c *Coordinator) Heartbeat(cl Client, req *kmsg.ShareGroupHeartbeatRequest)
 		resp.Assignment = &a
 	}
 	resp.MemberEpoch = m.epoch
-	resp.HeartbeatIntervalMillis = int32(c.cfg.HeartbeatInterval.Milliseconds())
+	resp.HeartbeatIntervalMillis = int32(c.groupCfg(g.name).HeartbeatInterval.Milliseconds())
 	return resp
 }
 
@@ -659,24 +662,16 @@ func (c *Coordinator) DeleteOffsets(req *kmsg.DeleteShareGroupOffsetsRequest) *k
 // reading a partition it has no state for: latest (the default) or earliest.
 const AutoOffsetReset = "share.auto.offset.reset"
 
-// GroupConfig returns a group's value of a group config and whether it was
-// set (otherwise the default is returned).
-func (c *Coordinator) GroupConfig(group, name string) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if v, ok := c.configs[group][name]; ok {
-		return v, true
-	}
-	return "latest", false
-}
-
 // SetGroupConfig sets (or, with value nil, deletes) a group config.
 func (c *Coordinator) SetGroupConfig(group, name string, value *string, validateOnly bool) error {
-	if name != AutoOffsetReset {
-		return fmt.Errorf("%w: %s is not a group config here (only %s)", kerr.InvalidConfig, name, AutoOffsetReset)
-	}
-	if value != nil && *value != "latest" && *value != "earliest" {
-		return fmt.Errorf("%w: %s must be latest or earliest, got %q", kerr.InvalidConfig, name, *value)
+	if value != nil {
+		v, err := config.ValidateGroupConfig(name, *value)
+		if err != nil {
+			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
+		}
+		value = &v
+	} else if _, ok := config.GroupConfigs.Topic(name); !ok {
+		return fmt.Errorf("%w: unknown group config name: %s", kerr.InvalidConfig, name)
 	}
 	if group == "" || len(group) > MaxNameBytes {
 		return fmt.Errorf("%w: the group name is empty or longer than %d bytes", kerr.InvalidGroupID, MaxNameBytes)
@@ -699,5 +694,6 @@ func (c *Coordinator) SetGroupConfig(group, name string, value *string, validate
 		return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
 	}
 	c.configs[group] = next
+	c.applyGroupConfigs(group)
 	return nil
 }
