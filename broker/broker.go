@@ -125,13 +125,13 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	// The share coordinator keeps every group's configs; the group
 	// coordinator reads consumer.* from it once it exists.
-	var groupConfigs func(string) (map[string]string, bool)
+	var groupConfigs func(string) map[string]string
 	gcfg := groupConfig(values)
 	gcfg.GroupTimeouts = func(g string) (session, heartbeat time.Duration) {
 		if groupConfigs == nil {
 			return 0, 0
 		}
-		set, _ := groupConfigs(g)
+		set := groupConfigs(g)
 		ms := func(name string) time.Duration {
 			n, _ := strconv.ParseInt(set[name], 10, 64)
 			return time.Duration(n) * time.Millisecond

@@ -55,11 +55,7 @@ func handleDescribeConfigs(b *Broker, r *request, req *kmsg.DescribeConfigsReque
 				sr.Configs = append(sr.Configs, sc)
 			}
 		case kmsg.ConfigResourceTypeGroupConfig:
-			set, isShare := b.shares.GroupConfigs(rr.ResourceName)
-			if len(set) == 0 && !isShare && !b.groups.Has(rr.ResourceName) {
-				err = fmt.Errorf("%w: the group %s does not exist and has no configs of its own", kerr.GroupIDNotFound, rr.ResourceName)
-				break
-			}
+			set := b.shares.GroupConfigs(rr.ResourceName) // any name, as Kafka: a group without configs has the defaults
 			for _, c := range config.ResolveGroup(set, b.cluster.Broker()) {
 				if rr.ConfigNames != nil && !slices.Contains(rr.ConfigNames, c.Name) {
 					continue

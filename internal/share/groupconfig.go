@@ -108,13 +108,11 @@ func isoDuration(v string) (time.Duration, bool) {
 
 var isoDurationRE = regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$`)
 
-// GroupConfigs returns the configs set on a group (of any kind) and
-// whether the share coordinator knows the group as a share group.
-func (c *Coordinator) GroupConfigs(group string) (configs map[string]string, isShareGroup bool) {
+// GroupConfigs returns the configs set on a group (of any kind).
+func (c *Coordinator) GroupConfigs(group string) map[string]string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, isShareGroup = c.groups[group]
-	return maps.Clone(c.configs[group]), isShareGroup
+	return maps.Clone(c.configs[group])
 }
 
 // archiveAborted marks the records of aborted transactions in data (the
