@@ -102,9 +102,16 @@ func (b *Broker) describeTopicConfig(req *kmsg.DescribeConfigsRequest, c config.
 	if v, src := b.cluster.Broker().Get(c.BrokerName); src == config.SourceStaticBroker {
 		sc.ConfigSynonyms = append(sc.ConfigSynonyms, synonym(c.BrokerName, v, src))
 	}
-	sc.ConfigSynonyms = append(sc.ConfigSynonyms, synonym(c.BrokerName, c.Default, config.SourceDefault))
+	if !kafkaHasNoDefault[c.BrokerName] {
+		sc.ConfigSynonyms = append(sc.ConfigSynonyms, synonym(c.BrokerName, c.Default, config.SourceDefault))
+	}
 	return sc
 }
+
+// kafkaHasNoDefault are broker settings whose Kafka default is null (Kafka
+// falls back to log.retention.hours and log.roll.hours), so Kafka lists no
+// default synonym for the topic configs they back; creek lists none either.
+var kafkaHasNoDefault = map[string]bool{"log.retention.ms": true, "log.roll.ms": true}
 
 func synonym(name, value string, source config.Source) kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
 	s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
