@@ -52,7 +52,34 @@ uses the broker setting named in the second column.
 `)
 	for _, s := range TopicConfigs.All() {
 		tc, _ := TopicConfigs.Topic(s.Name)
-		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", s.Name, tc.BrokerName, codeOrDash(s.Default), describe(s))
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", s.Name, codeOrDash(tc.BrokerName), codeOrDash(s.Default), describe(s))
+	}
+	b.WriteString(`
+## Group configs
+
+Per-group settings (Kafka 4's group configs), set on a GROUP resource with
+IncrementalAlterConfigs, e.g. ` + "`kafka-configs --entity-type groups --entity-name NAME --alter --add-config share.record.lock.duration.ms=15000`" + `.
+They apply to that group alone; a group without its own value uses the broker
+setting in the second column. The bounds are Kafka's.
+
+| Group config | Default from broker setting | Default | Description |
+|---|---|---|---|
+`)
+	for _, s := range GroupConfigs.All() {
+		gc, _ := GroupConfigs.Topic(s.Name)
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", s.Name, codeOrDash(gc.BrokerName), codeOrDash(s.Default), describe(s))
+	}
+	b.WriteString(`
+## Kafka broker configs creek fixes
+
+Kafka broker configs that DescribeConfigs on the broker reports, read-only,
+with the value creek works with. They cannot be set.
+
+| Broker config | Value | Description |
+|---|---|---|
+`)
+	for _, s := range FixedBrokerConfigs.All() {
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", s.Name, codeOrDash(s.Default), describe(s))
 	}
 	return b.String()
 }

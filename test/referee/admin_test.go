@@ -2,6 +2,7 @@ package referee
 
 import (
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -91,12 +92,33 @@ func TestClientQuotas(t *testing.T) {
 	}
 	p.same("AlterClientQuotas set", va[len(va)-1], quota("producer_byte_rate", 1048576, false, false))
 	p.same("AlterClientQuotas set another", va[len(va)-1], quota("consumer_byte_rate", 2097152, false, false))
+	// Kafka applies quota changes through its metadata log, a moment
+	// after it answers the alter: wait until its describe shows as many
+	// values as it should before comparing.
+	settled := func(values int) {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			req := describe(true)("kafka")
+			req.SetVersion(vd[len(vd)-1])
+			n := 0
+			for _, e := range p.kafka.must(req).(*kmsg.DescribeClientQuotasResponse).Entries {
+				n += len(e.Values)
+			}
+			if n == values {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	settled(2)
 	for _, v := range vd {
 		p.same("DescribeClientQuotas", v, describe(false))
 	}
 	p.same("AlterClientQuotas remove", va[len(va)-1], quota("consumer_byte_rate", 0, true, false))
+	settled(1)
 	p.same("DescribeClientQuotas after a removal", vd[len(vd)-1], describe(true))
 	p.same("AlterClientQuotas remove the last", va[len(va)-1], quota("producer_byte_rate", 0, true, false))
+	settled(0)
 	p.same("DescribeClientQuotas after removing all", vd[len(vd)-1], describe(true))
 }
 
