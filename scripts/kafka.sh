@@ -12,7 +12,7 @@
 #
 # With 3 brokers every topic defaults to replication factor 3 and
 # min.insync.replicas 2. KAFKA_VERSION picks the release (default below);
-# KAFKA_CACHE the cache folder.
+# KAFKA_CACHE the cache folder; KAFKA_RUN_OPTS adds JVM options to run.
 set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"

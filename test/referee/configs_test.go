@@ -2,6 +2,7 @@ package referee
 
 import (
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -182,6 +183,17 @@ func TestConfigs(t *testing.T) {
 	})
 	if codecs["creek"] != codecs["kafka"] || codecs["creek"] != 3 {
 		t.Errorf("an uncompressed batch on a compression.type=lz4 topic is stored with codec %d by creek, %d by Kafka (lz4: 3)", codecs["creek"], codecs["kafka"])
+	}
+
+	// message.timestamp.after.max.ms (1 hour by default in Kafka 4):
+	// a record two hours ahead is refused; a minute ahead is stored.
+	for _, v := range versions(kmsg.Produce, 3) {
+		if v >= 13 {
+			continue // by topic id
+		}
+		now := time.Now()
+		p.same("Produce a record two hours ahead", v, produceReq(-1, topic, 0, batchAt(now.Add(2*time.Hour).UnixMilli(), kgo.CompressionCodec{}, -1, 0, "later")), produceAnswer)
+		p.same("Produce a record a minute ahead", v, produceReq(-1, topic, 0, batchAt(now.Add(time.Minute).UnixMilli(), kgo.CompressionCodec{}, -1, 0, "soon")), produceAnswer)
 	}
 
 	group := uniqueName(t, "group")
