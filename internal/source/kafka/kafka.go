@@ -242,7 +242,11 @@ func (s *Source) Run(ctx context.Context, out chan<- *pipeline.Batch) error {
 			if errors.Is(err, context.Canceled) {
 				return
 			}
-			s.env.Logger.Warn("fetch failed", "topic", topic, "partition", p, "err", err)
+			if topic == "" { // the client's own failure (group, connection), not one partition's
+				s.env.Logger.Warn("fetch failed", "err", err)
+			} else {
+				s.env.Logger.Warn("fetch failed", "topic", topic, "partition", p, "err", err)
+			}
 			s.env.Stats.Errors.Add(1)
 		})
 		recs := fs.Records()
