@@ -249,3 +249,12 @@ func (c *conn) unauthenticatedFrame(r *bufio.Reader, size int32) error {
 	}
 	return c.rawToken(token)
 }
+
+// Listeners lists the broker's listeners with the addresses they listen on.
+func (b *Broker) Listeners() []auth.Listener {
+	var out []auth.Listener
+	for _, l := range b.listeners {
+		out = append(out, auth.Listener{Name: l.Name, Protocol: l.Protocol, Addr: l.ln.Addr().String()})
+	}
+	return out
+}

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -35,6 +37,9 @@ broker settings keep their Kafka names; set them with --override name=value.
 		Example: `  creek broker
   creek broker --data-dir /var/lib/creek --advertised-addr broker.example.com:9092
   creek broker --override log.retention.bytes=536870912 --override num.partitions=3
+  creek broker --listeners PLAINTEXT://127.0.0.1:9092,SASL_SSL://:9093 \
+    --advertised-listeners SASL_SSL://broker.example.com:9093 \
+    --tls-cert broker.crt --tls-key broker.key --super-users 'User:admin;User:ANONYMOUS'
   CREEK_FSYNC=always creek broker --config creek.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -52,7 +57,17 @@ broker settings keep their Kafka names; set them with --override name=value.
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "creek broker listening on %s (data in %s); stop with Ctrl-C\n", b.Addr(), dataDirOf(cfg))
+			fmt.Fprintf(cmd.ErrOrStderr(), "creek broker listening on %s (data in %s); stop with Ctrl-C\n", listenersOf(b), dataDirOf(cfg))
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for range hup { // new TLS certificates, without dropping a connection
+					if err := b.ReloadCertificates(); err != nil {
+						slog.Error("SIGHUP: the TLS certificates were not reloaded; the old ones stay in use", "err", err)
+					}
+				}
+			}()
 			<-ctx.Done()
 			slog.Info("shutting down")
 			return b.Close()
@@ -103,6 +118,15 @@ func brokerConfig(cmd *cobra.Command, file *config.File, overrides []string) (br
 		return broker.Config{}, usageError{err}
 	}
 	return broker.Config{Settings: settings, Logger: slog.Default()}, nil
+}
+
+// listenersOf names the broker's listeners for its banner.
+func listenersOf(b *broker.Broker) string {
+	var out []string
+	for _, l := range b.Listeners() {
+		out = append(out, l.Name+"://"+l.Addr)
+	}
+	return strings.Join(out, ", ")
 }
 
 func dataDirOf(cfg broker.Config) string {

@@ -26,9 +26,8 @@ func init() {
 	pipeline.RegisterSource(pipeline.Plugin{
 		Name: "kafka",
 		Doc:  "Consumes Kafka topics, in a consumer group or directly.",
-		Options: []pipeline.Option{
+		Options: append([]pipeline.Option{
 			kafkaopt.BrokersOption,
-			kafkaopt.TLSOption,
 			{Name: "topic", Flag: "topic", Type: pipeline.TypeStrings, Doc: "Topic(s) to read (required; repeat or separate with commas)."},
 			{Name: "group", Flag: "group", Type: pipeline.TypeString,
 				Doc: "Consumer group: members share the partitions and the group's committed offsets say where to resume. Without a group every partition is read and no offset is committed."},
@@ -43,7 +42,7 @@ func init() {
 			{Name: "count", Flag: "count", Type: pipeline.TypeInt, Default: "0", Doc: "Stop after this many records; 0 for no end."},
 			{Name: "max-batch", Flag: "max-batch", Type: pipeline.TypeInt, Default: "10000",
 				Doc: "Most records handed to the sink at once (a store writes them in one transaction or request, and the group commits them together)."},
-		},
+		}, kafkaopt.SecurityOptions...),
 		NewSource: New,
 	})
 }
