@@ -15,15 +15,20 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/creek-pipeline/creek/internal/cluster"
 	"github.com/creek-pipeline/creek/internal/config"
 	"github.com/creek-pipeline/creek/internal/group"
+	"github.com/creek-pipeline/creek/internal/metrics"
+	"github.com/creek-pipeline/creek/internal/quota"
 	"github.com/creek-pipeline/creek/internal/share"
 	"github.com/creek-pipeline/creek/internal/txn"
 )
@@ -41,6 +46,10 @@ type Config struct {
 
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
+
+	// Metrics, when set, receives the broker's Prometheus metrics
+	// (creek_broker_*, creek_log_*; see internal/metrics).
+	Metrics prometheus.Registerer
 }
 
 // Broker is a running broker.
@@ -49,6 +58,7 @@ type Broker struct {
 	groups  *group.Coordinator
 	txns    *txn.Coordinator
 	shares  *share.Coordinator
+	quotas  *quota.Manager
 	logger  *slog.Logger
 
 	listeners []*listener
@@ -62,6 +72,7 @@ type Broker struct {
 	fetchMaxBytes       int64
 	fsync               config.FsyncPolicy
 	autoCreate          bool
+	metrics             *metrics.Broker // nil: not measured
 
 	mu         sync.Mutex
 	conns      map[*conn]struct{}
@@ -100,7 +111,13 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 			l.ln.Close()
 		}
 	}
-	cl, err := cluster.Open(cluster.Options{DataDir: values.String("data-dir"), Broker: values, Fsync: fsync, Logger: logger})
+	var m *metrics.Broker
+	var onSync func(time.Duration)
+	if cfg.Metrics != nil {
+		m = newMetrics()
+		onSync = m.Fsync
+	}
+	cl, err := cluster.Open(cluster.Options{DataDir: values.String("data-dir"), Broker: values, Fsync: fsync, Logger: logger, OnSync: onSync})
 	if err != nil {
 		closeListeners()
 		return nil, err
@@ -110,6 +127,14 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		closeListeners()
 		cl.Close()
 		return nil, err
+	}
+	if m != nil {
+		m.LogSizes = logSizes(cl)
+		if err := cfg.Metrics.Register(m); err != nil {
+			closeListeners()
+			cl.Close()
+			return nil, fmt.Errorf("register the broker's metrics: %w", err)
+		}
 	}
 	groups, err := group.New(groupConfig(values), cl.GroupStore(), topicDirectory{cl}, logger)
 	if err != nil {
@@ -132,11 +157,24 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		cl.Close()
 		return nil, err
 	}
+	quotas, err := quota.New(cl.QuotaStore(), quota.Config{
+		Samples: int(values.Int64("quota.window.num")),
+		Sample:  time.Duration(values.Int64("quota.window.size.seconds")) * time.Second,
+	}, nil)
+	if err != nil {
+		closeListeners()
+		shares.Close()
+		txns.Close()
+		groups.Close()
+		cl.Close()
+		return nil, err
+	}
 	b := &Broker{
 		cluster:             cl,
 		groups:              groups,
 		txns:                txns,
 		shares:              shares,
+		quotas:              quotas,
 		logger:              logger,
 		listeners:           listeners,
 		sec:                 sec,
@@ -147,6 +185,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		fetchMaxBytes:       values.Int64("fetch.max.bytes"),
 		fsync:               fsync,
 		autoCreate:          values.Bool("auto.create.topics.enable"),
+		metrics:             m,
 		conns:               map[*conn]struct{}{},
 		connsPerIP:          map[string]int{},
 		closing:             make(chan struct{}),
@@ -170,6 +209,26 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	logger.Info("broker started", "data_dir", values.String("data-dir"), "cluster_id", cl.ID(), "fsync", values.String("fsync"))
 	return b, nil
+}
+
+// newMetrics makes the metrics of every API and version the broker serves.
+func newMetrics() *metrics.Broker {
+	var maxKey, maxVersion int16
+	for k, a := range apis {
+		maxKey, maxVersion = max(maxKey, k), max(maxVersion, a.max)
+	}
+	return metrics.NewBroker(maxKey, maxVersion)
+}
+
+// logSizes lists every partition's size on disk, for creek_log_size_bytes.
+func logSizes(cl *cluster.Cluster) func(func(string, int32, int64)) {
+	return func(yield func(string, int32, int64)) {
+		for _, t := range cl.Topics() {
+			for p, l := range t.Partitions() {
+				yield(t.Name(), int32(p), l.Size())
+			}
+		}
+	}
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -278,6 +337,9 @@ func (b *Broker) acceptLoop(l *listener) {
 		b.conns[c] = struct{}{}
 		b.connsWG.Add(1)
 		b.mu.Unlock()
+		if b.metrics != nil {
+			b.metrics.Connected()
+		}
 		go c.serve()
 	}
 }
@@ -290,5 +352,8 @@ func (b *Broker) forget(c *conn) {
 		delete(b.connsPerIP, c.host)
 	}
 	b.mu.Unlock()
+	if b.metrics != nil {
+		b.metrics.Disconnected()
+	}
 	b.connsWG.Done()
 }

@@ -52,6 +52,37 @@ type conn struct {
 
 	gone     chan struct{} // closed when the reader stops: waits on this connection's behalf may end
 	stopOnce sync.Once
+
+	// mutedUntil (Unix nanoseconds) is when a client over its quota may
+	// send again: the reader waits until then before the next request.
+	mutedUntil atomic.Int64
+}
+
+// muteFor holds back the connection's next request for d (a quota throttle).
+func (c *conn) muteFor(d time.Duration) {
+	until := time.Now().Add(d).UnixNano()
+	for {
+		cur := c.mutedUntil.Load()
+		if cur >= until || c.mutedUntil.CompareAndSwap(cur, until) {
+			return
+		}
+	}
+}
+
+// waitIfMuted sleeps out a quota throttle, or until the broker stops.
+func (c *conn) waitIfMuted() {
+	until := c.mutedUntil.Load()
+	if until == 0 {
+		return
+	}
+	if d := time.Until(time.Unix(0, until)); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-c.b.closing:
+			t.Stop()
+		}
+	}
 }
 
 // pending is a request whose response is not written yet.
@@ -62,6 +93,9 @@ type pending struct {
 	clientID string
 	resp     kmsg.Response // nil: no response is sent (acks=0 produce)
 	finish   func()        // completes resp before it is written; may be nil
+
+	arrived time.Time // when the request was read, for the metrics
+	size    int       // the request's bytes, framing included
 }
 
 // request is what a handler knows about the request it serves.
@@ -220,6 +254,7 @@ func (c *conn) readLoop() error {
 	r := bufio.NewReaderSize(c.nc, 64<<10)
 	var sizeBuf [4]byte
 	for {
+		c.waitIfMuted()
 		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
 			return err
 		}
@@ -251,10 +286,15 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return err
 		}
+		var arrived time.Time
+		if c.b.metrics != nil {
+			arrived = time.Now()
+		}
 		p, err := c.handle(body)
 		if err != nil {
 			return err
 		}
+		p.arrived, p.size = arrived, int(size)+4
 		// A produce request's data is in the log once its handler returns, so
 		// its buffer can take the next request; other requests may keep
 		// references into theirs.
@@ -382,11 +422,21 @@ func (c *conn) respond(p *pending, flush bool) (err error) {
 			c.fitStrings(p)
 		}
 		buf := c.encode(p)
+		sent := len(buf)
 		if fr, ok := p.resp.(*fetchResponse); ok && len(fr.regions) > 0 {
 			err = c.writeWithRegions(buf, fr, p)
+			for _, r := range fr.regions {
+				sent += int(r.chunk.Len) - len(placeholder)
+			}
 		} else {
 			_, err = c.w.Write(buf)
 		}
+		if m := c.b.metrics; m != nil {
+			m.Errors(p.key, p.resp)
+			m.Request(p.key, p.version, p.size, sent, time.Since(p.arrived))
+		}
+	} else if m := c.b.metrics; m != nil {
+		m.Request(p.key, p.version, p.size, 0, time.Since(p.arrived))
 		if cap(c.wbuf) > 1<<20 {
 			c.wbuf = nil // do not pin a large response's buffer
 		}

@@ -1,12 +1,14 @@
 package broker
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/creek-pipeline/creek/internal/admin"
 	"github.com/creek-pipeline/creek/internal/cluster"
 )
 
@@ -40,6 +42,9 @@ func handleDescribeCluster(b *Broker, r *request, req *kmsg.DescribeClusterReque
 // every partition (Topics nil: all of them).
 func handleDescribeLogDirs(b *Broker, r *request, req *kmsg.DescribeLogDirsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	// creek's own tools ask for the cleaner's state with a tag of their own.
+	withCleaner := false
+	req.UnknownTags.Each(func(tag uint32, _ []byte) { withCleaner = withCleaner || tag == admin.CleanerStatusTag })
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	dir.Dir, _ = filepath.Abs(b.cluster.DataDir())
 	var fs syscall.Statfs_t
@@ -72,6 +77,11 @@ func handleDescribeLogDirs(b *Broker, r *request, req *kmsg.DescribeLogDirsReque
 		}
 		sp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
 		sp.Partition, sp.Size = p, l.Size()
+		if withCleaner && l.Compacted() {
+			if st, err := json.Marshal(l.CleanerStatus()); err == nil {
+				sp.UnknownTags.Set(admin.CleanerStatusTag, st)
+			}
+		}
 		dir.Topics[i].Partitions = append(dir.Topics[i].Partitions, sp)
 	}
 	if req.Topics == nil { // every partition of every topic

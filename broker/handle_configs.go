@@ -121,6 +121,8 @@ func configType(t config.Type) kmsg.ConfigType {
 		return kmsg.ConfigTypeBoolean
 	case config.List:
 		return kmsg.ConfigTypeList
+	case config.Double:
+		return kmsg.ConfigTypeDouble
 	default:
 		return kmsg.ConfigTypeString
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/creek-pipeline/creek/internal/cluster"
+	"github.com/creek-pipeline/creek/internal/quota"
 	"github.com/creek-pipeline/creek/internal/storage"
 )
 
@@ -30,7 +31,7 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) (kmsg.Response, 
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return resp, nil
 	}
-	return resp, func() { b.fetch(req, resp, r.conn.gone) }
+	return resp, func() { b.fetch(r, req, resp) }
 }
 
 // fetchPart is one requested partition during a fetch.
@@ -43,8 +44,9 @@ type fetchPart struct {
 }
 
 // fetch reads, long polling until the request's max wait, the broker's
-// shutdown or gone (its connection's reader stopped).
-func (b *Broker) fetch(req *kmsg.FetchRequest, fr *fetchResponse, gone <-chan struct{}) {
+// shutdown or the end of its connection's reader.
+func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse) {
+	gone := r.conn.gone
 	resp := fr.FetchResponse
 	parts := b.fetchPlan(req, resp)
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
@@ -62,6 +64,18 @@ func (b *Broker) fetch(req *kmsg.FetchRequest, fr *fetchResponse, gone <-chan st
 			b.fetchRead(req, resp, parts)
 			break
 		}
+	}
+	var total int64
+	for _, p := range parts {
+		total += p.chunk.Len
+	}
+	if d := b.quotas.Throttle(quota.ConsumerByteRate, r.quotaClient(), total); d > 0 {
+		// As Kafka: a consumer over its quota gets an empty answer with
+		// the time to wait, and what it was not sent is not counted.
+		b.quotas.Unrecord(quota.ConsumerByteRate, r.quotaClient(), total)
+		resp.Topics = nil
+		resp.ThrottleMillis = r.throttle(d)
+		return
 	}
 	for _, p := range parts {
 		sp := &resp.Topics[p.ti].Partitions[p.pi]

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/creek-pipeline/creek/internal/cluster"
+	"github.com/creek-pipeline/creek/internal/quota"
 	"github.com/creek-pipeline/creek/internal/storage"
 )
 
@@ -26,6 +27,7 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) (kmsg.Respon
 	var waits []syncWait
 	mustSync := b.fsync.Mode == "always" || (b.fsync.Mode == "acks" && req.Acks == -1)
 
+	var sent int64 // record bytes, counted against the producer's quota
 	for ti, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -34,6 +36,7 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) (kmsg.Respon
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogStartOffset = -1, -1
+			sent += int64(len(rp.Records))
 			l, err := b.producePartition(req, t, topicErr, rp)
 			if err == nil {
 				var res storage.AppendResult
@@ -60,6 +63,7 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) (kmsg.Respon
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	resp.ThrottleMillis = r.throttle(b.quotas.Throttle(quota.ProducerByteRate, r.quotaClient(), sent))
 	if req.Acks == 0 {
 		return nil, nil
 	}

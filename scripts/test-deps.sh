@@ -5,8 +5,10 @@
 # install), aws cli and boto3 from Debian, pyarrow from PyPI; for the store
 # sinks PostgreSQL from Debian, OpenSearch from Maven Central and dynalite
 # (DynamoDB's API) from npm; Apache Kafka's jars from Maven Central for the
-# referee tests. Binaries go to creek's cache outside the repository, so
-# later runs start at once. Safe to run repeatedly.
+# referee tests; for the dashboard's browser tests Chromium from Debian, with
+# CJK and emoji fonts so screenshots show Korean, Japanese and emoji.
+# Binaries go to creek's cache outside the repository, so later runs start
+# at once. Safe to run repeatedly.
 set -euo pipefail
 
 sudo=""
@@ -55,7 +57,7 @@ else
   echo "test-deps: no java or mvn here: the referee tests against Apache Kafka will skip"
 fi
 
-apt_packages=(kcat python3-kafka python3-confluent-kafka awscli python3-boto3 python3-venv unzip)
+apt_packages=(kcat python3-kafka python3-confluent-kafka awscli python3-boto3 python3-venv unzip chromium fonts-noto-cjk fonts-noto-color-emoji)
 # The PostgreSQL server; the tests start their own on a free port
 # (internal/storetest), so Debian is told not to create and start a cluster.
 if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then

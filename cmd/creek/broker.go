@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,12 +16,15 @@ import (
 
 	"github.com/creek-pipeline/creek/broker"
 	"github.com/creek-pipeline/creek/internal/config"
+	"github.com/creek-pipeline/creek/internal/dashboard"
+	"github.com/creek-pipeline/creek/internal/metrics"
 )
 
 func newBrokerCommand() *cobra.Command {
 	var (
 		configFile string
 		overrides  []string
+		web        *httpFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "broker",
@@ -53,6 +57,8 @@ broker settings keep their Kafka names; set them with --override name=value.
 			}
 			ctx, stop := signalContext()
 			defer stop()
+			reg := metrics.NewRegistry()
+			cfg.Metrics = reg
 			b, err := broker.Start(ctx, cfg)
 			if err != nil {
 				return err
@@ -68,13 +74,22 @@ broker settings keep their Kafka names; set them with --override name=value.
 					}
 				}
 			}()
+						var d *servedDashboard
+			if !web.off() {
+				if d, err = startDashboard(web, dashboard.Config{Brokers: []string{clientAddr(b.Addr())}, Registry: reg, Logger: slog.Default()}); err != nil {
+					b.Close()
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "dashboard at %s, Prometheus metrics at %s/metrics\n", d.URL, d.URL)
+			}
 			<-ctx.Done()
 			slog.Info("shutting down")
-			return b.Close()
+			return errors.Join(d.Close(), b.Close())
 		},
 	}
 	f := cmd.Flags()
 	addBrokerFlags(f, nil)
+	web = addHTTPFlags(f, "off")
 	f.StringVar(&configFile, "config", "", "YAML file with a broker section of settings")
 	f.StringArrayVar(&overrides, "override", nil, "set a Kafka-named broker setting, name=value (repeatable)")
 	return cmd

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/creek-pipeline/creek/broker"
+	"github.com/creek-pipeline/creek/internal/admin"
 )
 
 // runCreek runs the CLI in-process and returns stdout, stderr and the error.
@@ -93,7 +94,7 @@ func TestGroupsCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ds []groupDescription
+	var ds []admin.GroupDescription
 	if err := json.Unmarshal([]byte(out), &ds); err != nil {
 		t.Fatalf("json output: %v\n%s", err, out)
 	}
@@ -221,7 +222,7 @@ func TestGroupsCLIConsumerProtocol(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ds []groupDescription
+	var ds []admin.GroupDescription
 	if err := json.Unmarshal([]byte(out), &ds); err != nil {
 		t.Fatalf("json output: %v\n%s", err, out)
 	}

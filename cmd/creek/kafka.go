@@ -156,39 +156,3 @@ func (k *kafkaFlags) run(cmd *cobra.Command, fn func(ctx context.Context, c *kaf
 	}
 	return err
 }
-
-// topicError explains an error code a broker returned for a topic, with
-// the broker's own message when it sent one. errors.Is still sees the code.
-func topicError(topic string, err error, brokerMessage string) error {
-	if err == nil {
-		return nil
-	}
-	var msg string
-	var ke *kerr.Error
-	switch {
-	case errors.Is(err, kerr.TopicAlreadyExists):
-		msg = fmt.Sprintf("topic %q already exists", topic)
-	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
-		msg = fmt.Sprintf("topic %q does not exist (see creek topics list)", topic)
-	case errors.Is(err, kerr.TopicAuthorizationFailed), errors.Is(err, kerr.ClusterAuthorizationFailed):
-		msg = fmt.Sprintf("topic %q: not allowed by the cluster's ACLs (%s)", topic, err)
-	case errors.As(err, &ke):
-		detail := brokerMessage
-		if detail == "" {
-			detail = ke.Description
-		}
-		msg = fmt.Sprintf("topic %q: %s (%s)", topic, detail, ke.Message)
-	default:
-		msg = fmt.Sprintf("topic %q: %v", topic, err)
-	}
-	return explainedError{msg, err}
-}
-
-// explainedError is an error with a message written for people.
-type explainedError struct {
-	msg string
-	err error
-}
-
-func (e explainedError) Error() string { return e.msg }
-func (e explainedError) Unwrap() error { return e.err }

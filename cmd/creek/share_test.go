@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/creek-pipeline/creek/internal/admin"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -72,7 +73,7 @@ func TestConsumeShareGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ds []groupDescription
+	var ds []admin.GroupDescription
 	if err := json.Unmarshal([]byte(out), &ds); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

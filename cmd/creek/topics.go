@@ -12,11 +12,15 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/creek-pipeline/creek/internal/admin"
+	"github.com/creek-pipeline/creek/internal/config"
+	"github.com/creek-pipeline/creek/internal/storage"
 )
 
 // topicsCmd holds what every topics subcommand shares.
@@ -164,44 +168,12 @@ creek topics describe NAME --all-configs on an existing topic.`,
 			if err != nil {
 				return err
 			}
-			cfg := map[string]*string{}
-			for k, v := range kvs {
-				cfg[k] = kadm.StringPtr(v)
-			}
 			return t.kafka.run(cmd, func(ctx context.Context, c *kafkaConn) error {
-				resp, err := c.CreateTopics(ctx, partitions, replication, cfg, args...)
-				if err != nil {
-					return fmt.Errorf("create topics: %w", err)
+				lines, err := admin.CreateTopics(ctx, c.Client, partitions, replication, kvs, ifNotExists, args...)
+				for _, l := range lines {
+					fmt.Fprintln(cmd.OutOrStdout(), l)
 				}
-				out := cmd.OutOrStdout()
-				var errs []error
-				for _, name := range args {
-					r, ok := resp[name]
-					switch {
-					case !ok:
-						errs = append(errs, fmt.Errorf("topic %q: the broker did not answer for it", name))
-					case ifNotExists && errors.Is(r.Err, kerr.TopicAlreadyExists):
-						fmt.Fprintf(out, "topic %s already exists; left as it is\n", name)
-					case errors.Is(r.Err, kerr.TopicAlreadyExists):
-						errs = append(errs, fmt.Errorf("%w (--if-not-exists accepts that)", topicError(name, r.Err, r.ErrMessage)))
-					case r.Err != nil:
-						errs = append(errs, topicError(name, r.Err, r.ErrMessage))
-					default:
-						np, rf := r.NumPartitions, int32(r.ReplicationFactor)
-						if np < 0 { // brokers before Kafka 2.4 do not say
-							np = partitions
-						}
-						if rf < 0 {
-							rf = int32(replication)
-						}
-						fmt.Fprintf(out, "created topic %s: %s, replication factor %s", name, plural(np, "partition"), orDefault(rf))
-						if len(kvs) > 0 {
-							fmt.Fprintf(out, ", configs %s", joinKeyValues(kvs))
-						}
-						fmt.Fprintln(out)
-					}
-				}
-				return errors.Join(errs...)
+				return err
 			})
 		},
 	}
@@ -213,31 +185,6 @@ creek topics describe NAME --all-configs on an existing topic.`,
 	return cmd
 }
 
-func plural(n int32, what string) string {
-	if n < 0 {
-		return "default " + what + "s"
-	}
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
-}
-
-func orDefault(n int32) string {
-	if n < 0 {
-		return "default"
-	}
-	return strconv.Itoa(int(n))
-}
-
-func joinKeyValues(kvs map[string]string) string {
-	keys := sortedKeys(kvs)
-	for i, k := range keys {
-		keys[i] = k + "=" + kvs[k]
-	}
-	return strings.Join(keys, " ")
-}
-
 // ---- describe ----
 
 type topicDescription struct {
@@ -246,7 +193,8 @@ type topicDescription struct {
 	PartitionCount    int                    `json:"partition_count"`
 	ReplicationFactor int                    `json:"replication_factor"`
 	Records           int64                  `json:"records"`
-	SizeBytes         int64                  `json:"size_bytes"` // -1: unknown
+	SizeBytes         int64                  `json:"size_bytes"`          // -1: unknown
+	Compacted         bool                   `json:"compacted,omitempty"` // cleanup.policy includes compact
 	Configs           []topicConfig          `json:"configs"`
 	Partitions        []partitionDescription `json:"partitions"`
 }
@@ -269,6 +217,9 @@ type partitionDescription struct {
 	Records   int64   `json:"records"`
 	SizeBytes int64   `json:"size_bytes"` // -1: unknown
 	Error     string  `json:"error,omitempty"`
+	// Cleaner is the log cleaner's view of a compacted topic's partition,
+	// when the cluster reports it (creek does).
+	Cleaner *storage.CleanerStatus `json:"cleaner,omitempty"`
 }
 
 func (t *topicsCmd) describeCommand() *cobra.Command {
@@ -283,7 +234,11 @@ func (t *topicsCmd) describeCommand() *cobra.Command {
 partition count and replication factor, the configs that are not defaults
 (with --all-configs every config) with where each value comes from, and for
 every partition its leader, replicas and in-sync replicas, the earliest and
-latest offset, the records between them, and its size on disk.
+latest offset, the records between them, and its size on disk. For a
+compacted topic (cleanup.policy=compact), the log cleaner's state of each
+partition: the dirty ratio (bytes written since the last cleaning, as a
+share of the closed segments; the cleaner starts at
+min.cleanable.dirty.ratio), and what the last cleaning did.
 
 Config sources are Kafka's: DYNAMIC_TOPIC_CONFIG is set on the topic,
 STATIC_BROKER_CONFIG comes from the broker's settings (the setting is named
@@ -331,7 +286,7 @@ func describeTopics(ctx context.Context, c *kafkaConn, names []string, allConfig
 	var errs []error
 	for _, name := range names {
 		if td := meta[name]; td.Err != nil {
-			errs = append(errs, topicError(name, td.Err, ""))
+			errs = append(errs, admin.TopicError(name, td.Err, ""))
 		}
 	}
 	if len(errs) > 0 {
@@ -373,9 +328,12 @@ func describeTopics(ctx context.Context, c *kafkaConn, names []string, allConfig
 			err = rc.Err
 		}
 		if err != nil {
-			return nil, topicError(name, err, rc.ErrMessage)
+			return nil, admin.TopicError(name, err, rc.ErrMessage)
 		}
 		for _, cfg := range rc.Configs {
+			if cfg.Key == "cleanup.policy" {
+				_, d.Compacted = config.CleanupPolicy(cfg.MaybeValue())
+			}
 			if !allConfigs && cfg.Source == kmsg.ConfigSourceDefaultConfig {
 				continue
 			}
@@ -416,9 +374,28 @@ func describeTopics(ctx context.Context, c *kafkaConn, names []string, allConfig
 		if !sized {
 			d.SizeBytes = -1
 		}
+		if d.Compacted {
+			addCleanerStatus(ctx, c, &d)
+		}
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// addCleanerStatus asks each partition's leader for its cleaner's state
+// (creek's DescribeLogDirs tag); a cluster that does not report it leaves
+// the partitions without.
+func addCleanerStatus(ctx context.Context, c *kafkaConn, d *topicDescription) {
+	leaders := map[int32][]int32{}
+	for _, p := range d.Partitions {
+		if p.Leader >= 0 {
+			leaders[p.Leader] = append(leaders[p.Leader], p.Partition)
+		}
+	}
+	dirs := admin.CleanerStatuses(ctx, c.cl, d.Topic, leaders)
+	for i := range d.Partitions {
+		d.Partitions[i].Cleaner = dirs[d.Partitions[i].Partition].Cleaner
+	}
 }
 
 func newTopicConfig(cfg kadm.Config) topicConfig {
@@ -524,6 +501,47 @@ func printTopic(w io.Writer, d topicDescription, allConfigs bool) {
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
+	if d.Compacted {
+		printCompaction(w, d, time.Now())
+	}
+}
+
+// printCompaction shows, per partition of a compacted topic, the dirty
+// ratio (bytes written since the last cleaning, over the closed segments)
+// and the last cleaning pass.
+func printCompaction(w io.Writer, d topicDescription, now time.Time) {
+	fmt.Fprintln(w)
+	if !slices.ContainsFunc(d.Partitions, func(p partitionDescription) bool { return p.Cleaner != nil }) {
+		fmt.Fprintln(w, "Compaction: the cluster does not report its log cleaner's state (creek brokers do)")
+		return
+	}
+	fmt.Fprintln(w, "Compaction:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tDIRTY RATIO\tCLEAN\tDIRTY\tFIRST DIRTY\tLAST CLEANING")
+	for _, p := range d.Partitions {
+		st := p.Cleaner
+		if st == nil {
+			fmt.Fprintf(tw, "%d\t-\t-\t-\t-\t-\n", p.Partition)
+			continue
+		}
+		fmt.Fprintf(tw, "%d\t%.0f%%\t%s\t%s\t%d\t%s\n", p.Partition, 100*st.DirtyRatio, humanBytes(st.CleanBytes), humanBytes(st.DirtyBytes),
+			st.FirstDirtyOffset, lastCleaning(st.LastCleaning, now))
+	}
+	tw.Flush()
+}
+
+func lastCleaning(c *storage.CleaningStats, now time.Time) string {
+	if c == nil {
+		return "never"
+	}
+	ago := now.Sub(c.Start.Add(time.Duration(c.DurationMs) * time.Millisecond)).Round(time.Second)
+	s := fmt.Sprintf("%s ago: offsets %d-%d, %s read, %s written, %d of %d records kept, %d tombstones removed, in %s",
+		ago, c.FirstDirty, c.End-1, humanBytes(c.BytesRead), humanBytes(c.BytesWritten), c.RecordsKept, c.RecordsRead,
+		c.TombstonesRemoved, (time.Duration(c.DurationMs) * time.Millisecond).String())
+	if c.Error != "" {
+		s += "; failed: " + c.Error
+	}
+	return s
 }
 
 func offsetString(o int64) string {
@@ -627,7 +645,7 @@ func alterTopic(ctx context.Context, c *kafkaConn, out io.Writer, name string, g
 	}
 	td := meta[name]
 	if td.Err != nil {
-		return topicError(name, td.Err, "")
+		return admin.TopicError(name, td.Err, "")
 	}
 	before := len(td.Partitions)
 
@@ -645,7 +663,7 @@ func alterTopic(ctx context.Context, c *kafkaConn, out io.Writer, name string, g
 			}
 			r, err := resp.On(name, nil)
 			if err == nil {
-				err = topicError(name, r.Err, r.ErrMessage)
+				err = admin.TopicError(name, r.Err, r.ErrMessage)
 			}
 			if err != nil {
 				return err
@@ -662,7 +680,7 @@ func alterTopic(ctx context.Context, c *kafkaConn, out io.Writer, name string, g
 			}
 			r, err := resp.On(name, nil)
 			if err == nil {
-				err = topicError(name, r.Err, r.ErrMessage)
+				err = admin.TopicError(name, r.Err, r.ErrMessage)
 			}
 			if err != nil {
 				return err
@@ -705,26 +723,11 @@ unless --if-exists is given.`,
 		Args:    topicNames(false, "creek topics delete tweets"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return t.kafka.run(cmd, func(ctx context.Context, c *kafkaConn) error {
-				resp, err := c.DeleteTopics(ctx, args...)
-				if err != nil {
-					return fmt.Errorf("delete topics: %w", err)
+				lines, err := admin.DeleteTopics(ctx, c.Client, ifExists, args...)
+				for _, l := range lines {
+					fmt.Fprintln(cmd.OutOrStdout(), l)
 				}
-				out := cmd.OutOrStdout()
-				var errs []error
-				for _, name := range args {
-					r, ok := resp[name]
-					switch {
-					case !ok:
-						errs = append(errs, fmt.Errorf("topic %q: the broker did not answer for it", name))
-					case ifExists && errors.Is(r.Err, kerr.UnknownTopicOrPartition):
-						fmt.Fprintf(out, "topic %s does not exist; nothing to delete\n", name)
-					case r.Err != nil:
-						errs = append(errs, topicError(name, r.Err, r.ErrMessage))
-					default:
-						fmt.Fprintf(out, "deleted topic %s\n", name)
-					}
-				}
-				return errors.Join(errs...)
+				return err
 			})
 		},
 	}
@@ -779,7 +782,7 @@ func deleteRecords(ctx context.Context, c *kafkaConn, out io.Writer, topic strin
 		return fmt.Errorf("list the end offsets of %s: %w", topic, err)
 	}
 	if err := ends.Error(); err != nil {
-		return topicError(topic, err, "")
+		return admin.TopicError(topic, err, "")
 	}
 	end := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) { end[o.Partition] = o.Offset })

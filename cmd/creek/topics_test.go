@@ -444,3 +444,53 @@ func TestTopicsDeleteRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestTopicsDescribeCompacted: describe shows a compacted topic's dirty
+// ratio and last cleaning, in the table and in JSON.
+func TestTopicsDescribeCompacted(t *testing.T) {
+	b, err := broker.Start(context.Background(), broker.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+		Settings: map[string]string{"log.cleaner.backoff.ms": "20"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	brokers := "--brokers=" + b.Addr()
+	mustCreek(t, "topics", "create", "table", brokers, "--config=cleanup.policy=compact", "--config=segment.bytes=1000", "--config=min.cleanable.dirty.ratio=0.01")
+	mustCreek(t, "topics", "create", "plain", brokers)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DefaultProduceTopic("table"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := range 200 {
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Key: []byte{byte('a' + i%3)}, Value: []byte(strings.Repeat("v", 50))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var d topicDescription
+	for {
+		d = describeJSON(t, brokers, "table")[0]
+		if c := d.Partitions[0].Cleaner; c != nil && c.LastCleaning != nil && c.DirtyBytes == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no cleaning reported within 30s: %+v", d.Partitions[0].Cleaner)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !d.Compacted || d.Partitions[0].Cleaner.FirstDirtyOffset == 0 {
+		t.Fatalf("describe --output json of a cleaned compacted topic: %+v", d)
+	}
+	out := mustCreek(t, "topics", "describe", "table", brokers)
+	_, compaction, _ := strings.Cut(out, "Compaction:")
+	if row := tableRow(t, compaction, "0"); row[1] != "0%" || !strings.Contains(out, " ago: offsets ") || !strings.Contains(out, "records kept") {
+		t.Fatalf("describe of a cleaned compacted topic:\n%s", out)
+	}
+	if plain := mustCreek(t, "topics", "describe", "plain", brokers); strings.Contains(plain, "Compaction") {
+		t.Fatalf("describe of a topic that is not compacted shows compaction:\n%s", plain)
+	}
+	if d := describeJSON(t, brokers, "plain")[0]; d.Compacted || d.Partitions[0].Cleaner != nil {
+		t.Fatalf("a topic that is not compacted: %+v", d)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/creek-pipeline/creek/internal/admin"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
@@ -173,7 +174,7 @@ back at that offset until it commits, aborts or times out.`,
 				case !ok:
 					return fmt.Errorf("topic %q does not exist (see creek topics list)", topic)
 				case td.Err != nil:
-					return topicError(topic, td.Err, "")
+					return admin.TopicError(topic, td.Err, "")
 				}
 				for _, p := range td.Partitions.Numbers() {
 					set[topic][p] = struct{}{}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/creek-pipeline/creek/broker"
 	"github.com/creek-pipeline/creek/internal/config"
+	"github.com/creek-pipeline/creek/internal/dashboard"
+	"github.com/creek-pipeline/creek/internal/metrics"
 	"github.com/creek-pipeline/creek/internal/pipeline"
 )
 
@@ -34,6 +36,7 @@ func newUpCommand() *cobra.Command {
 		rate       int
 		xRules     []string
 		overrides  []string
+		web        *httpFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -76,7 +79,10 @@ input/output or pipelines sections, if any, replace the collector and console.`,
 			if rate < 0 {
 				return usageError{fmt.Errorf("--rate %d: want 0 or more tweets per second", rate)}
 			}
-			return up(cmd, cfg, file, upOptions{topic: topic, rate: rate, xRules: xRules})
+			if _, err := web.auth(); err != nil && !web.off() {
+				return err // before the broker starts
+			}
+			return up(cmd, cfg, file, upOptions{topic: topic, rate: rate, xRules: xRules, web: web})
 		},
 	}
 	f := cmd.Flags()
@@ -86,6 +92,7 @@ input/output or pipelines sections, if any, replace the collector and console.`,
 	f.StringArrayVar(&xRules, "x-rule", nil, "X filter rule when X_BEARER_TOKEN is set (repeatable; default: "+strconv.Quote(defaultXRule)+")")
 	f.StringVar(&configFile, "config", "", "YAML file: a broker section, and optionally pipelines replacing the defaults")
 	f.StringArrayVar(&overrides, "override", nil, "set a Kafka-named broker setting, name=value (repeatable)")
+	web = addHTTPFlags(f, dashboard.DefaultAddr)
 	return cmd
 }
 
@@ -93,11 +100,14 @@ type upOptions struct {
 	topic  string
 	rate   int
 	xRules []string
+	web    *httpFlags
 }
 
 func up(cmd *cobra.Command, cfg broker.Config, file *config.File, opts upOptions) error {
 	ctx, stop := signalContext()
 	defer stop()
+	reg := metrics.NewRegistry()
+	cfg.Metrics = reg
 	b, err := broker.Start(context.Background(), cfg)
 	if err != nil {
 		return err
@@ -141,7 +151,28 @@ func up(cmd *cobra.Command, cfg broker.Config, file *config.File, opts upOptions
 		}
 		pipes = append(pipes, p)
 	}
-	printBanner(cmd.ErrOrStderr(), addr, dataDirOf(cfg), opts.topic, collector)
+	pipeMetrics := metrics.NewPipelines()
+	if err := reg.Register(pipeMetrics); err != nil {
+		return err
+	}
+	shown := dashboardPipelines(specs, pipes, pipeMetrics)
+	web := "off (--http)"
+	if !opts.web.off() {
+		topic := opts.topic
+		if file != nil && len(shown) > 0 {
+			topic = "" // configured pipelines: the dashboard picks the busiest topic
+		}
+		d, err := startDashboard(opts.web, dashboard.Config{Brokers: []string{addr}, Registry: reg, Topic: topic, Pipelines: shown, Logger: slog.Default()})
+		if err != nil {
+			for _, q := range pipes {
+				q.Sink.Close()
+			}
+			return err
+		}
+		defer d.Close()
+		web = d.URL + "   pipeline, topics, groups, live tweets; Prometheus metrics at " + d.URL + "/metrics"
+	}
+	printBanner(cmd.ErrOrStderr(), addr, dataDirOf(cfg), opts.topic, collector, web)
 	err = runPipelines(ctx, pipes)
 	if ctx.Err() != nil {
 		fmt.Fprintln(cmd.ErrOrStderr(), "\ncreek stopped; start it again to continue where it left off.")
@@ -194,15 +225,16 @@ func clientAddr(listen string) string {
 	return net.JoinHostPort(host, port)
 }
 
-func printBanner(w io.Writer, addr, dataDir, topic, collector string) {
+func printBanner(w io.Writer, addr, dataDir, topic, collector, web string) {
 	fmt.Fprintf(w, `creek is running: collector → Kafka topic %q → this screen
 
   broker     %s   any Kafka client works, e.g. kcat -b %s -t %s -C
   data       %s   kept between runs
   collector  %s
   console    consumer group %q, continues where it stopped
+  dashboard  %s
 
 Stop with Ctrl-C.
 
-`, topic, addr, addr, topic, dataDir, collector, consoleGroup)
+`, topic, addr, addr, topic, dataDir, collector, consoleGroup, web)
 }

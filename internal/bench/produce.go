@@ -28,6 +28,7 @@ type ProduceConfig struct {
 	BatchBytes  int32
 	Throughput  int64 // records/s cap, <= 0 for none
 	Idempotent  bool
+	Keys        int64 // > 0: records get one of this many keys, spread evenly (for compacted topics)
 	Progress    func(Progress)
 }
 
@@ -93,6 +94,9 @@ func Produce(ctx context.Context, cfg ProduceConfig) (*Result, error) {
 			kgo.ProducerBatchCompression(codec), kgo.RequiredAcks(ack), kgo.ProducerLinger(cfg.Linger),
 			kgo.MaxBufferedRecords(100_000), kgo.RecordPartitioner(kgo.StickyPartitioner()),
 		}
+		if cfg.Keys > 0 {
+			opts = append(opts, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+		}
 		opts = append(opts, cfg.ClientOpts...)
 		if cfg.BatchBytes > 0 {
 			opts = append(opts, kgo.ProducerBatchMaxBytes(cfg.BatchBytes))
@@ -138,10 +142,17 @@ func Produce(ctx context.Context, cfg ProduceConfig) (*Result, error) {
 				}
 				t0 := time.Now()
 				pending.Add(1)
-				cl.Produce(ctx, &kgo.Record{Value: values[j%int64(len(values))], Timestamp: t0}, func(_ *kgo.Record, err error) {
+				r := &kgo.Record{Value: values[j%int64(len(values))], Timestamp: t0}
+				if cfg.Keys > 0 {
+					// Knuth's multiplicative hash walks every key, in no simple order.
+					r.Key = fmt.Appendf(nil, "key-%010d", (uint64(j)*2654435761)%uint64(cfg.Keys))
+				}
+				cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
 					defer pending.Done()
 					if err != nil {
-						errs.Add(1)
+						if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) { // in flight when the benchmark was stopped
+							errs.Add(1)
+						}
 						return
 					}
 					d := time.Since(t0)

@@ -1,6 +1,6 @@
 // Package cluster owns the broker's state: the topics with their configs and
 // partition logs, the metadata store, producer ids, and the background work
-// (retention, background fsync). The protocol handlers in package broker
+// (retention, background fsync, the log cleaner's threads). The protocol handlers in package broker
 // ask it questions; it knows nothing of the wire format.
 package cluster
 
@@ -29,6 +29,7 @@ type Options struct {
 	Broker  *config.BrokerValues
 	Fsync   config.FsyncPolicy
 	Logger  *slog.Logger
+	OnSync  func(time.Duration) // told the duration of every partition fsync; may be nil
 }
 
 // Cluster is the state of a single-node Kafka cluster.
@@ -45,6 +46,8 @@ type Cluster struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	cleaning cleaning // the log cleaner's threads (cleaner.go)
 }
 
 // Open opens the data dir, loads every topic and recovers its partitions,
@@ -83,6 +86,7 @@ func Open(opts Options) (*Cluster, error) {
 	}
 	c.wg.Add(1)
 	go c.backgroundLoop()
+	c.startCleaners()
 	return c, nil
 }
 
@@ -142,7 +146,7 @@ func (c *Cluster) load(storeCreated bool) error {
 			t.configs = map[string]string{}
 		}
 		for p := int32(0); p < r.Partitions; p++ {
-			l, err := storage.Open(c.partitionDir(r.Name, p), c.logConfig(t.configs), storage.Options{Logger: c.logger})
+			l, err := storage.Open(c.partitionDir(r.Name, p), c.logConfig(t.configs), storage.Options{Logger: c.logger, OnSync: c.opts.OnSync})
 			if err != nil {
 				return err
 			}
@@ -195,6 +199,11 @@ func (c *Cluster) logConfig(overrides map[string]string) storage.Config {
 	cfg.IndexIntervalBytes = get("index.interval.bytes")
 	cfg.MaxMessageBytes = get("max.message.bytes")
 	cfg.LogAppendTime = config.TopicString("message.timestamp.type", overrides, b) == "LogAppendTime"
+	cfg.Delete, cfg.Compact = config.CleanupPolicy(config.TopicString("cleanup.policy", overrides, b))
+	cfg.MinCleanableRatio = config.TopicFloat64("min.cleanable.dirty.ratio", overrides, b)
+	cfg.MinCompactionLagMs = get("min.compaction.lag.ms")
+	cfg.MaxCompactionLagMs = get("max.compaction.lag.ms")
+	cfg.DeleteRetentionMs = get("delete.retention.ms")
 	cfg.ProducerExpirationMs = b.Int64("producer.id.expiration.ms")
 	cfg.SyncSealedSegments = c.opts.Fsync.Mode != "never"
 	return cfg

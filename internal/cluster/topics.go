@@ -127,6 +127,9 @@ func (c *Cluster) CreateTopic(name string, partitions int32, replication int16, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
+	if err := c.checkCompactionLags(configs); err != nil {
+		return nil, err
+	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -143,7 +146,7 @@ func (c *Cluster) CreateTopic(name string, partitions int32, replication int16, 
 	for p := int32(0); p < partitions; p++ {
 		dir := c.partitionDir(name, p)
 		os.RemoveAll(dir) // leftovers of an earlier topic of the same name
-		l, err := storage.Open(dir, c.logConfig(configs), storage.Options{Logger: c.logger})
+		l, err := storage.Open(dir, c.logConfig(configs), storage.Options{Logger: c.logger, OnSync: c.opts.OnSync})
 		if err != nil {
 			for _, l := range t.partitions {
 				l.Remove()
@@ -240,7 +243,7 @@ func (c *Cluster) AddPartitions(name string, total int32, validateOnly bool) err
 	for p := have; p < total; p++ {
 		dir := c.partitionDir(name, p)
 		os.RemoveAll(dir)
-		l, err := storage.Open(dir, c.logConfig(t.configs), storage.Options{Logger: c.logger})
+		l, err := storage.Open(dir, c.logConfig(t.configs), storage.Options{Logger: c.logger, OnSync: c.opts.OnSync})
 		if err != nil {
 			for _, l := range added[have:] {
 				l.Remove()
@@ -272,6 +275,9 @@ func (c *Cluster) SetTopicConfigs(name string, overrides map[string]string, vali
 	overrides, err := config.ValidateTopicConfigs(overrides)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	if err := c.checkCompactionLags(overrides); err != nil {
+		return err
 	}
 	if validateOnly {
 		return nil

@@ -45,7 +45,25 @@ var BrokerSettings = newRegistry([]Setting{
 	{Name: "log.message.timestamp.type", Type: String, Default: "CreateTime", Enum: []string{"CreateTime", "LogAppendTime"},
 		Doc: "Default message.timestamp.type."},
 	{Name: "log.cleanup.policy", Type: List, Default: "delete", check: checkCleanupPolicy,
-		Doc: "Default cleanup.policy. Only delete is supported."},
+		Doc: "Default cleanup.policy: delete, compact, or compact,delete."},
+	{Name: "log.cleaner.enable", Type: Bool, Default: "true",
+		Doc: "Run the log cleaner, which compacts topics whose cleanup.policy includes compact. Off, compacted topics keep every record."},
+	{Name: "log.cleaner.threads", Type: Int, Default: "1", Min: minimum(0),
+		Doc: "Background threads that compact logs, each one partition at a time (0: none)."},
+	{Name: "log.cleaner.dedupe.buffer.size", Type: Long, Default: "134217728", Min: minimum(1 << 20),
+		Doc: "Memory for the cleaners' key maps, shared by the threads: 24 bytes per distinct key, so the default holds about 5 million keys per pass. A partition with more keys is compacted in several passes. Only what a pass needs is allocated, and it is given back after the pass."},
+	{Name: "log.cleaner.io.max.bytes.per.second", Type: Double, Default: "104857600", Min: minimum(1),
+		Doc: "Most bytes per second the cleaner threads read and write together: 100 MiB/s, so that cleaning a large log leaves the disk and the page cache to producers and consumers (Kafka's default, 1.7976931348623157e+308, means no limit). The cleaner also runs at the lowest CPU and I/O priority."},
+	{Name: "log.cleaner.backoff.ms", Type: Long, Default: "15000", Min: minimum(0),
+		Doc: "How long a cleaner thread sleeps when no log needs cleaning."},
+	{Name: "log.cleaner.min.cleanable.ratio", Type: Double, Default: "0.5", Min: minimum(0), check: atMostOne,
+		Doc: "Default min.cleanable.dirty.ratio."},
+	{Name: "log.cleaner.min.compaction.lag.ms", Type: Long, Default: "0", Min: minimum(0),
+		Doc: "Default min.compaction.lag.ms."},
+	{Name: "log.cleaner.max.compaction.lag.ms", Type: Long, Default: "9223372036854775807", Min: minimum(1),
+		Doc: "Default max.compaction.lag.ms."},
+	{Name: "log.cleaner.delete.retention.ms", Type: Long, Default: "86400000", Min: minimum(0),
+		Doc: "Default delete.retention.ms (1 day)."},
 	{Name: "message.max.bytes", Type: Int, Default: "1048588", Min: minimum(0),
 		Doc: "Default max.message.bytes: the largest record batch a producer may send."},
 	{Name: "min.insync.replicas", Type: Int, Default: "1", Min: minimum(1),
@@ -92,6 +110,10 @@ var BrokerSettings = newRegistry([]Setting{
 		Doc: "How often expired committed offsets are looked for."},
 	{Name: "offset.metadata.max.bytes", Type: Int, Default: "4096", Min: minimum(0),
 		Doc: "Largest metadata string a consumer may commit with an offset."},
+	{Name: "quota.window.num", Type: Int, Default: "11", Min: minimum(2),
+		Doc: "Samples over which client byte rates are measured against their quotas (AlterClientQuotas: producer_byte_rate, consumer_byte_rate)."},
+	{Name: "quota.window.size.seconds", Type: Int, Default: "1", Min: minimum(1),
+		Doc: "Length of each of those samples; a client over its quota waits up to quota.window.num × this."},
 	{Name: "offsets.topic.num.partitions", Type: Int, Default: "1", Min: minimum(1),
 		Doc: "Partitions of the internal topic __consumer_offsets, made when a consumer first looks for its group coordinator. creek keeps committed offsets in its metadata store: the topic is listed as Kafka lists it and holds no records (Kafka's default is 50)."},
 	{Name: "transaction.state.log.num.partitions", Type: Int, Default: "1", Min: minimum(1),
@@ -153,12 +175,31 @@ func checkFsync(v string) error {
 func checkCleanupPolicy(v string) error {
 	for _, p := range strings.Split(v, ",") {
 		switch strings.TrimSpace(p) {
-		case "delete":
-		case "compact":
-			return fmt.Errorf("creek does not compact logs; use cleanup.policy=delete")
+		case "delete", "compact":
 		default:
-			return fmt.Errorf("%q is not a cleanup policy (delete)", p)
+			return fmt.Errorf("%q is not a cleanup policy (delete, compact, or both: compact,delete)", p)
 		}
+	}
+	return nil
+}
+
+// CleanupPolicy reads a cleanup.policy value: whether old segments are
+// deleted by retention and whether the log is compacted.
+func CleanupPolicy(v string) (deletes, compacts bool) {
+	for _, p := range strings.Split(v, ",") {
+		switch strings.TrimSpace(p) {
+		case "delete":
+			deletes = true
+		case "compact":
+			compacts = true
+		}
+	}
+	return deletes, compacts
+}
+
+func atMostOne(v string) error {
+	if f, _ := strconv.ParseFloat(v, 64); f > 1 {
+		return fmt.Errorf("must be from 0 to 1, got %s", v)
 	}
 	return nil
 }
@@ -238,6 +279,12 @@ func (b *BrokerValues) String(name string) string {
 func (b *BrokerValues) Int64(name string) int64 {
 	n, _ := strconv.ParseInt(b.String(name), 10, 64)
 	return n
+}
+
+// Float64 returns a setting of type double.
+func (b *BrokerValues) Float64(name string) float64 {
+	f, _ := strconv.ParseFloat(b.String(name), 64)
+	return f
 }
 
 // Bool returns a boolean setting.

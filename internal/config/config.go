@@ -7,6 +7,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,10 +23,11 @@ const (
 	Long
 	Bool
 	List
+	Double
 )
 
 func (t Type) String() string {
-	return [...]string{"string", "int", "long", "boolean", "list"}[t]
+	return [...]string{"string", "int", "long", "boolean", "list", "double"}[t]
 }
 
 // Setting describes one configuration key.
@@ -72,6 +74,15 @@ func (s *Setting) Validate(v string) (string, error) {
 			return "", fmt.Errorf("%s must be true or false, got %q", s.Name, v)
 		}
 		v = strconv.FormatBool(b)
+	case Double:
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return "", fmt.Errorf("%s must be a number such as 0.5, got %q", s.Name, v)
+		}
+		if s.Min != nil && f < float64(*s.Min) {
+			return "", fmt.Errorf("%s must be at least %d, got %s", s.Name, *s.Min, v)
+		}
+		v = strconv.FormatFloat(f, 'g', -1, 64)
 	}
 	if len(s.Enum) > 0 {
 		ok := false

@@ -12,7 +12,15 @@ type TopicConfig struct {
 // TopicConfigs are the topic configs creek understands, under Kafka's names.
 var TopicConfigs = newTopicRegistry([]TopicConfig{
 	{Setting: Setting{Name: "cleanup.policy", Type: List, check: checkCleanupPolicy,
-		Doc: "delete: old segments are deleted by retention.bytes and retention.ms. (compact is not supported.)"}, BrokerName: "log.cleanup.policy"},
+		Doc: "delete: old segments are deleted by retention.bytes and retention.ms. compact: the log cleaner keeps only the latest record of each key (see min.cleanable.dirty.ratio); producers must then give every record a key. compact,delete: both."}, BrokerName: "log.cleanup.policy"},
+	{Setting: Setting{Name: "min.cleanable.dirty.ratio", Type: Double, Min: minimum(0), check: atMostOne,
+		Doc: "A compacted partition is cleaned when the bytes written since its last cleaning are at least this share of its closed segments (0 to 1)."}, BrokerName: "log.cleaner.min.cleanable.ratio"},
+	{Setting: Setting{Name: "min.compaction.lag.ms", Type: Long, Min: minimum(0),
+		Doc: "Shortest time a record stays uncompacted: segments holding records younger than this are left for a later cleaning."}, BrokerName: "log.cleaner.min.compaction.lag.ms"},
+	{Setting: Setting{Name: "max.compaction.lag.ms", Type: Long, Min: minimum(1),
+		Doc: "Longest time a record may stay uncompacted: a partition whose oldest uncleaned segment is older is cleaned whatever its dirty ratio, and the active segment of a compacted topic is closed at this age (like segment.ms)."}, BrokerName: "log.cleaner.max.compaction.lag.ms"},
+	{Setting: Setting{Name: "delete.retention.ms", Type: Long, Min: minimum(0),
+		Doc: "How long a tombstone (a record with a null value) and a transaction marker are kept after the cleaning that made them the latest of their key; a consumer reading a compacted topic from the start must reach its end within this time to see every deletion."}, BrokerName: "log.cleaner.delete.retention.ms"},
 	{Setting: Setting{Name: "retention.bytes", Type: Long, Min: minimum(-1),
 		Doc: "Bytes a partition keeps; the oldest segments past it are deleted (-1: no limit)."}, BrokerName: "log.retention.bytes"},
 	{Setting: Setting{Name: "retention.ms", Type: Long, Min: minimum(-1),
@@ -105,6 +113,12 @@ func TopicInt64(name string, overrides map[string]string, broker *BrokerValues) 
 	v := TopicString(name, overrides, broker)
 	n, _ := strconv.ParseInt(v, 10, 64)
 	return n
+}
+
+// TopicFloat64 returns the effective value of a topic config of type double.
+func TopicFloat64(name string, overrides map[string]string, broker *BrokerValues) float64 {
+	f, _ := strconv.ParseFloat(TopicString(name, overrides, broker), 64)
+	return f
 }
 
 // TopicString returns the effective value of one topic config.

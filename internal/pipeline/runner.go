@@ -57,6 +57,10 @@ type Pipeline struct {
 	// InFlightBatches is how many batches a PipelinedSink may be writing at
 	// once; other sinks write one at a time.
 	InFlightBatches int
+
+	// SinkBatch, when set, is told how long the sink took with each batch,
+	// from handing it over to its being durable (or failing).
+	SinkBatch func(time.Duration)
 }
 
 // Default pipeline settings.
@@ -268,7 +272,11 @@ func (p *Pipeline) start(ctx context.Context, b *Batch) *write {
 		}
 		failed = nil
 	}
+	handed := time.Now()
 	finish := func(err error) {
+		if p.SinkBatch != nil {
+			p.SinkBatch(time.Since(handed))
+		}
 		var rejected *RejectedError
 		if errors.As(err, &rejected) {
 			err = nil

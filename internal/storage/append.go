@@ -44,7 +44,7 @@ func (l *Log) Append(data []byte) (AppendResult, error) {
 	}
 	// The records are checked before the lock is taken: produces to the
 	// same partition from other connections go on meanwhile.
-	if err := validateClientBatch(raw, rb, cfg.LogAppendTime); err != nil {
+	if err := validateClientBatch(raw, rb, cfg.LogAppendTime, cfg.Compact); err != nil {
 		return res, err
 	}
 
@@ -84,7 +84,7 @@ func (l *Log) appendLocked(raws [][]byte, hdrs []kmsg.RecordBatch, now time.Time
 		a := l.active()
 		lastRel := a.next + int64(rb.LastOffsetDelta) - a.base
 		if a.size > 0 && (a.size+int64(len(raw)) > cfg.SegmentBytes ||
-			nowMs-a.created.UnixMilli() >= cfg.SegmentMs ||
+			nowMs-a.created.UnixMilli() >= cfg.rollMs() ||
 			lastRel > math.MaxUint32 || a.size+int64(len(raw)) > math.MaxUint32) {
 			if err := l.roll(); err != nil {
 				return res, err
@@ -172,8 +172,12 @@ func (l *Log) syncActive() (int64, error) {
 	}
 	f, target := l.active().log, l.active().next
 	l.mu.RUnlock()
+	began := time.Now()
 	if err := f.Sync(); err != nil {
 		return 0, err // an *os.PathError: it names the file
+	}
+	if l.onSync != nil {
+		l.onSync(time.Since(began))
 	}
 	return target, nil
 }

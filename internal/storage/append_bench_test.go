@@ -42,7 +42,7 @@ func BenchmarkValidate(b *testing.B) {
 			b.SetBytes(int64(64 * 1024))
 			b.ReportAllocs()
 			for range b.N {
-				if err := validateClientBatch(batch, &rb, false); err != nil {
+				if err := validateClientBatch(batch, &rb, false, false); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,9 +26,13 @@ type batchSpec struct {
 	seq      int32
 	codec    kgo.CompressionCodec
 	noCodec  bool
-	padValue int  // extra bytes appended to each value
-	txn      bool // part of a transaction
+	padValue int      // extra bytes appended to each value
+	txn      bool     // part of a transaction
+	keys     []string // the records' keys (k0, k1... when nil); nullBytes for a null key
 }
+
+// nullBytes as a key or value in a batchSpec stands for null (a value: a tombstone).
+const nullBytes = "\x00null"
 
 // makeBatch encodes a v2 record batch the way a producer would.
 func makeBatch(t testing.TB, sp batchSpec) []byte {
@@ -44,10 +49,20 @@ func makeBatch(t testing.TB, sp batchSpec) []byte {
 		if sp.padValue > 0 {
 			val = append(val, bytes.Repeat([]byte{'x'}, sp.padValue)...)
 		}
+		if v == nullBytes {
+			val = nil
+		}
+		key := []byte(fmt.Sprintf("k%d", i))
+		if sp.keys != nil {
+			key = []byte(sp.keys[i])
+			if sp.keys[i] == nullBytes {
+				key = nil
+			}
+		}
 		r := kmsg.Record{
 			TimestampDelta64: int64(i) * sp.tsStep,
 			OffsetDelta:      int32(i),
-			Key:              []byte(fmt.Sprintf("k%d", i)),
+			Key:              key,
 			Value:            val,
 		}
 		body := r.AppendTo(nil) // with a zero Length prefix; re-encode with the real one
@@ -56,7 +71,7 @@ func makeBatch(t testing.TB, sp batchSpec) []byte {
 	}
 	attrs := int16(0)
 	if !sp.noCodec && sp.codec != (kgo.CompressionCodec{}) {
-		comp, err := kgo.DefaultCompressor(sp.codec)
+		comp, err := testCompressor(sp.codec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,6 +108,19 @@ func makeBatch(t testing.TB, sp batchSpec) []byte {
 	crc := crc32.Checksum(b[posAttributes:], castagnoli)
 	rb.CRC = int32(crc)
 	return rb.AppendTo(nil)
+}
+
+var testCompressors sync.Map // kgo.CompressionCodec -> kgo.Compressor: a zstd encoder is costly to make
+
+func testCompressor(codec kgo.CompressionCodec) (kgo.Compressor, error) {
+	if c, ok := testCompressors.Load(codec); ok {
+		return c.(kgo.Compressor), nil
+	}
+	c, err := kgo.DefaultCompressor(codec)
+	if err == nil {
+		testCompressors.Store(codec, c)
+	}
+	return c, err
 }
 
 func quietOptions() Options {

@@ -1,7 +1,8 @@
 // Package storage is creek's durable partition log: append-only segment
 // files holding record batches exactly as producers sent them, sparse offset
-// and time indexes, size- and time-based retention, group-committed fsync,
-// and crash recovery that truncates a torn tail. It knows the record batch
+// and time indexes, size- and time-based retention, log compaction
+// (cleaner.go), group-committed fsync, and crash recovery that truncates a
+// torn tail and completes an interrupted compaction. It knows the record batch
 // format (it is the storage format) but nothing of the Kafka wire protocol.
 package storage
 
@@ -16,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -35,6 +37,15 @@ type Config struct {
 	SyncSealedSegments    bool  // fsync a segment when it is rolled (off with fsync=never)
 	PartitionLeaderEpoch  int32 // written into every stored batch
 	RetentionCheckOnRolls bool  // enforce retention right after a roll
+
+	// cleanup.policy: Delete lets retention.bytes and retention.ms delete
+	// old segments, Compact has the cleaner keep the latest record per key.
+	Delete             bool
+	Compact            bool
+	MinCleanableRatio  float64 // min.cleanable.dirty.ratio
+	MinCompactionLagMs int64   // min.compaction.lag.ms
+	MaxCompactionLagMs int64   // max.compaction.lag.ms
+	DeleteRetentionMs  int64   // delete.retention.ms
 }
 
 // DefaultConfig holds Kafka's defaults, with creek's smaller segments.
@@ -49,7 +60,21 @@ func DefaultConfig() Config {
 		ProducerExpirationMs:  24 * time.Hour.Milliseconds(),
 		SyncSealedSegments:    true,
 		RetentionCheckOnRolls: true,
+		Delete:                true,
+		MinCleanableRatio:     0.5,
+		MaxCompactionLagMs:    math.MaxInt64,
+		DeleteRetentionMs:     24 * time.Hour.Milliseconds(),
 	}
+}
+
+// rollMs is the age at which the active segment is closed: segment.ms, or
+// max.compaction.lag.ms when that is shorter on a compacted topic (records
+// in the active segment cannot be compacted).
+func (c *Config) rollMs() int64 {
+	if c.Compact && c.MaxCompactionLagMs < c.SegmentMs {
+		return c.MaxCompactionLagMs
+	}
+	return c.SegmentMs
 }
 
 const (
@@ -62,6 +87,7 @@ type Log struct {
 	dir    string
 	logger *slog.Logger
 	now    func() time.Time
+	onSync func(time.Duration)
 
 	mu        sync.RWMutex
 	cfg       Config
@@ -85,12 +111,18 @@ type Log struct {
 	syncCond *sync.Cond
 	syncing  bool
 	synced   int64 // every offset below is on stable storage
+
+	clean      cleanState    // compaction progress (cleaner.go), under mu
+	cleanMu    sync.Mutex    // held by a cleaning pass: one at a time
+	cleaning   atomic.Bool   // a pass is under way: retention waits for it
+	cleanAbort chan struct{} // closed when the log closes, to stop a pass
 }
 
 // Options are what a Log needs from its owner besides the config.
 type Options struct {
 	Logger *slog.Logger
-	Now    func() time.Time // for tests; time.Now by default
+	Now    func() time.Time    // for tests; time.Now by default
+	OnSync func(time.Duration) // told how long each fsync of the active segment took; may be nil
 }
 
 // Open opens (creating if needed) the partition log in dir and recovers it:
@@ -107,7 +139,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create partition dir: %w", err)
 	}
-	l := &Log{dir: dir, cfg: cfg, logger: opts.Logger.With("partition", filepath.Base(dir)), now: opts.Now, appended: make(chan struct{})}
+	l := &Log{dir: dir, cfg: cfg, logger: opts.Logger.With("partition", filepath.Base(dir)), now: opts.Now, appended: make(chan struct{}), onSync: opts.OnSync, cleanAbort: make(chan struct{})}
 	l.syncCond = sync.NewCond(&l.syncMu)
 	if err := l.load(); err != nil {
 		for _, s := range l.segments {
@@ -119,10 +151,14 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 }
 
 func (l *Log) load() error {
+	if err := recoverCleaning(l.dir, l.logger); err != nil {
+		return err
+	}
 	bases, err := listSegments(l.dir)
 	if err != nil {
 		return err
 	}
+	l.loadCleanState()
 	clean := fileExists(filepath.Join(l.dir, cleanShutdownFile))
 	l.loadAborted()
 	for i, base := range bases[:max(len(bases)-1, 0)] {
@@ -400,6 +436,13 @@ func (l *Log) SetConfig(cfg Config) {
 	l.mu.Unlock()
 }
 
+// Compacted reports whether cleanup.policy includes compact.
+func (l *Log) Compacted() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.cfg.Compact
+}
+
 // Offsets returns the log start offset and the log end offset (the next
 // offset to be written, which is also the high watermark on one node).
 func (l *Log) Offsets() (start, end int64) {
@@ -490,6 +533,19 @@ func (l *Log) syncFailed(err error) error {
 	return l.readOnly
 }
 
+// stopCleaning stops a cleaning pass under way and keeps others from
+// starting; it returns with l.cleanMu held.
+func (l *Log) stopCleaning() {
+	l.mu.Lock()
+	select {
+	case <-l.cleanAbort:
+	default:
+		close(l.cleanAbort)
+	}
+	l.mu.Unlock()
+	l.cleanMu.Lock()
+}
+
 func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
@@ -501,6 +557,8 @@ func syncDir(dir string) {
 // segment's index and the producer state, lets the next Open skip most of
 // the recovery scan.
 func (l *Log) Close() error {
+	l.stopCleaning()
+	defer l.cleanMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -524,6 +582,8 @@ func (l *Log) Close() error {
 
 // Remove closes the log and deletes its directory (topic deletion).
 func (l *Log) Remove() error {
+	l.stopCleaning()
+	defer l.cleanMu.Unlock()
 	l.mu.Lock()
 	if !l.closed {
 		l.closed = true

@@ -201,3 +201,23 @@ func writeFile(path string, data []byte, sync bool) (err error) {
 	}
 	return nil
 }
+
+// writeNewFile writes a file that nothing reads before a later rename
+// commits it: no temporary file, no fsync of the directory.
+func writeNewFile(path string, data []byte, sync bool) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
+}

@@ -8,7 +8,8 @@ import (
 )
 
 // EnforceRetention deletes the oldest segments that retention.bytes or
-// retention.ms no longer keep, and those wholly below the log start offset.
+// retention.ms no longer keep (when cleanup.policy includes delete), and
+// those wholly below the log start offset.
 // It returns the number of segments deleted. It also forgets idempotent
 // producers idle for longer than producer.id.expiration.ms, as Kafka does.
 func (l *Log) EnforceRetention() (int, error) {
@@ -28,6 +29,11 @@ func (l *Log) EnforceRetention() (int, error) {
 // the log without them is still at least retention.bytes, or while their
 // newest record is older than retention.ms.
 func (l *Log) enforceRetention(now time.Time) (int, error) {
+	if l.cleaning.Load() {
+		// A cleaning pass would have to start again without the segments
+		// retention deleted; the next check (or roll) does it.
+		return 0, nil
+	}
 	cfg := l.cfg
 	var total int64
 	for _, s := range l.segments {
@@ -36,12 +42,12 @@ func (l *Log) enforceRetention(now time.Time) (int, error) {
 	n := 0
 	for ; n < len(l.segments); n++ {
 		s := l.segments[n]
-		if s.size == 0 {
-			break // only the active segment can be empty
+		if s.size == 0 && s == l.active() {
+			break // (a sealed segment is empty when compaction removed all it held)
 		}
 		belowStart := s.next <= l.start
-		bySize := cfg.RetentionBytes >= 0 && total-s.size >= cfg.RetentionBytes
-		byTime := cfg.RetentionMs >= 0 && now.UnixMilli()-s.newestTimestamp() > cfg.RetentionMs
+		bySize := cfg.Delete && cfg.RetentionBytes >= 0 && total-s.size >= cfg.RetentionBytes
+		byTime := cfg.Delete && cfg.RetentionMs >= 0 && now.UnixMilli()-s.newestTimestamp() > cfg.RetentionMs
 		if !belowStart && !bySize && !byTime {
 			break
 		}

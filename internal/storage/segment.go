@@ -105,7 +105,7 @@ func openSealedSegment(dir string, base, next int64) (*segment, error) {
 }
 
 // checkFirstBatch is the cheap sanity check run on every sealed segment at
-// start: the file begins with a v2 batch whose offset matches its name.
+// start: the file begins with a v2 batch whose offset is in its range.
 func (s *segment) checkFirstBatch() error {
 	if s.size == 0 {
 		return nil
@@ -120,8 +120,10 @@ func (s *segment) checkFirstBatch() error {
 	if hdr[posMagic] != 2 {
 		return fmt.Errorf("%w: first batch has magic %d", ErrCorruptBatch, hdr[posMagic])
 	}
-	if first := int64(binary.BigEndian.Uint64(hdr[:8])); first != s.base {
-		return fmt.Errorf("%w: first batch has offset %d, file name says %d", ErrCorruptBatch, first, s.base)
+	// Compaction can remove a segment's first batches: the file keeps the
+	// name of the offset its range starts at.
+	if first := int64(binary.BigEndian.Uint64(hdr[:8])); first < s.base || first >= s.next {
+		return fmt.Errorf("%w: first batch has offset %d, outside the segment's offsets %d to %d", ErrCorruptBatch, first, s.base, s.next-1)
 	}
 	if n := batchLen(hdr[:]); n < batchHeaderSize || int64(n) > s.size {
 		return fmt.Errorf("%w: first batch length %d does not fit the %d-byte file", ErrCorruptBatch, n, s.size)
@@ -209,7 +211,10 @@ func (s *segment) noteBatch(rb *kmsg.RecordBatch, pos, n, indexInterval int64) {
 // whole through a temporary file, so a crash leaves the old or the new one.
 // The last time entry records the segment's largest timestamp, which
 // openSealedSegment reads back.
-func (s *segment) writeIndexes(sync bool) error {
+func (s *segment) writeIndexes(sync bool) error { return s.writeIndexesAs("", sync) }
+
+// writeIndexesAs writes the index files under their names plus suffix.
+func (s *segment) writeIndexesAs(suffix string, sync bool) error {
 	if s.maxTs >= 0 && (len(s.times) == 0 || s.times[len(s.times)-1].ts < s.maxTs) {
 		s.times = append(s.times, timeEntry{ts: s.maxTs, rel: uint32(s.maxTsBase - s.base)})
 	}
@@ -223,10 +228,14 @@ func (s *segment) writeIndexes(sync bool) error {
 		tim = binary.BigEndian.AppendUint64(tim, uint64(e.ts))
 		tim = binary.BigEndian.AppendUint32(tim, e.rel)
 	}
-	if err := writeFile(segmentName(s.dir, s.base, indexSuffix), off, sync); err != nil {
+	write := writeFile
+	if suffix != "" {
+		write = writeNewFile // a cleaning's files: committed later, by one rename
+	}
+	if err := write(segmentName(s.dir, s.base, indexSuffix)+suffix, off, sync); err != nil {
 		return fmt.Errorf("write offset index: %w", err)
 	}
-	if err := writeFile(segmentName(s.dir, s.base, timeIndexSuffix), tim, sync); err != nil {
+	if err := write(segmentName(s.dir, s.base, timeIndexSuffix)+suffix, tim, sync); err != nil {
 		return fmt.Errorf("write time index: %w", err)
 	}
 	return nil
@@ -234,12 +243,16 @@ func (s *segment) writeIndexes(sync bool) error {
 
 func (s *segment) close() error { return s.log.Close() }
 
+// path is the segment's data file (s.log may have been opened under the
+// name a cleaning wrote it as).
+func (s *segment) path() string { return segmentName(s.dir, s.base, logSuffix) }
+
 // remove deletes the segment's files (retention, DeleteRecords). The data
 // file goes first: once it is gone the segment is gone, whatever happens to
 // its index files (leftovers are removed at the next start). When the data
 // file cannot be removed, nothing has changed.
 func (s *segment) remove() error {
-	if err := os.Remove(s.log.Name()); err != nil && !os.IsNotExist(err) {
+	if err := os.Remove(s.path()); err != nil && !os.IsNotExist(err) {
 		return err
 	}
 	s.close()
@@ -283,7 +296,7 @@ func (s *segment) scanHeaders(pos, limit int64, fn func(batchRef) bool) error {
 		for int64(len(w)) >= batchHeaderSize {
 			size := int64(batchLen(w))
 			if size < batchHeaderSize {
-				return fmt.Errorf("%w: batch length %d at position %d of %s", ErrCorruptBatch, size, pos+consumed, s.log.Name())
+				return fmt.Errorf("%w: batch length %d at position %d of %s", ErrCorruptBatch, size, pos+consumed, s.path())
 			}
 			ref := batchRef{
 				pos:   pos + consumed,
@@ -302,7 +315,7 @@ func (s *segment) scanHeaders(pos, limit int64, fn func(batchRef) bool) error {
 			w = w[size:]
 		}
 		if consumed == 0 { // the window is never smaller than a header, so the file ends mid-header
-			return fmt.Errorf("%w: %d trailing bytes at position %d of %s", ErrCorruptBatch, limit-pos, pos, s.log.Name())
+			return fmt.Errorf("%w: %d trailing bytes at position %d of %s", ErrCorruptBatch, limit-pos, pos, s.path())
 		}
 		pos += consumed
 	}

@@ -29,8 +29,9 @@ var ErrUnsupportedCompression = fmt.Errorf("unsupported compression type")
 
 // validateClientBatch checks one producer batch and fixes its timestamp
 // fields in raw (re-sealing the CRC) when they disagree with its records.
-// logAppendTime is the topic's message.timestamp.type.
-func validateClientBatch(raw []byte, rb *kmsg.RecordBatch, logAppendTime bool) error {
+// logAppendTime is the topic's message.timestamp.type; requireKeys is set
+// for compacted topics, which refuse records without a key as Kafka does.
+func validateClientBatch(raw []byte, rb *kmsg.RecordBatch, logAppendTime, requireKeys bool) error {
 	codec := int(rb.Attributes & 0x07)
 	if codec >= len(codecNames) {
 		return fmt.Errorf("%w: codec %d (Kafka has none, gzip, snappy, lz4 and zstd: 0 to 4)", ErrUnsupportedCompression, codec)
@@ -57,7 +58,7 @@ func validateClientBatch(raw []byte, rb *kmsg.RecordBatch, logAppendTime bool) e
 		defer putDecompressBuffer(buf)
 		recs = buf.Bytes()
 	}
-	maxTs, err := checkRecords(recs, rb)
+	maxTs, err := checkRecords(recs, rb, requireKeys)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidRecord, err)
 	}
@@ -73,27 +74,29 @@ func validateClientBatch(raw []byte, rb *kmsg.RecordBatch, logAppendTime bool) e
 
 // checkRecords walks an uncompressed records section and returns the
 // largest record timestamp. It allocates nothing.
-func checkRecords(recs []byte, rb *kmsg.RecordBatch) (maxTs int64, err error) {
+func checkRecords(recs []byte, rb *kmsg.RecordBatch, requireKeys bool) (maxTs int64, err error) {
 	maxTs = -1
 	var n int32
 	for len(recs) > 0 {
 		if n == rb.NumRecords {
 			return 0, fmt.Errorf("%d bytes follow the %d records the batch declares", len(recs), n)
 		}
-		length, size := kbin.Varint(recs)
-		if size <= 0 {
-			return 0, fmt.Errorf("record %d: unreadable length", n)
-		}
-		recs = recs[size:]
-		if length <= 0 || int64(length) > int64(len(recs)) {
-			return 0, fmt.Errorf("record %d states %d bytes where %d are left", n, length, len(recs))
-		}
-		ts, err := checkRecord(recs[:length], n)
+		body, rest, err := nextRecord(recs)
 		if err != nil {
 			return 0, fmt.Errorf("record %d: %v", n, err)
 		}
-		maxTs = max(maxTs, rb.FirstTimestamp+ts)
-		recs = recs[length:]
+		r, err := parseRecord(body)
+		if err == nil && r.offsetDelta != n {
+			err = fmt.Errorf("offset delta %d, expected %d", r.offsetDelta, n)
+		}
+		if err == nil && requireKeys && r.key == nil {
+			err = fmt.Errorf("no key, and the topic is compacted (cleanup.policy=compact keeps the latest record of each key, so every record needs one)")
+		}
+		if err != nil {
+			return 0, fmt.Errorf("record %d: %v", n, err)
+		}
+		maxTs = max(maxTs, rb.FirstTimestamp+r.tsDelta)
+		recs = rest
 		n++
 	}
 	if n != rb.NumRecords {
@@ -102,59 +105,82 @@ func checkRecords(recs []byte, rb *kmsg.RecordBatch) (maxTs int64, err error) {
 	return maxTs, nil
 }
 
-// checkRecord checks one record's body (after its length) and returns its
-// timestamp delta.
-func checkRecord(p []byte, index int32) (tsDelta int64, err error) {
+// nextRecord cuts the first record off a records section: body is the
+// record after its length prefix, rest what follows it.
+func nextRecord(recs []byte) (body, rest []byte, err error) {
+	length, size := kbin.Varint(recs)
+	if size <= 0 {
+		return nil, nil, fmt.Errorf("unreadable length")
+	}
+	recs = recs[size:]
+	if length <= 0 || int64(length) > int64(len(recs)) {
+		return nil, nil, fmt.Errorf("states %d bytes where %d are left", length, len(recs))
+	}
+	return recs[:length], recs[length:], nil
+}
+
+// recordView is what the validator and the cleaner read of one record.
+type recordView struct {
+	tsDelta     int64
+	offsetDelta int32
+	key         []byte // nil for a null key
+	nullValue   bool   // a tombstone
+}
+
+// parseRecord checks one record's body (after its length) and returns its
+// fields; key points into p.
+func parseRecord(p []byte) (r recordView, err error) {
 	p = p[1:] // attributes: unused in v2, any value is accepted, as by Kafka
-	tsDelta, size := kbin.Varlong(p)
+	var size int
+	r.tsDelta, size = kbin.Varlong(p)
 	if size <= 0 {
-		return 0, fmt.Errorf("unreadable timestamp delta")
+		return r, fmt.Errorf("unreadable timestamp delta")
 	}
 	p = p[size:]
-	offsetDelta, size := kbin.Varint(p)
+	r.offsetDelta, size = kbin.Varint(p)
 	if size <= 0 {
-		return 0, fmt.Errorf("unreadable offset delta")
-	}
-	if offsetDelta != index {
-		return 0, fmt.Errorf("offset delta %d, expected %d", offsetDelta, index)
+		return r, fmt.Errorf("unreadable offset delta")
 	}
 	p = p[size:]
-	if p, err = skipBytes(p, "key", true); err != nil {
-		return 0, err
+	var value []byte
+	if r.key, p, err = readBytes(p, "key", true); err != nil {
+		return r, err
 	}
-	if p, err = skipBytes(p, "value", true); err != nil {
-		return 0, err
+	if value, p, err = readBytes(p, "value", true); err != nil {
+		return r, err
 	}
+	r.nullValue = value == nil
 	headers, size := kbin.Varint(p)
 	if size <= 0 || headers < 0 || int64(headers) > int64(len(p)) {
-		return 0, fmt.Errorf("bad header count %d", headers)
+		return r, fmt.Errorf("bad header count %d", headers)
 	}
 	p = p[size:]
 	for range headers {
-		if p, err = skipBytes(p, "header key", false); err != nil {
-			return 0, err
+		if _, p, err = readBytes(p, "header key", false); err != nil {
+			return r, err
 		}
-		if p, err = skipBytes(p, "header value", true); err != nil {
-			return 0, err
+		if _, p, err = readBytes(p, "header value", true); err != nil {
+			return r, err
 		}
 	}
 	if len(p) != 0 {
-		return 0, fmt.Errorf("%d bytes are left after its last header", len(p))
+		return r, fmt.Errorf("%d bytes are left after its last header", len(p))
 	}
-	return tsDelta, nil
+	return r, nil
 }
 
-// skipBytes skips a varint-length-prefixed field: -1 is null where
-// nullable, any other negative length or one past the end is an error.
-func skipBytes(p []byte, what string, nullable bool) ([]byte, error) {
+// readBytes reads a varint-length-prefixed field and returns it (nil for
+// null, an empty non-nil slice for zero bytes) and what follows: -1 is null
+// where nullable, any other negative length or one past the end an error.
+func readBytes(p []byte, what string, nullable bool) (field, rest []byte, err error) {
 	n, size := kbin.Varint(p)
 	switch {
 	case size <= 0:
-		return nil, fmt.Errorf("unreadable %s length", what)
+		return nil, nil, fmt.Errorf("unreadable %s length", what)
 	case n == -1 && nullable:
-		return p[size:], nil
+		return nil, p[size:], nil
 	case n < 0 || int64(n) > int64(len(p)-size):
-		return nil, fmt.Errorf("%s length %d where %d bytes are left", what, n, len(p)-size)
+		return nil, nil, fmt.Errorf("%s length %d where %d bytes are left", what, n, len(p)-size)
 	}
-	return p[size+int(n):], nil
+	return p[size : size+int(n) : size+int(n)], p[size+int(n):], nil
 }

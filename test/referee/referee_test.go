@@ -100,9 +100,15 @@ func apiVersions(addr string) (map[int16][2]int16, error) {
 }
 
 // versions lists the versions of an API that both brokers serve, oldest
-// first, that are at least from (some scenarios need a newer field).
+// first, that are at least from (some scenarios need a newer field). For
+// an API creek does not serve it lists Kafka's versions: the comparison
+// then shows that creek does not answer.
 func versions(key kmsg.Key, from int16) []int16 {
-	c, k := creekVersions[key.Int16()], kafkaVersions[key.Int16()]
+	c, inCreek := creekVersions[key.Int16()]
+	k := kafkaVersions[key.Int16()]
+	if !inCreek {
+		c = k
+	}
 	var out []int16
 	for v := max(c[0], k[0], from); v <= min(c[1], k[1]); v++ {
 		out = append(out, v)
