@@ -71,7 +71,7 @@ line of text or, with --output json, as a JSON object.`,
 // target is the cluster a benchmark runs against.
 type target struct {
 	brokers []string
-	opts    []kgo.Opt // TLS and SASL for --brokers
+	opts    []kgo.Opt    // TLS and SASL for --brokers
 	pid     int          // broker process to measure, 0 for none
 	stop    func() error // stops a broker started with --self
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/creek-pipeline/creek/broker"
+	"github.com/creek-pipeline/creek/internal/auth"
 	"github.com/creek-pipeline/creek/internal/config"
 	"github.com/creek-pipeline/creek/internal/dashboard"
 	"github.com/creek-pipeline/creek/internal/metrics"
@@ -74,9 +75,14 @@ broker settings keep their Kafka names; set them with --override name=value.
 					}
 				}
 			}()
-						var d *servedDashboard
+			var d *servedDashboard
 			if !web.off() {
-				if d, err = startDashboard(web, dashboard.Config{Brokers: []string{clientAddr(b.Addr())}, Registry: reg, Logger: slog.Default()}); err != nil {
+				addr, ok := plaintextAddr(b)
+				if !ok {
+					b.Close()
+					return usageError{errors.New("--http: the dashboard reads the broker through a PLAINTEXT listener and this broker has none; add one on localhost (--listeners ...,PLAINTEXT://127.0.0.1:9092) or run `creek dashboard` with --sasl-mechanism and --tls-ca")}
+				}
+				if d, err = startDashboard(web, dashboard.Config{Brokers: []string{addr}, Registry: reg, Logger: slog.Default()}); err != nil {
 					b.Close()
 					return err
 				}
@@ -142,6 +148,17 @@ func listenersOf(b *broker.Broker) string {
 		out = append(out, l.Name+"://"+l.Addr)
 	}
 	return strings.Join(out, ", ")
+}
+
+// plaintextAddr is the address of the broker's first PLAINTEXT listener,
+// which the in-process dashboard connects to.
+func plaintextAddr(b *broker.Broker) (string, bool) {
+	for _, l := range b.Listeners() {
+		if l.Protocol == auth.Plaintext {
+			return clientAddr(l.Addr), true
+		}
+	}
+	return "", false
 }
 
 func dataDirOf(cfg broker.Config) string {

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"strings"
 
@@ -74,6 +75,7 @@ func NewSASLSession(mechanism string, creds CredentialLookup) (SASLSession, erro
 	if err != nil {
 		return nil, err
 	}
+	sess := &scramSession{m: m}
 	lookup := func(user string) (scram.StoredCredentials, error) {
 		c, ok := creds.Credential(user, m)
 		if !ok {
@@ -82,13 +84,15 @@ func NewSASLSession(mechanism string, creds CredentialLookup) (SASLSession, erro
 			// tell which user names exist.
 			c = decoyCredential(user, m)
 		}
+		sess.cred = c
 		return scram.StoredCredentials{KeyFactors: scram.KeyFactors{Salt: string(c.Salt), Iters: c.Iterations}, StoredKey: c.StoredKey, ServerKey: c.ServerKey}, nil
 	}
 	server, err := m.hash().NewServer(lookup)
 	if err != nil {
 		return nil, err
 	}
-	return &scramSession{m: m, conv: server.NewConversation()}, nil
+	sess.conv = server.NewConversation()
+	return sess, nil
 }
 
 // decoyKey makes decoy salts stable for a user within a broker's life, as a
@@ -114,6 +118,14 @@ const maxSASLMessage = 64 << 10
 type scramSession struct {
 	m    Mechanism
 	conv *scram.ServerConversation
+
+	// What the first round said, for a client-final message whose nonce
+	// repeats the client's part (see finalWithRepeatedNonce).
+	cred        Credential
+	clientFirst string
+	serverFirst string
+	user        string // set once authenticated outside conv
+	done        bool
 }
 
 func (s *scramSession) failed(reason string) *AuthError {
@@ -124,8 +136,13 @@ func (s *scramSession) Step(msg []byte) ([]byte, bool, error) {
 	if len(msg) > maxSASLMessage {
 		return nil, false, s.failed(fmt.Sprintf("a SCRAM message of %d bytes", len(msg)))
 	}
-	if s.conv.Done() {
+	if s.conv.Done() || s.done {
 		return nil, false, s.failed("a SCRAM message after the exchange ended")
+	}
+	if s.serverFirst != "" {
+		if answer, ok, err := s.finalWithRepeatedNonce(string(msg)); ok {
+			return answer, err == nil, err
+		}
 	}
 	answer, err := s.conv.Step(string(msg))
 	if err != nil {
@@ -135,10 +152,73 @@ func (s *scramSession) Step(msg []byte) ([]byte, bool, error) {
 		}
 		return nil, false, s.failed(reason)
 	}
+	if s.serverFirst == "" {
+		s.clientFirst, s.serverFirst = string(msg), answer
+	}
 	return []byte(answer), s.conv.Valid(), nil
 }
 
-func (s *scramSession) User() string { return s.conv.Username() }
+// finalWithRepeatedNonce checks a client-final message whose nonce is the
+// client's nonce followed by the whole server nonce (which already begins
+// with the client's): librdkafka 2.x sends that, and Kafka accepts it
+// because it only asks that the nonce end with the server's (ScramSaslServer).
+// The proof is checked as RFC 5802 says, over the messages as sent; ok is
+// false for any other message, which the SCRAM library then handles.
+func (s *scramSession) finalWithRepeatedNonce(c2 string) (answer []byte, ok bool, err error) {
+	fields := strings.Split(c2, ",")
+	serverNonce := strings.TrimPrefix(strings.SplitN(s.serverFirst, ",", 2)[0], "r=")
+	if len(fields) < 3 || !strings.HasPrefix(fields[1], "r=") {
+		return nil, false, nil
+	}
+	nonce := strings.TrimPrefix(fields[1], "r=")
+	if nonce == serverNonce || !strings.HasSuffix(nonce, serverNonce) {
+		return nil, false, nil
+	}
+	s.done = true
+	// The gs2 header (channel binding flag and authzid) is what the
+	// client-first message began with; c= must carry it back.
+	parts := strings.SplitN(s.clientFirst, ",", 3)
+	if len(parts) < 3 || (parts[0] != "n" && parts[0] != "y") {
+		return nil, true, s.failed("a repeated nonce with channel binding")
+	}
+	gs2, bare := parts[0]+","+parts[1]+",", parts[2]
+	if fields[0] != "c="+base64.StdEncoding.EncodeToString([]byte(gs2)) {
+		return nil, true, s.failed("channel binding data that does not match the first message")
+	}
+	proof, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(fields[len(fields)-1], "p="))
+	if err != nil || !strings.HasPrefix(fields[len(fields)-1], "p=") {
+		return nil, true, s.failed("a client-final message without a valid proof")
+	}
+	authMessage := []byte(bare + "," + s.serverFirst + "," + c2[:strings.LastIndex(c2, ",")])
+	newHash := s.m.hash()
+	mac := func(key []byte) []byte {
+		h := hmac.New(newHash, key)
+		h.Write(authMessage)
+		return h.Sum(nil)
+	}
+	signature := mac(s.cred.StoredKey)
+	if len(proof) != len(signature) {
+		return nil, true, s.failed("a proof of the wrong length")
+	}
+	clientKey := make([]byte, len(proof))
+	for i := range proof {
+		clientKey[i] = proof[i] ^ signature[i]
+	}
+	h := newHash()
+	h.Write(clientKey)
+	if !hmac.Equal(h.Sum(nil), s.cred.StoredKey) {
+		return nil, true, s.failed(fmt.Sprintf("user %q: challenge proof invalid", s.conv.Username()))
+	}
+	s.user = s.conv.Username()
+	return []byte("v=" + base64.StdEncoding.EncodeToString(mac(s.cred.ServerKey))), true, nil
+}
+
+func (s *scramSession) User() string {
+	if s.user != "" {
+		return s.user
+	}
+	return s.conv.Username()
+}
 
 type plainSession struct {
 	creds CredentialLookup

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/creek-pipeline/creek/internal/kafkaopt"
@@ -237,13 +238,21 @@ func (s *Source) Run(ctx context.Context, out chan<- *pipeline.Batch) error {
 		if ctx.Err() != nil || fs.IsClientClosed() {
 			return nil
 		}
+		var refused error
 		fs.EachError(func(topic string, p int32, err error) {
 			if errors.Is(err, context.Canceled) {
+				return
+			}
+			if refusal(err) {
+				refused = err
 				return
 			}
 			s.env.Logger.Warn("fetch failed", "topic", topic, "partition", p, "err", err)
 			s.env.Stats.Errors.Add(1)
 		})
+		if refused != nil {
+			return fmt.Errorf("the cluster refused this consumer: %w — check the SASL user and password, and its ACLs (READ on the topic and on the group; docs/security.md)", refused)
+		}
 		recs := fs.Records()
 		if len(recs) == 0 {
 			continue
@@ -336,4 +345,16 @@ func (s *Source) Close() error {
 	}
 	s.cl.Close()
 	return err
+}
+
+// refusal reports whether err is a failed login or a denied ACL, which
+// retrying cannot fix.
+func refusal(err error) bool {
+	for _, e := range []error{kerr.SaslAuthenticationFailed, kerr.TopicAuthorizationFailed, kerr.GroupAuthorizationFailed,
+		kerr.ClusterAuthorizationFailed, kerr.UnsupportedSaslMechanism, kerr.IllegalSaslState} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
