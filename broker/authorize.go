@@ -161,6 +161,26 @@ func init() {
 		}
 		return resp, nil
 	}
+	gates[kmsg.ElectLeaders.Int16()] = clusterGate(auth.Alter)
+	gates[kmsg.AlterPartitionAssignments.Int16()] = clusterGate(auth.Alter)
+	gates[kmsg.ListPartitionReassignments.Int16()] = clusterGate(auth.Describe)
+	gates[kmsg.UpdateFeatures.Int16()] = clusterGate(auth.Alter)
+	gates[kmsg.DescribeClientQuotas.Int16()] = clusterGate(auth.DescribeConfigs)
+	gates[kmsg.AlterClientQuotas.Int16()] = func(z access, req kmsg.Request) (kmsg.Response, func(kmsg.Response)) {
+		if z.mayCluster(auth.AlterConfigs) {
+			return nil, nil
+		}
+		resp := req.ResponseKind().(*kmsg.AlterClientQuotasResponse)
+		for _, e := range req.(*kmsg.AlterClientQuotasRequest).Entries { // no error at the top: one per entry
+			re := kmsg.NewAlterClientQuotasResponseEntry()
+			re.ErrorCode = clusterDenied
+			for _, en := range e.Entity {
+				re.Entity = append(re.Entity, kmsg.AlterClientQuotasResponseEntryEntity{Type: en.Type, Name: en.Name})
+			}
+			resp.Entries = append(resp.Entries, re)
+		}
+		return resp, nil
+	}
 	gates[kmsg.DescribeACLs.Int16()] = clusterGate(auth.Describe)
 	gates[kmsg.CreateACLs.Int16()] = func(z access, req kmsg.Request) (kmsg.Response, func(kmsg.Response)) {
 		if z.mayCluster(auth.Alter) {

@@ -721,3 +721,49 @@ func (w *robustLogs) all() string {
 	defer w.mu.Unlock()
 	return w.buf.String()
 }
+
+// TestUserQuota: a quota set for a user applies to that user's SASL
+// connections and not to another user's.
+func TestUserQuota(t *testing.T) {
+	s := startSecure(t, map[string]string{"quota.window.num": "3", "quota.window.size.seconds": "1"})
+	ctx := protoCtx(t)
+	s.addUser(t, "alice", "alice-secret")
+	admin := kadm.NewClient(s.client(t, "SASL_SSL", scram512("admin", adminPassword)))
+	if _, err := admin.CreateTopic(ctx, 1, 1, nil, "metered"); err != nil {
+		t.Fatal(err)
+	}
+	s.allow(t, kadm.NewACLs().Allow("User:alice").Topics("metered").Operations(kadm.OpWrite))
+	res, err := admin.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "user", Name: kmsg.StringPtr("alice")}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: 10000}},
+	}})
+	if err == nil && len(res) == 1 {
+		err = res[0].Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	throttledAfter := func(cl *kgo.Client) int32 {
+		value := strings.Repeat("x", 8000)
+		for range 10 {
+			req := kmsg.NewPtrProduceRequest()
+			req.Acks, req.TimeoutMillis = -1, 5000
+			rp := kmsg.ProduceRequestTopicPartition{Partition: 0, Records: protoBatch(t, protoBatchSpec{values: []string{value}})}
+			req.Topics = []kmsg.ProduceRequestTopic{{Topic: "metered", Partitions: []kmsg.ProduceRequestTopicPartition{rp}}}
+			resp, err := req.RequestWith(ctx, cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.ThrottleMillis > 0 {
+				return resp.ThrottleMillis
+			}
+		}
+		return 0
+	}
+	if throttledAfter(s.client(t, "SASL_SSL", scram512("alice", "alice-secret"))) == 0 {
+		t.Error("alice produced 80 KB at a 10 KB/s user quota and was never throttled")
+	}
+	if d := throttledAfter(s.client(t, "SASL_SSL", scram512("admin", adminPassword))); d != 0 {
+		t.Errorf("admin, who has no quota, was throttled %d ms", d)
+	}
+}
