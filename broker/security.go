@@ -88,7 +88,11 @@ func openListeners(values *config.BrokerValues) ([]*listener, error) {
 			for _, l := range out {
 				l.ln.Close()
 			}
-			return nil, fmt.Errorf("listen on %s (%s): %w (is another broker running? choose another port)", s.Addr, s.Name, err)
+			flag := "--listeners"
+			if spec == "" {
+				flag = "--listen"
+			}
+			return nil, fmt.Errorf("listen on %s (%s): %w (is another broker running? choose another port with %s)", s.Addr, s.Name, err, flag)
 		}
 		out = append(out, &listener{Listener: s, ln: ln, advertised: advertised[s.Name]})
 	}

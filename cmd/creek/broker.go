@@ -141,8 +141,12 @@ func brokerConfig(cmd *cobra.Command, file *config.File, overrides []string) (br
 	return broker.Config{Settings: settings, Logger: slog.Default()}, nil
 }
 
-// listenersOf names the broker's listeners for its banner.
+// listenersOf names the broker's listeners for its banner: the address
+// alone for the one PLAINTEXT listener of --listen, as before listeners.
 func listenersOf(b *broker.Broker) string {
+	if ls := b.Listeners(); len(ls) == 1 && ls[0].Name == "PLAINTEXT" && ls[0].Protocol == auth.Plaintext {
+		return ls[0].Addr
+	}
 	var out []string
 	for _, l := range b.Listeners() {
 		out = append(out, l.Name+"://"+l.Addr)
