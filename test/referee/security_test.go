@@ -3,6 +3,7 @@ package referee
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -76,14 +77,36 @@ func TestScramCredentials(t *testing.T) {
 			return req
 		}
 	}
+	// Kafka applies a credential change through its metadata log a moment
+	// after answering; wait until both brokers describe the user as wanted.
+	settled := func(exists bool) {
+		t.Helper()
+		p.both(func(side string, c *conn) {
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				req := describe(user)("")
+				req.SetVersion(0)
+				r := c.must(req).(*kmsg.DescribeUserSCRAMCredentialsResponse)
+				if len(r.Results) == 1 && (r.Results[0].ErrorCode == 0) == exists {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: user %s exists=%v not seen within 15 s", side, user, exists)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
 	v := int16(0)
 	p.same("DescribeUserScramCredentials of an unknown user", v, describe(user))
 	p.same("AlterUserScramCredentials with too few iterations", v, upsert(2, 1000))
 	p.same("AlterUserScramCredentials of an unknown mechanism", v, upsert(0, 4096))
 	p.same("AlterUserScramCredentials delete an unknown credential", v, remove(user))
 	p.same("AlterUserScramCredentials upsert", v, upsert(2, 4096))
+	settled(true)
 	p.same("DescribeUserScramCredentials of the user", v, describe(user))
 	p.same("DescribeUserScramCredentials of a user twice", v, describe(user, user))
 	p.same("AlterUserScramCredentials delete", v, remove(user))
+	settled(false)
 	p.same("DescribeUserScramCredentials after the delete", v, describe(user))
 }
