@@ -13,6 +13,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -58,11 +59,12 @@ type Broker struct {
 	txns    *txn.Coordinator
 	shares  *share.Coordinator
 	quotas  *quota.Manager
-	ln      net.Listener
 	logger  *slog.Logger
 
+	listeners []*listener
+	sec       *security
+
 	nodeID         int32
-	advertised     string
 	maxRequestSize int32
 	// maxOtherRequestSize bounds requests of APIs other than Produce.
 	maxOtherRequestSize int32
@@ -72,9 +74,10 @@ type Broker struct {
 	autoCreate          bool
 	metrics             *metrics.Broker // nil: not measured
 
-	mu      sync.Mutex
-	conns   map[*conn]struct{}
-	connsWG sync.WaitGroup
+	mu         sync.Mutex
+	conns      map[*conn]struct{}
+	connsPerIP map[string]int
+	connsWG    sync.WaitGroup
 
 	closing   chan struct{} // closed when shutdown starts
 	done      chan struct{} // closed when shutdown has finished
@@ -99,9 +102,14 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	fsync, _ := config.ParseFsync(values.String("fsync"))
 
-	ln, err := net.Listen("tcp", values.String("listen"))
+	listeners, err := openListeners(values)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w (is another broker running? choose another port with --listen)", values.String("listen"), err)
+		return nil, err
+	}
+	closeListeners := func() {
+		for _, l := range listeners {
+			l.ln.Close()
+		}
 	}
 	var m *metrics.Broker
 	var onSync func(time.Duration)
@@ -111,33 +119,39 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	cl, err := cluster.Open(cluster.Options{DataDir: values.String("data-dir"), Broker: values, Fsync: fsync, Logger: logger, OnSync: onSync})
 	if err != nil {
-		ln.Close()
+		closeListeners()
+		return nil, err
+	}
+	sec, err := newSecurity(values, listeners, cl, logger)
+	if err != nil {
+		closeListeners()
+		cl.Close()
 		return nil, err
 	}
 	if m != nil {
 		m.LogSizes = logSizes(cl)
 		if err := cfg.Metrics.Register(m); err != nil {
-			ln.Close()
+			closeListeners()
 			cl.Close()
 			return nil, fmt.Errorf("register the broker's metrics: %w", err)
 		}
 	}
 	groups, err := group.New(groupConfig(values), cl.GroupStore(), topicDirectory{cl}, logger)
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		cl.Close()
 		return nil, err
 	}
 	txns, err := txn.New(txnConfig(values), cl.TxnStore(), txnEnv{cluster: cl, groups: groups, logger: logger}, logger)
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		groups.Close()
 		cl.Close()
 		return nil, err
 	}
 	shares, err := share.New(shareConfig(values), topicDirectory{cl}, cl.ShareStore(), logger)
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		txns.Close()
 		groups.Close()
 		cl.Close()
@@ -148,7 +162,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		Sample:  time.Duration(values.Int64("quota.window.size.seconds")) * time.Second,
 	}, nil)
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		shares.Close()
 		txns.Close()
 		groups.Close()
@@ -161,10 +175,10 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		txns:                txns,
 		shares:              shares,
 		quotas:              quotas,
-		ln:                  ln,
 		logger:              logger,
+		listeners:           listeners,
+		sec:                 sec,
 		nodeID:              int32(values.Int64("node.id")),
-		advertised:          values.String("advertised-addr"),
 		maxRequestSize:      int32(values.Int64("socket.request.max.bytes")),
 		maxOtherRequestSize: int32(min(values.Int64("request.max.bytes.non.produce"), values.Int64("socket.request.max.bytes"))),
 		writeTimeout:        time.Duration(values.Int64("socket.write.timeout.ms")) * time.Millisecond,
@@ -173,10 +187,13 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		autoCreate:          values.Bool("auto.create.topics.enable"),
 		metrics:             m,
 		conns:               map[*conn]struct{}{},
+		connsPerIP:          map[string]int{},
 		closing:             make(chan struct{}),
 		done:                make(chan struct{}),
 	}
-	go b.acceptLoop()
+	for _, l := range listeners {
+		go b.acceptLoop(l)
+	}
 	txnCtx, stopTxns := context.WithCancel(context.Background())
 	go func() { <-b.closing; stopTxns() }()
 	go txns.Run(txnCtx)
@@ -187,7 +204,10 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		case <-b.done:
 		}
 	}()
-	logger.Info("broker listening", "addr", ln.Addr().String(), "data_dir", values.String("data-dir"), "cluster_id", cl.ID(), "fsync", values.String("fsync"))
+	for _, l := range listeners {
+		logger.Info("broker listening", "listener", l.Name, "protocol", string(l.Protocol), "addr", l.ln.Addr().String())
+	}
+	logger.Info("broker started", "data_dir", values.String("data-dir"), "cluster_id", cl.ID(), "fsync", values.String("fsync"))
 	return b, nil
 }
 
@@ -235,8 +255,9 @@ func (b *Broker) isClosing() bool {
 	}
 }
 
-// Addr is the address the broker listens on, such as "127.0.0.1:9092".
-func (b *Broker) Addr() string { return b.ln.Addr().String() }
+// Addr is the address the broker listens on, such as "127.0.0.1:9092"
+// (its first listener's, with several; see ListenerAddr).
+func (b *Broker) Addr() string { return b.listeners[0].ln.Addr().String() }
 
 // ClusterID is the id of this single-node cluster.
 func (b *Broker) ClusterID() string { return b.cluster.ID() }
@@ -253,7 +274,9 @@ const shutdownGrace = 10 * time.Second
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		close(b.closing)
-		b.ln.Close()
+		for _, l := range b.listeners {
+			l.ln.Close()
+		}
 		b.mu.Lock()
 		for c := range b.conns {
 			c.stopReading()
@@ -282,9 +305,9 @@ func (b *Broker) Close() error {
 	return b.closeErr
 }
 
-func (b *Broker) acceptLoop() {
+func (b *Broker) acceptLoop(l *listener) {
 	for {
-		nc, err := b.ln.Accept()
+		nc, err := l.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -293,7 +316,10 @@ func (b *Broker) acceptLoop() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		c := newConn(b, nc)
+		if l.Protocol.TLS() {
+			nc = tls.Server(nc, b.sec.tls.Config())
+		}
+		c := newConn(b, nc, l)
 		b.mu.Lock()
 		select {
 		case <-b.closing:
@@ -301,6 +327,12 @@ func (b *Broker) acceptLoop() {
 			nc.Close()
 			continue
 		default:
+		}
+		if err := b.admit(c); err != nil {
+			b.mu.Unlock()
+			b.logger.Warn("connection refused", "client", nc.RemoteAddr().String(), "listener", l.Name, "reason", err)
+			nc.Close()
+			continue
 		}
 		b.conns[c] = struct{}{}
 		b.connsWG.Add(1)
@@ -316,6 +348,9 @@ func (b *Broker) forget(c *conn) {
 	b.shares.ConnectionClosed(c) // its share sessions' records go back to their groups
 	b.mu.Lock()
 	delete(b.conns, c)
+	if b.connsPerIP[c.host]--; b.connsPerIP[c.host] <= 0 {
+		delete(b.connsPerIP, c.host)
+	}
 	b.mu.Unlock()
 	if b.metrics != nil {
 		b.metrics.Disconnected()
