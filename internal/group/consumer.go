@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/creek-pipeline/creek/internal/clock"
 	"github.com/creek-pipeline/creek/internal/guard"
 )
 
@@ -61,7 +62,7 @@ type consumerMember struct {
 	revokeDeadline time.Time
 
 	deadline time.Time // the session expires then without a heartbeat
-	timer    *time.Timer
+	timer    clock.Timer
 }
 
 // topicIDPartition is a partition by topic id, as KIP-848 names them.
@@ -606,7 +607,7 @@ func (g *group) watchConsumerSession(m *consumerMember) {
 	}
 	m.stopTimer()
 	c := g.c
-	m.timer = time.AfterFunc(due.Sub(c.now()), guard.Func(c.logger, "consumer group session timer", func() {
+	m.timer = c.clock.AfterFunc(due.Sub(c.now()), guard.Func(c.logger, "consumer group session timer", func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.closed || c.groups[g.name] != g || g.cg == nil || g.cg.members[m.id] != m {

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/creek-pipeline/creek/internal/clock"
 	"github.com/creek-pipeline/creek/internal/guard"
 )
 
@@ -56,7 +57,7 @@ type group struct {
 
 	rebalanceDeadline time.Time // members that have not rejoined by then are dropped
 	joinNotBefore     time.Time // group.initial.rebalance.delay.ms for a group that was empty
-	timer             *time.Timer
+	timer             clock.Timer
 }
 
 // member is one member of a group.
@@ -71,7 +72,7 @@ type member struct {
 	assignment       []byte
 
 	deadline time.Time // the session expires then without a heartbeat
-	timer    *time.Timer
+	timer    clock.Timer
 	synced   bool // sent SyncGroup in the current generation
 
 	join *waiter[*kmsg.JoinGroupResponse] // waiting for the join phase to end
@@ -425,8 +426,8 @@ func (g *group) maybeCompleteJoin() {
 // been replaced or another schedule came first.
 func (g *group) schedule(d time.Duration, fn func()) {
 	g.stopTimers()
-	var t *time.Timer
-	t = time.AfterFunc(d, guard.Func(g.c.logger, "group rebalance timer", func() {
+	var t clock.Timer
+	t = g.c.clock.AfterFunc(d, guard.Func(g.c.logger, "group rebalance timer", func() {
 		c := g.c
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -587,14 +588,14 @@ func (g *group) watchSession(m *member) {
 		}
 		now := c.now()
 		if m.join != nil || m.sync != nil || now.Before(m.deadline) {
-			m.timer = time.AfterFunc(max(m.deadline.Sub(now), m.sessionTimeout/4), guard.Func(c.logger, "group session timer", check))
+			m.timer = c.clock.AfterFunc(max(m.deadline.Sub(now), m.sessionTimeout/4), guard.Func(c.logger, "group session timer", check))
 			return
 		}
 		c.logger.Info("member session timed out; removed", "group", g.name, "member", m.id, "session_timeout", m.sessionTimeout)
 		g.removeMember(m)
 		g.memberLeft()
 	}
-	m.timer = time.AfterFunc(m.sessionTimeout, guard.Func(g.c.logger, "group session timer", check))
+	m.timer = g.c.clock.AfterFunc(m.sessionTimeout, guard.Func(g.c.logger, "group session timer", check))
 }
 
 // memberLeft rebalances the members that remain, or empties the group.

@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/creek-pipeline/creek/internal/clock"
 	"github.com/creek-pipeline/creek/internal/guard"
 	"github.com/creek-pipeline/creek/internal/storage"
 )
@@ -42,6 +43,8 @@ type Config struct {
 	DeliveryLimit     int16         // group.share.delivery.count.limit
 	MaxRecordLocks    int64         // group.share.partition.max.record.locks
 	MaxSize           int           // group.share.max.size
+
+	Clock clock.Clock // drives sessions, acquisition locks and fetch waits; nil: the wall clock
 }
 
 // Topics is what the coordinator needs of the broker's topics.
@@ -93,7 +96,7 @@ type Coordinator struct {
 	topics Topics
 	store  Store
 	logger *slog.Logger
-	now    func() time.Time
+	clock  clock.Clock
 
 	mu       sync.Mutex
 	groups   map[string]*group
@@ -102,8 +105,7 @@ type Coordinator struct {
 	changed  chan struct{} // closed and replaced when records become available
 	closed   bool
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	expiry *clock.Every // lock and session expiry
 }
 
 // group is one share group.
@@ -133,11 +135,10 @@ func New(cfg Config, topics Topics, store Store, logger *slog.Logger) (*Coordina
 		logger = slog.Default()
 	}
 	c := &Coordinator{
-		cfg: cfg, topics: topics, store: store, logger: logger, now: time.Now,
+		cfg: cfg, topics: topics, store: store, logger: logger, clock: clock.Or(cfg.Clock),
 		groups:   map[string]*group{},
 		sessions: map[sessionKey]*session{},
 		changed:  make(chan struct{}),
-		stop:     make(chan struct{}),
 	}
 	saved, err := store.LoadShareGroups()
 	if err != nil {
@@ -153,8 +154,8 @@ func New(cfg Config, topics Topics, store Store, logger *slog.Logger) (*Coordina
 		}
 		c.groups[g.name] = g
 	}
-	c.wg.Add(1)
-	go c.expireLoop()
+	every := max(min(c.cfg.LockDuration/10, 100*time.Millisecond), 10*time.Millisecond)
+	c.expiry = clock.NewEvery(c.clock, every, guard.Func(c.logger, "share group expiry", c.expire))
 	return c, nil
 }
 
@@ -172,9 +173,10 @@ func (c *Coordinator) Close() {
 	c.closed = true
 	c.notifyLocked()
 	c.mu.Unlock()
-	close(c.stop)
-	c.wg.Wait()
+	c.expiry.Stop()
 }
+
+func (c *Coordinator) now() time.Time { return c.clock.Now() }
 
 // Has reports whether a share group of that name exists.
 func (c *Coordinator) Has(name string) bool {
@@ -189,23 +191,8 @@ func (c *Coordinator) notifyLocked() {
 	c.changed = make(chan struct{})
 }
 
-// expireLoop releases expired acquisition locks and removes members whose
-// session expired.
-func (c *Coordinator) expireLoop() {
-	defer c.wg.Done()
-	every := min(c.cfg.LockDuration/10, 100*time.Millisecond)
-	t := time.NewTicker(max(every, 10*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-			guard.Run(c.logger, "share group expiry", c.expire)
-		}
-	}
-}
-
+// expire releases expired acquisition locks and removes members whose
+// session expired; it runs every tenth of the lock duration (10 to 100 ms).
 func (c *Coordinator) expire() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/creek-pipeline/creek/internal/clock"
 )
 
 // memStore keeps saved transactions as a crash would leave them: the last
@@ -144,7 +146,7 @@ func TestEpochsAndStates(t *testing.T) {
 	if _, err := c.AddPartitions("t", pid, e1, []Partition{{"x", 0}}, false); err != nil {
 		t.Fatal(err)
 	}
-	c.now = func() time.Time { return time.Now().Add(2 * time.Second) }
+	c.clock = clock.NewFake(time.Now().Add(2 * time.Second))
 	c.AbortTimedOut()
 	if d := c.Describe([]string{"t"})[0]; d.State != CompleteAbort || d.Epoch != e1+1 {
 		t.Fatalf("after the timeout: %s epoch %d", d.State, d.Epoch)
