@@ -25,11 +25,8 @@ import (
 
 	"github.com/creek-pipeline/creek/internal/cluster"
 	"github.com/creek-pipeline/creek/internal/config"
-	"github.com/creek-pipeline/creek/internal/group"
 	"github.com/creek-pipeline/creek/internal/metrics"
 	"github.com/creek-pipeline/creek/internal/quota"
-	"github.com/creek-pipeline/creek/internal/share"
-	"github.com/creek-pipeline/creek/internal/txn"
 )
 
 // Config configures a broker. Zero values take the defaults of `creek broker`.
@@ -53,13 +50,11 @@ type Config struct {
 
 // Broker is a running broker.
 type Broker struct {
-	cluster *cluster.Cluster
-	groups  *group.Coordinator
-	txns    *txn.Coordinator
-	shares  *share.Coordinator
-	quotas  *quota.Manager
-	ln      net.Listener
-	logger  *slog.Logger
+	cluster       *cluster.Cluster
+	*coordinators // groups, shares, txns and the front of every group request
+	quotas        *quota.Manager
+	ln            net.Listener
+	logger        *slog.Logger
 
 	nodeID         int32
 	advertised     string
@@ -122,24 +117,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("register the broker's metrics: %w", err)
 		}
 	}
-	groups, err := group.New(groupConfig(values), cl.GroupStore(), topicDirectory{cl}, logger)
+	co, err := startCoordinators(values, cl, logger)
 	if err != nil {
 		ln.Close()
-		cl.Close()
-		return nil, err
-	}
-	txns, err := txn.New(txnConfig(values), cl.TxnStore(), txnEnv{cluster: cl, groups: groups, logger: logger}, logger)
-	if err != nil {
-		ln.Close()
-		groups.Close()
-		cl.Close()
-		return nil, err
-	}
-	shares, err := share.New(shareConfig(values), topicDirectory{cl}, cl.ShareStore(), logger)
-	if err != nil {
-		ln.Close()
-		txns.Close()
-		groups.Close()
 		cl.Close()
 		return nil, err
 	}
@@ -149,17 +129,13 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}, nil)
 	if err != nil {
 		ln.Close()
-		shares.Close()
-		txns.Close()
-		groups.Close()
+		co.close()
 		cl.Close()
 		return nil, err
 	}
 	b := &Broker{
 		cluster:             cl,
-		groups:              groups,
-		txns:                txns,
-		shares:              shares,
+		coordinators:        co,
 		quotas:              quotas,
 		ln:                  ln,
 		logger:              logger,
@@ -179,7 +155,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	go b.acceptLoop()
 	txnCtx, stopTxns := context.WithCancel(context.Background())
 	go func() { <-b.closing; stopTxns() }()
-	go txns.Run(txnCtx)
+	go co.txns.Run(txnCtx)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -259,9 +235,7 @@ func (b *Broker) Close() error {
 			c.stopReading()
 		}
 		b.mu.Unlock()
-		b.groups.Close() // answers members waiting in JoinGroup/SyncGroup
-		b.txns.Close()
-		b.shares.Close() // answers share fetches waiting for records
+		b.coordinators.close()
 		finished := make(chan struct{})
 		go func() { b.connsWG.Wait(); close(finished) }()
 		select {

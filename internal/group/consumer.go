@@ -663,37 +663,17 @@ func (g *group) checkConsumerFetch(memberID *string, epoch int32) *kerr.Error {
 
 // ---- ConsumerGroupDescribe ----
 
-// ConsumerDescribe handles ConsumerGroupDescribe.
-func (c *Coordinator) ConsumerDescribe(req *kmsg.ConsumerGroupDescribeRequest) *kmsg.ConsumerGroupDescribeResponse {
-	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
+// describeConsumer fills ConsumerGroupDescribe's answer for a group the
+// Front found to be a consumer group.
+func (c *Coordinator) describeConsumer(dg *kmsg.ConsumerGroupDescribeResponseGroup) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, name := range req.Groups {
-		dg := kmsg.NewConsumerGroupDescribeResponseGroup()
-		dg.Group = name
-		g := c.groups[name]
-		fail := func(e *kerr.Error, msg string) {
-			dg.ErrorCode = e.Code
-			dg.ErrorMessage = kmsg.StringPtr(msg)
-		}
-		switch {
-		case c.closed:
-			fail(kerr.NotCoordinator, "the broker is shutting down")
-		case name == "":
-			fail(kerr.InvalidGroupID, "the group id is empty")
-		case g == nil:
-			fail(kerr.GroupIDNotFound, "group "+name+" does not exist")
-		case g.cg == nil:
-			fail(kerr.GroupIDNotFound, "group "+name+" is not a consumer group")
-		default:
-			g.describeConsumer(&dg)
-		}
-		if req.IncludeAuthorizedOperations {
-			dg.AuthorizedOperations = allGroupOperations
-		}
-		resp.Groups = append(resp.Groups, dg)
+	g := c.groups[dg.Group]
+	if g == nil || g.cg == nil { // gone (or changed kind) since the Front looked
+		dg.ErrorCode, dg.ErrorMessage = kerr.GroupIDNotFound.Code, kmsg.StringPtr("group "+dg.Group+" does not exist")
+		return
 	}
-	return resp
+	g.describeConsumer(dg)
 }
 
 func (g *group) describeConsumer(dg *kmsg.ConsumerGroupDescribeResponseGroup) {

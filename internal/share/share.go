@@ -178,6 +178,13 @@ func (c *Coordinator) Close() {
 
 func (c *Coordinator) now() time.Time { return c.clock.Now() }
 
+// Closed reports whether Close was called.
+func (c *Coordinator) Closed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
 // Has reports whether a share group of that name exists.
 func (c *Coordinator) Has(name string) bool {
 	c.mu.Lock()
@@ -417,47 +424,35 @@ func assignmentKey(a []kmsg.ShareGroupHeartbeatResponseAssignmentTopicPartition)
 
 // ---- ShareGroupDescribe ----
 
-// Describe handles ShareGroupDescribe.
-func (c *Coordinator) Describe(req *kmsg.ShareGroupDescribeRequest) *kmsg.ShareGroupDescribeResponse {
-	resp := req.ResponseKind().(*kmsg.ShareGroupDescribeResponse)
+// Describe fills ShareGroupDescribe's answer for a group that
+// group.Front found to be a share group.
+func (c *Coordinator) Describe(dg *kmsg.ShareGroupDescribeResponseGroup) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, name := range req.GroupIDs {
-		dg := kmsg.NewShareGroupDescribeResponseGroup()
-		dg.GroupID = name
-		g := c.groups[name]
-		switch {
-		case c.closed:
-			dg.ErrorCode = kerr.NotCoordinator.Code
-		case g == nil:
-			dg.ErrorCode, dg.ErrorMessage = kerr.GroupIDNotFound.Code, kmsg.StringPtr("share group "+name+" does not exist")
-		default:
-			dg.GroupState, dg.GroupEpoch, dg.AssignmentEpoch, dg.Assignor = g.state(), g.epoch, g.epoch, "simple"
-			ids := make([]string, 0, len(g.members))
-			for id := range g.members {
-				ids = append(ids, id)
-			}
-			sort.Strings(ids)
-			for _, id := range ids {
-				m := g.members[id]
-				dm := kmsg.NewShareGroupDescribeResponseGroupMember()
-				dm.MemberID, dm.RackID, dm.MemberEpoch, dm.ClientID, dm.ClientHost = m.id, m.rackID, m.epoch, m.clientID, m.clientHost
-				dm.SubscribedTopicNames = m.topics
-				for _, at := range c.assignment(m) {
-					tp := kmsg.NewShareGroupDescribeResponseGroupMemberAssignmentTopicPartition()
-					tp.TopicID, tp.Partitions = at.TopicID, at.Partitions
-					tp.Topic, _, _ = c.topics.TopicByID(at.TopicID)
-					dm.Assignment.TopicPartitions = append(dm.Assignment.TopicPartitions, tp)
-				}
-				dg.Members = append(dg.Members, dm)
-			}
-		}
-		if req.IncludeAuthorizedOperations {
-			dg.AuthorizedOperations = 1<<3 | 1<<6 | 1<<8 // READ, DELETE, DESCRIBE
-		}
-		resp.Groups = append(resp.Groups, dg)
+	g := c.groups[dg.GroupID]
+	if g == nil { // deleted since the Front looked
+		dg.ErrorCode, dg.ErrorMessage = kerr.GroupIDNotFound.Code, kmsg.StringPtr("share group "+dg.GroupID+" does not exist")
+		return
 	}
-	return resp
+	dg.GroupState, dg.GroupEpoch, dg.AssignmentEpoch, dg.Assignor = g.state(), g.epoch, g.epoch, "simple"
+	ids := make([]string, 0, len(g.members))
+	for id := range g.members {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		m := g.members[id]
+		dm := kmsg.NewShareGroupDescribeResponseGroupMember()
+		dm.MemberID, dm.RackID, dm.MemberEpoch, dm.ClientID, dm.ClientHost = m.id, m.rackID, m.epoch, m.clientID, m.clientHost
+		dm.SubscribedTopicNames = m.topics
+		for _, at := range c.assignment(m) {
+			tp := kmsg.NewShareGroupDescribeResponseGroupMemberAssignmentTopicPartition()
+			tp.TopicID, tp.Partitions = at.TopicID, at.Partitions
+			tp.Topic, _, _ = c.topics.TopicByID(at.TopicID)
+			dm.Assignment.TopicPartitions = append(dm.Assignment.TopicPartitions, tp)
+		}
+		dg.Members = append(dg.Members, dm)
+	}
 }
 
 func (g *group) state() string {
@@ -491,8 +486,6 @@ func (c *Coordinator) Delete(name string) *kerr.Error {
 	defer c.mu.Unlock()
 	g := c.groups[name]
 	switch {
-	case c.closed:
-		return kerr.NotCoordinator
 	case g == nil:
 		return kerr.GroupIDNotFound
 	case len(g.members) > 0:
@@ -566,8 +559,12 @@ func (c *Coordinator) AlterOffsets(req *kmsg.AlterShareGroupOffsetsRequest) *kms
 	g := c.groups[req.GroupID]
 	var topErr *kerr.Error
 	switch {
+	case c.closed:
+		resp.ErrorCode = kerr.NotCoordinator.Code
+		return resp
 	case req.GroupID == "" || len(req.GroupID) > MaxNameBytes:
-		topErr = kerr.InvalidGroupID
+		resp.ErrorCode = kerr.InvalidGroupID.Code // as Kafka: the topics are not answered
+		return resp
 	case g != nil && len(g.members) > 0:
 		topErr = kerr.NonEmptyGroup
 	}
@@ -609,7 +606,8 @@ func (c *Coordinator) AlterOffsets(req *kmsg.AlterShareGroupOffsetsRequest) *kms
 	return resp
 }
 
-// DeleteOffsets handles DeleteShareGroupOffsets: the state of the given
+// DeleteOffsets handles DeleteShareGroupOffsets (after group.Front's
+// lookup): the state of the given
 // topics is forgotten; they start again at the log end when next assigned.
 func (c *Coordinator) DeleteOffsets(req *kmsg.DeleteShareGroupOffsetsRequest) *kmsg.DeleteShareGroupOffsetsResponse {
 	resp := req.ResponseKind().(*kmsg.DeleteShareGroupOffsetsResponse)
