@@ -474,8 +474,12 @@ func (g *group) completeJoin() {
 		}
 	}
 	g.state = stateCompletingRebalance
+	now := g.c.now()
 	for _, m := range g.members {
 		if m.join != nil {
+			// As Kafka: the session restarts with the answer, however
+			// long the member waited for it.
+			m.deadline = now.Add(m.sessionTimeout)
 			g.fillJoin(m, m.join.resp)
 			close(m.join.done)
 			m.join = nil
@@ -682,8 +686,10 @@ func (g *group) completeSync(assignments []kmsg.SyncGroupRequestGroupAssignment)
 	}
 	g.state = stateStable
 	g.stopTimers()
+	now := g.c.now()
 	for _, m := range g.members {
 		if m.sync != nil {
+			m.deadline = now.Add(m.sessionTimeout)
 			g.fillSync(m, m.sync.resp)
 			close(m.sync.done)
 			m.sync = nil
