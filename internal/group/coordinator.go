@@ -9,6 +9,12 @@
 //   - KIP-848, the consumer protocol of Kafka 4 (consumer.go): members only
 //     heartbeat and the coordinator assigns partitions itself (assignors.go).
 //
+// front.go is where every group request enters, share groups (internal/share)
+// included: one name space for every kind. group.go holds the group
+// record, membership.go the classic protocol, consumer.go KIP-848,
+// partitions.go the partition sets it assigns, describe.go and admin.go the
+// describe, list and delete side, offsets.go committed offsets.
+//
 // Requests and responses are kmsg structs. JoinGroup and SyncGroup answers
 // wait for other members, so those calls return the response together with
 // a wait function that blocks until the response is complete.

@@ -11,55 +11,6 @@ import (
 	"github.com/creek-pipeline/creek/internal/guard"
 )
 
-// Group states, named as Kafka reports them.
-type state int
-
-const (
-	stateEmpty state = iota
-	statePreparingRebalance
-	stateCompletingRebalance
-	stateStable
-)
-
-func (s state) String() string {
-	return [...]string{"Empty", "PreparingRebalance", "CompletingRebalance", "Stable"}[s]
-}
-
-type topicPartition struct {
-	topic     string
-	partition int32
-}
-
-type committed struct {
-	offset      int64
-	leaderEpoch int32
-	metadata    string
-	at          time.Time
-}
-
-// group is one consumer group. The coordinator's mutex guards it.
-type group struct {
-	c    *Coordinator
-	name string
-
-	state        state
-	protocolType string
-	protocol     string // chosen for the current generation
-	generation   int32
-	leader       string
-	members      map[string]*member
-	static       map[string]string    // group.instance.id -> member id
-	pending      map[string]time.Time // member ids handed out with MEMBER_ID_REQUIRED -> expiry
-	offsets      map[topicPartition]committed
-	emptySince   time.Time
-
-	cg *consumerGroup // set for a KIP-848 group (type "consumer"), nil for a classic group
-
-	rebalanceDeadline time.Time // members that have not rejoined by then are dropped
-	joinNotBefore     time.Time // group.initial.rebalance.delay.ms for a group that was empty
-	timer             clock.Timer
-}
-
 // member is one member of a group.
 type member struct {
 	id               string
