@@ -159,6 +159,7 @@ func TestClassicStaticMemberRejoin(t *testing.T) {
 	old, gen := resp.MemberID, resp.Generation
 	sresp, swait := c.Sync(cl, syncRequest("g", old, gen, map[string][]byte{old: []byte("mine")}))
 	mustAnswer(t, "static sync", answered(swait))
+	code(t, "static sync", sresp.ErrorCode, errNone)
 
 	clk.Advance(5 * time.Second) // restarted within its 10 s session
 	resp, wait = c.Join(cl, joinRequest("g", "", &instance))
@@ -223,12 +224,12 @@ func TestClassicSyncTimeout(t *testing.T) {
 	}
 	first, _ := join("")
 	a := first.MemberID
-	respA, doneA := join(a)
+	_, doneA := join(a)
 	mustAnswer(t, "a", doneA)
 	second, _ := join("")
 	b := second.MemberID
 	respB, doneB := join(b)
-	respA, doneA = join(a)
+	respA, doneA := join(a)
 	mustAnswer(t, "a", doneA)
 	mustAnswer(t, "b", doneB)
 	if respA.LeaderID != a || respB.Generation != respA.Generation {
