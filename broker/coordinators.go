@@ -54,9 +54,14 @@ func (c *coordinators) close() {
 	c.shares.Close()
 }
 
+// millis reads settings in milliseconds (Kafka's *.ms).
+func millis(v *config.BrokerValues) func(name string) time.Duration {
+	return func(name string) time.Duration { return time.Duration(v.Int64(name)) * time.Millisecond }
+}
+
 // groupConfig reads the coordinator's settings.
 func groupConfig(v *config.BrokerValues) group.Config {
-	ms := func(name string) time.Duration { return time.Duration(v.Int64(name)) * time.Millisecond }
+	ms := millis(v)
 	var assignors []string
 	for _, a := range strings.Split(v.String("group.consumer.assignors"), ",") {
 		assignors = append(assignors, strings.TrimSpace(a))
@@ -103,19 +108,6 @@ func (d topicDirectory) TopicByID(id [16]byte) (string, int32, bool) {
 	return t.Name(), t.NumPartitions(), true
 }
 
-// shareConfig reads the share coordinator's settings.
-func shareConfig(v *config.BrokerValues) share.Config {
-	ms := func(name string) time.Duration { return time.Duration(v.Int64(name)) * time.Millisecond }
-	return share.Config{
-		SessionTimeout:    ms("group.share.session.timeout.ms"),
-		HeartbeatInterval: ms("group.share.heartbeat.interval.ms"),
-		LockDuration:      ms("group.share.record.lock.duration.ms"),
-		DeliveryLimit:     int16(v.Int64("group.share.delivery.count.limit")),
-		MaxRecordLocks:    v.Int64("group.share.partition.max.record.locks"),
-		MaxSize:           int(v.Int64("group.share.max.size")),
-	}
-}
-
 // Log gives the share coordinator a partition's log.
 func (d topicDirectory) Log(topic string, partition int32) (*storage.Log, bool) {
 	t, ok := d.c.Topic(topic)
@@ -126,9 +118,22 @@ func (d topicDirectory) Log(topic string, partition int32) (*storage.Log, bool) 
 	return l, l != nil
 }
 
+// shareConfig reads the share coordinator's settings.
+func shareConfig(v *config.BrokerValues) share.Config {
+	ms := millis(v)
+	return share.Config{
+		SessionTimeout:    ms("group.share.session.timeout.ms"),
+		HeartbeatInterval: ms("group.share.heartbeat.interval.ms"),
+		LockDuration:      ms("group.share.record.lock.duration.ms"),
+		DeliveryLimit:     int16(v.Int64("group.share.delivery.count.limit")),
+		MaxRecordLocks:    v.Int64("group.share.partition.max.record.locks"),
+		MaxSize:           int(v.Int64("group.share.max.size")),
+	}
+}
+
 // txnConfig reads the transaction coordinator's settings.
 func txnConfig(v *config.BrokerValues) txn.Config {
-	ms := func(name string) time.Duration { return time.Duration(v.Int64(name)) * time.Millisecond }
+	ms := millis(v)
 	return txn.Config{
 		MaxTimeout:      ms("transaction.max.timeout.ms"),
 		AbortCheckEvery: ms("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
