@@ -123,3 +123,21 @@ func TestFrontCreatingRequestsCannotShareAName(t *testing.T) {
 		}
 	}
 }
+
+// A closed coordinator answers NOT_COORDINATOR through the front, for
+// every kind.
+func TestFrontWhileShuttingDown(t *testing.T) {
+	f, c := newTestFront(t)
+	c.Close()
+	f.shares.Close()
+	d := kmsg.NewPtrDescribeGroupsRequest()
+	d.Groups = []string{"g"}
+	code(t, "DescribeGroups", f.Describe(d).Groups[0].ErrorCode, kerr.NotCoordinator)
+	sd := kmsg.NewPtrShareGroupDescribeRequest()
+	sd.GroupIDs = []string{"q"}
+	code(t, "ShareGroupDescribe", f.ShareDescribe(sd).Groups[0].ErrorCode, kerr.NotCoordinator)
+	del := kmsg.NewPtrDeleteShareGroupOffsetsRequest()
+	del.GroupID = "q"
+	code(t, "DeleteShareGroupOffsets", f.DeleteShareOffsets(del).ErrorCode, kerr.NotCoordinator)
+	code(t, "ListGroups", f.List(kmsg.NewPtrListGroupsRequest()).ErrorCode, kerr.NotCoordinator)
+}

@@ -251,3 +251,23 @@ func TestClassicSyncTimeout(t *testing.T) {
 	}
 	code(t, "a's heartbeat", heartbeat(c, "g", a, gen), kerr.UnknownMemberID)
 }
+
+// Offset expiry runs on the coordinator's clock: offsets a client committed
+// without joining expire offsets.retention.minutes after their commit, and
+// the group with them.
+func TestOffsetsExpireOnTheClock(t *testing.T) {
+	c, clk := newTestCoordinator(t, Config{OffsetsRetention: time.Hour, RetentionCheck: time.Minute, MaxMetadataBytes: 4096}, testTopics{"t": 1})
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.SetVersion(8)
+	req.Group, req.Generation = "simple", -1
+	req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 42}}}}
+	code(t, "commit", c.Commit(cl, req).Topics[0].Partitions[0].ErrorCode, errNone)
+	clk.Advance(59 * time.Minute)
+	if !c.Has("simple") {
+		t.Fatal("the group expired before offsets.retention.minutes")
+	}
+	clk.Advance(2 * time.Minute)
+	if c.Has("simple") {
+		t.Fatal("the group and its offsets outlived offsets.retention.minutes")
+	}
+}
