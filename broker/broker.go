@@ -26,11 +26,8 @@ import (
 
 	"github.com/creek-pipeline/creek/internal/cluster"
 	"github.com/creek-pipeline/creek/internal/config"
-	"github.com/creek-pipeline/creek/internal/group"
 	"github.com/creek-pipeline/creek/internal/metrics"
 	"github.com/creek-pipeline/creek/internal/quota"
-	"github.com/creek-pipeline/creek/internal/share"
-	"github.com/creek-pipeline/creek/internal/txn"
 )
 
 // Config configures a broker. Zero values take the defaults of `creek broker`.
@@ -54,12 +51,10 @@ type Config struct {
 
 // Broker is a running broker.
 type Broker struct {
-	cluster *cluster.Cluster
-	groups  *group.Coordinator
-	txns    *txn.Coordinator
-	shares  *share.Coordinator
-	quotas  *quota.Manager
-	logger  *slog.Logger
+	cluster       *cluster.Cluster
+	*coordinators // groups, shares, txns and the front of every group request
+	quotas        *quota.Manager
+	logger        *slog.Logger
 
 	listeners []*listener
 	sec       *security
@@ -136,24 +131,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("register the broker's metrics: %w", err)
 		}
 	}
-	groups, err := group.New(groupConfig(values), cl.GroupStore(), topicDirectory{cl}, logger)
+	co, err := startCoordinators(values, cl, logger)
 	if err != nil {
 		closeListeners()
-		cl.Close()
-		return nil, err
-	}
-	txns, err := txn.New(txnConfig(values), cl.TxnStore(), txnEnv{cluster: cl, groups: groups, logger: logger}, logger)
-	if err != nil {
-		closeListeners()
-		groups.Close()
-		cl.Close()
-		return nil, err
-	}
-	shares, err := share.New(shareConfig(values), topicDirectory{cl}, cl.ShareStore(), logger)
-	if err != nil {
-		closeListeners()
-		txns.Close()
-		groups.Close()
 		cl.Close()
 		return nil, err
 	}
@@ -163,17 +143,13 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}, nil)
 	if err != nil {
 		closeListeners()
-		shares.Close()
-		txns.Close()
-		groups.Close()
+		co.close()
 		cl.Close()
 		return nil, err
 	}
 	b := &Broker{
 		cluster:             cl,
-		groups:              groups,
-		txns:                txns,
-		shares:              shares,
+		coordinators:        co,
 		quotas:              quotas,
 		logger:              logger,
 		listeners:           listeners,
@@ -196,7 +172,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	txnCtx, stopTxns := context.WithCancel(context.Background())
 	go func() { <-b.closing; stopTxns() }()
-	go txns.Run(txnCtx)
+	go co.txns.Run(txnCtx)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -282,9 +258,7 @@ func (b *Broker) Close() error {
 			c.stopReading()
 		}
 		b.mu.Unlock()
-		b.groups.Close() // answers members waiting in JoinGroup/SyncGroup
-		b.txns.Close()
-		b.shares.Close() // answers share fetches waiting for records
+		b.coordinators.close()
 		finished := make(chan struct{})
 		go func() { b.connsWG.Wait(); close(finished) }()
 		select {
