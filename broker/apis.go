@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -22,7 +23,7 @@ type api struct {
 // Produce v0 is advertised, and a produce request of any version carrying a
 // v0/v1 message set is refused per partition with UNSUPPORTED_VERSION by
 // the storage layer. The other APIs start at v0 so that clients still
-// shipped by Linux distributions work. Ceilings are the newest kmsg knows.
+// shipped by Linux distributions work. Ceilings are in versions.go.
 var apis = map[int16]api{}
 
 func init() {
@@ -53,9 +54,13 @@ func register[Req kmsg.Request](key kmsg.Key, min int16, fn func(*Broker, *reque
 
 // registerAsync adds a handler that may finish its response later.
 func registerAsync[Req kmsg.Request](key kmsg.Key, min int16, fn func(*Broker, *request, Req) (kmsg.Response, func())) {
+	max, ok := maxVersions[key]
+	if !ok || max > key.Request().MaxVersion() || max < min {
+		panic(fmt.Sprintf("broker: %s needs an entry in maxVersions (versions.go) within %d..%d, the versions kmsg knows from the oldest served", key.Name(), min, key.Request().MaxVersion()))
+	}
 	apis[key.Int16()] = api{
 		min: min,
-		max: key.Request().MaxVersion(),
+		max: max,
 		handle: func(b *Broker, r *request, req kmsg.Request) (kmsg.Response, func()) {
 			return fn(b, r, req.(Req))
 		},

@@ -13,12 +13,12 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
 	"sync"
 	"time"
 
@@ -26,11 +26,8 @@ import (
 
 	"github.com/creek-pipeline/creek/internal/cluster"
 	"github.com/creek-pipeline/creek/internal/config"
-	"github.com/creek-pipeline/creek/internal/group"
 	"github.com/creek-pipeline/creek/internal/metrics"
 	"github.com/creek-pipeline/creek/internal/quota"
-	"github.com/creek-pipeline/creek/internal/share"
-	"github.com/creek-pipeline/creek/internal/txn"
 )
 
 // Config configures a broker. Zero values take the defaults of `creek broker`.
@@ -54,16 +51,15 @@ type Config struct {
 
 // Broker is a running broker.
 type Broker struct {
-	cluster *cluster.Cluster
-	groups  *group.Coordinator
-	txns    *txn.Coordinator
-	shares  *share.Coordinator
-	quotas  *quota.Manager
-	ln      net.Listener
-	logger  *slog.Logger
+	cluster       *cluster.Cluster
+	*coordinators // groups, shares, txns and the front of every group request
+	quotas        *quota.Manager
+	logger        *slog.Logger
+
+	listeners []*listener
+	sec       *security
 
 	nodeID         int32
-	advertised     string
 	maxRequestSize int32
 	// maxOtherRequestSize bounds requests of APIs other than Produce.
 	maxOtherRequestSize int32
@@ -73,9 +69,10 @@ type Broker struct {
 	autoCreate          bool
 	metrics             *metrics.Broker // nil: not measured
 
-	mu      sync.Mutex
-	conns   map[*conn]struct{}
-	connsWG sync.WaitGroup
+	mu         sync.Mutex
+	conns      map[*conn]struct{}
+	connsPerIP map[string]int
+	connsWG    sync.WaitGroup
 
 	closing   chan struct{} // closed when shutdown starts
 	done      chan struct{} // closed when shutdown has finished
@@ -100,9 +97,14 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	fsync, _ := config.ParseFsync(values.String("fsync"))
 
-	ln, err := net.Listen("tcp", values.String("listen"))
+	listeners, err := openListeners(values)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w (is another broker running? choose another port with --listen)", values.String("listen"), err)
+		return nil, err
+	}
+	closeListeners := func() {
+		for _, l := range listeners {
+			l.ln.Close()
+		}
 	}
 	var m *metrics.Broker
 	var onSync func(time.Duration)
@@ -112,76 +114,47 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	cl, err := cluster.Open(cluster.Options{DataDir: values.String("data-dir"), Broker: values, Fsync: fsync, Logger: logger, OnSync: onSync})
 	if err != nil {
-		ln.Close()
+		closeListeners()
+		return nil, err
+	}
+	sec, err := newSecurity(values, listeners, cl, logger)
+	if err != nil {
+		closeListeners()
+		cl.Close()
 		return nil, err
 	}
 	if m != nil {
 		m.LogSizes = logSizes(cl)
 		if err := cfg.Metrics.Register(m); err != nil {
-			ln.Close()
+			closeListeners()
 			cl.Close()
 			return nil, fmt.Errorf("register the broker's metrics: %w", err)
 		}
 	}
-	// The share coordinator keeps every group's configs; the group
-	// coordinator reads consumer.* from it once it exists.
-	var groupConfigs func(string) map[string]string
-	gcfg := groupConfig(values)
-	gcfg.GroupTimeouts = func(g string) (session, heartbeat time.Duration) {
-		if groupConfigs == nil {
-			return 0, 0
-		}
-		set := groupConfigs(g)
-		ms := func(name string) time.Duration {
-			n, _ := strconv.ParseInt(set[name], 10, 64)
-			return time.Duration(n) * time.Millisecond
-		}
-		return ms("consumer.session.timeout.ms"), ms("consumer.heartbeat.interval.ms")
-	}
-	groups, err := group.New(gcfg, cl.GroupStore(), topicDirectory{cl}, logger)
+	co, err := startCoordinators(values, cl, logger)
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		cl.Close()
 		return nil, err
 	}
-	txns, err := txn.New(txnConfig(values), cl.TxnStore(), txnEnv{cluster: cl, groups: groups, logger: logger}, logger)
-	if err != nil {
-		ln.Close()
-		groups.Close()
-		cl.Close()
-		return nil, err
-	}
-	shares, err := share.New(shareConfig(values), topicDirectory{cl}, cl.ShareStore(), logger)
-	if err != nil {
-		ln.Close()
-		txns.Close()
-		groups.Close()
-		cl.Close()
-		return nil, err
-	}
-	groupConfigs = shares.GroupConfigs
 	quotas, err := quota.New(cl.QuotaStore(), quota.Config{
 		Samples: int(values.Int64("quota.window.num")),
 		Sample:  time.Duration(values.Int64("quota.window.size.seconds")) * time.Second,
 	}, nil)
 	if err != nil {
-		ln.Close()
-		shares.Close()
-		txns.Close()
-		groups.Close()
+		closeListeners()
+		co.close()
 		cl.Close()
 		return nil, err
 	}
 	b := &Broker{
 		cluster:             cl,
-		groups:              groups,
-		txns:                txns,
-		shares:              shares,
+		coordinators:        co,
 		quotas:              quotas,
-		ln:                  ln,
 		logger:              logger,
+		listeners:           listeners,
+		sec:                 sec,
 		nodeID:              int32(values.Int64("node.id")),
-		advertised:          values.String("advertised-addr"),
 		maxRequestSize:      int32(values.Int64("socket.request.max.bytes")),
 		maxOtherRequestSize: int32(min(values.Int64("request.max.bytes.non.produce"), values.Int64("socket.request.max.bytes"))),
 		writeTimeout:        time.Duration(values.Int64("socket.write.timeout.ms")) * time.Millisecond,
@@ -190,13 +163,16 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		autoCreate:          values.Bool("auto.create.topics.enable"),
 		metrics:             m,
 		conns:               map[*conn]struct{}{},
+		connsPerIP:          map[string]int{},
 		closing:             make(chan struct{}),
 		done:                make(chan struct{}),
 	}
-	go b.acceptLoop()
+	for _, l := range listeners {
+		go b.acceptLoop(l)
+	}
 	txnCtx, stopTxns := context.WithCancel(context.Background())
 	go func() { <-b.closing; stopTxns() }()
-	go txns.Run(txnCtx)
+	go co.txns.Run(txnCtx)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -204,7 +180,10 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		case <-b.done:
 		}
 	}()
-	logger.Info("broker listening", "addr", ln.Addr().String(), "data_dir", values.String("data-dir"), "cluster_id", cl.ID(), "fsync", values.String("fsync"))
+	for _, l := range listeners {
+		logger.Info("broker listening", "listener", l.Name, "protocol", string(l.Protocol), "addr", l.ln.Addr().String())
+	}
+	logger.Info("broker started", "data_dir", values.String("data-dir"), "cluster_id", cl.ID(), "fsync", values.String("fsync"))
 	return b, nil
 }
 
@@ -252,8 +231,9 @@ func (b *Broker) isClosing() bool {
 	}
 }
 
-// Addr is the address the broker listens on, such as "127.0.0.1:9092".
-func (b *Broker) Addr() string { return b.ln.Addr().String() }
+// Addr is the address the broker listens on, such as "127.0.0.1:9092"
+// (its first listener's, with several; see ListenerAddr).
+func (b *Broker) Addr() string { return b.listeners[0].ln.Addr().String() }
 
 // ClusterID is the id of this single-node cluster.
 func (b *Broker) ClusterID() string { return b.cluster.ID() }
@@ -270,15 +250,15 @@ const shutdownGrace = 10 * time.Second
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		close(b.closing)
-		b.ln.Close()
+		for _, l := range b.listeners {
+			l.ln.Close()
+		}
 		b.mu.Lock()
 		for c := range b.conns {
 			c.stopReading()
 		}
 		b.mu.Unlock()
-		b.groups.Close() // answers members waiting in JoinGroup/SyncGroup
-		b.txns.Close()
-		b.shares.Close() // answers share fetches waiting for records
+		b.coordinators.close()
 		finished := make(chan struct{})
 		go func() { b.connsWG.Wait(); close(finished) }()
 		select {
@@ -299,9 +279,9 @@ func (b *Broker) Close() error {
 	return b.closeErr
 }
 
-func (b *Broker) acceptLoop() {
+func (b *Broker) acceptLoop(l *listener) {
 	for {
-		nc, err := b.ln.Accept()
+		nc, err := l.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -310,7 +290,10 @@ func (b *Broker) acceptLoop() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		c := newConn(b, nc)
+		if l.Protocol.TLS() {
+			nc = tls.Server(nc, b.sec.tls.Config())
+		}
+		c := newConn(b, nc, l)
 		b.mu.Lock()
 		select {
 		case <-b.closing:
@@ -318,6 +301,12 @@ func (b *Broker) acceptLoop() {
 			nc.Close()
 			continue
 		default:
+		}
+		if err := b.admit(c); err != nil {
+			b.mu.Unlock()
+			b.logger.Warn("connection refused", "client", nc.RemoteAddr().String(), "listener", l.Name, "reason", err)
+			nc.Close()
+			continue
 		}
 		b.conns[c] = struct{}{}
 		b.connsWG.Add(1)
@@ -333,6 +322,9 @@ func (b *Broker) forget(c *conn) {
 	b.shares.ConnectionClosed(c) // its share sessions' records go back to their groups
 	b.mu.Lock()
 	delete(b.conns, c)
+	if b.connsPerIP[c.host]--; b.connsPerIP[c.host] <= 0 {
+		delete(b.connsPerIP, c.host)
+	}
 	b.mu.Unlock()
 	if b.metrics != nil {
 		b.metrics.Disconnected()

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/creek-pipeline/creek/internal/auth"
 )
 
 // A connection is served by two goroutines. The reader decodes requests in
@@ -30,6 +33,12 @@ type conn struct {
 	b     *Broker
 	nc    net.Conn
 	local string // the address the client dialed, advertised when none is configured
+
+	listener   *listener
+	host       string    // the client's IP address, as ACLs name hosts
+	principal  string    // who the client is: User:ANONYMOUS until it authenticates
+	sasl       *saslConn // nil on listeners without SASL
+	closeAfter bool      // close once the current request is answered (a failed login)
 
 	queue  chan *pending
 	queued atomic.Int32 // responses handed to the writer and not yet written
@@ -99,15 +108,22 @@ type request struct {
 // maxPipelined bounds the requests of one connection in flight at once.
 const maxPipelined = 32
 
-func newConn(b *Broker, nc net.Conn) *conn {
-	return &conn{
-		b:     b,
-		nc:    nc,
-		local: nc.LocalAddr().String(),
-		queue: make(chan *pending, maxPipelined),
-		w:     bufio.NewWriterSize(deadlineWriter{nc, b.writeTimeout}, 64<<10),
-		gone:  make(chan struct{}),
+func newConn(b *Broker, nc net.Conn, l *listener) *conn {
+	c := &conn{
+		b:         b,
+		nc:        nc,
+		local:     nc.LocalAddr().String(),
+		listener:  l,
+		principal: auth.Anonymous,
+		queue:     make(chan *pending, maxPipelined),
+		w:         bufio.NewWriterSize(deadlineWriter{nc, b.writeTimeout}, 64<<10),
+		gone:      make(chan struct{}),
 	}
+	c.host, _, _ = net.SplitHostPort(nc.RemoteAddr().String())
+	if l.Protocol.SASL() {
+		c.sasl = &saslConn{}
+	}
+	return c
 }
 
 // deadlineWriter writes to a connection in pieces of at most
@@ -146,6 +162,14 @@ func (w deadlineWriter) Write(p []byte) (int, error) {
 
 func (c *conn) serve() {
 	defer c.b.forget(c)
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if err := c.startTLS(tc); err != nil {
+			c.b.logger.Warn("closing client connection", "client", c.nc.RemoteAddr().String(), "reason", err)
+			c.nc.Close()
+			close(c.gone)
+			return
+		}
+	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -235,6 +259,14 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if c.sasl != nil && !c.sasl.authenticated {
+			if err := c.unauthenticatedFrame(r, size); err != errNotRaw {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		if size < 8 || size > c.b.maxRequestSize {
 			return protocolError("request of %d bytes is outside 8..%d (socket.request.max.bytes); is this a Kafka client?", size, c.b.maxRequestSize)
 		}
@@ -275,10 +307,13 @@ func (c *conn) readLoop() error {
 			if err := c.respond(p, true); err != nil {
 				return err
 			}
-			continue
+		} else {
+			c.queued.Add(1)
+			c.queue <- p
 		}
-		c.queued.Add(1)
-		c.queue <- p
+		if c.closeAfter {
+			return errLogged
+		}
 	}
 }
 
@@ -311,6 +346,11 @@ func (c *conn) handle(body []byte) (p *pending, err error) {
 	if err := req.ReadFrom(rd.Src); err != nil {
 		return nil, protocolError("malformed %s v%d request: %v", kmsg.NameForKey(key), version, err)
 	}
+	if c.sasl != nil {
+		if err := c.sasl.allows(key, time.Now); err != nil {
+			return nil, err
+		}
+	}
 	rc := &request{conn: c, version: version}
 	if clientID != nil {
 		rc.clientID = *clientID
@@ -322,7 +362,7 @@ func (c *conn) handle(body []byte) (p *pending, err error) {
 		}
 	}()
 	answerOnce(req)
-	p.resp, p.finish = a.handle(c.b, rc, req)
+	p.resp, p.finish = c.b.authorized(a, rc, req)
 	return p, nil
 }
 

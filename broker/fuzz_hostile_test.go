@@ -517,6 +517,7 @@ func startHostileRig(tb testing.TB) *hostileRig {
 		tb.Fatal(err)
 	}
 	r.b = b
+	tb.Cleanup(func() { b.Close() }) // after finish, which the callers register later
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
 	if err != nil {
 		tb.Fatal(err)

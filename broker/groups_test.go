@@ -27,6 +27,7 @@ func groupClient(t *testing.T, b *Broker, opts ...kgo.Opt) *kgo.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(cl.Close) // a test may close it earlier (a member leaving); closing twice is harmless
 	return cl
 }
 

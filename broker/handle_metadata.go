@@ -21,9 +21,10 @@ const leaderEpoch = 0
 // CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
 const allTopicOperations = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
 
-// advertisedAddr is the host and port a client should use to reach us.
+// advertisedAddr is the host and port a client should use to reach us:
+// its listener's advertised address, else the one it connected to.
 func (b *Broker) advertisedAddr(c *conn) (string, int32) {
-	addr := b.advertised
+	addr := c.listener.advertised
 	if addr == "" {
 		addr = c.local
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/creek-pipeline/creek/internal/auth"
 	"github.com/creek-pipeline/creek/internal/quota"
 )
 
@@ -79,9 +80,14 @@ func handleAlterClientQuotas(b *Broker, r *request, req *kmsg.AlterClientQuotasR
 	return resp
 }
 
-// quotaClient is who a request counts against.
+// quotaClient is who a request counts against: the authenticated user (as
+// Kafka, the principal's name) and the client id.
 func (r *request) quotaClient() quota.Client {
-	return quota.Client{User: "ANONYMOUS", ID: r.clientID}
+	user := "ANONYMOUS"
+	if name, err := auth.ParsePrincipal(r.conn.principal); err == nil {
+		user = name
+	}
+	return quota.Client{User: user, ID: r.clientID}
 }
 
 // throttle asks a client to wait d: it is told so in its answer, and its

@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/creek-pipeline/creek/internal/cluster"
-	"github.com/creek-pipeline/creek/internal/config"
 	"github.com/creek-pipeline/creek/internal/group"
 	"github.com/creek-pipeline/creek/internal/storage"
 	"github.com/creek-pipeline/creek/internal/txn"
@@ -31,14 +30,6 @@ func init() {
 	register(kmsg.DescribeTransactions, 0, handleDescribeTransactions)
 	register(kmsg.ListTransactions, 0, handleListTransactions)
 	register(kmsg.DescribeProducers, 0, handleDescribeProducers)
-}
-
-func txnConfig(v *config.BrokerValues) txn.Config {
-	ms := func(name string) time.Duration { return time.Duration(v.Int64(name)) * time.Millisecond }
-	return txn.Config{
-		MaxTimeout:      ms("transaction.max.timeout.ms"),
-		AbortCheckEvery: ms("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
-	}
 }
 
 // txnEnv gives the transaction coordinator access to the broker.

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/creek-pipeline/creek/internal/auth"
 	"github.com/creek-pipeline/creek/internal/storage"
 )
 
@@ -131,7 +132,7 @@ func regionWritePaths(t *testing.T, version int16, f *os.File, data []byte) {
 			ln.Close()
 		}
 		b := &Broker{logger: discardLogger()}
-		c := newConn(b, server)
+		c := newConn(b, server, &listener{Listener: auth.Listener{Name: "PLAINTEXT", Protocol: auth.Plaintext}})
 		go func() {
 			c.respond(&pending{key: kmsg.Fetch.Int16(), corr: 7, resp: withRegions()}, true)
 			server.Close()

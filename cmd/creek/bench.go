@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/creek-pipeline/creek/internal/bench"
-	"github.com/creek-pipeline/creek/internal/kafkaopt"
 )
 
 // benchCmd holds what every bench subcommand shares.
@@ -71,6 +71,7 @@ line of text or, with --output json, as a JSON object.`,
 // target is the cluster a benchmark runs against.
 type target struct {
 	brokers []string
+	opts    []kgo.Opt    // TLS and SASL for --brokers
 	pid     int          // broker process to measure, 0 for none
 	stop    func() error // stops a broker started with --self
 }
@@ -81,11 +82,11 @@ func (b *benchCmd) connect(cmd *cobra.Command) (*target, error) {
 		return nil, usageError{fmt.Errorf("--output %q: want text or json", b.output)}
 	}
 	if !b.self {
-		brokers, err := kafkaopt.SplitBrokers(b.kafka.brokerList(cmd))
+		brokers, opts, err := b.kafka.clientOpts(cmd)
 		if err != nil {
-			return nil, usageError{err}
+			return nil, err
 		}
-		return &target{brokers: brokers, pid: b.brokerPID, stop: func() error { return nil }}, nil
+		return &target{brokers: brokers, opts: opts, pid: b.brokerPID, stop: func() error { return nil }}, nil
 	}
 	return startSelfBroker(cmd.Context(), cmd.ErrOrStderr(), b.quiet, b.selfArgs...)
 }
@@ -229,7 +230,7 @@ acknowledgement (p50, p95, p99, p99.9). The topic is created with
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.Acks, cfg.Compression = acks, compression
 			return b.run(cmd, func(ctx context.Context, t *target) (*bench.Result, error) {
-				cfg.Brokers, cfg.Progress = t.brokers, b.progress(cmd)
+				cfg.Brokers, cfg.ClientOpts, cfg.Progress = t.brokers, t.opts, b.progress(cmd)
 				return bench.Produce(ctx, cfg)
 			})
 		},
@@ -273,13 +274,13 @@ measured.`,
 					if !b.quiet {
 						fmt.Fprintf(cmd.ErrOrStderr(), "bench: filling %s with %d records of %d bytes (not measured)\n", cfg.Topic, fill, fillSize)
 					}
-					_, err := bench.Produce(ctx, bench.ProduceConfig{Brokers: t.brokers, Topic: cfg.Topic, Records: fill,
+					_, err := bench.Produce(ctx, bench.ProduceConfig{Brokers: t.brokers, ClientOpts: t.opts, Topic: cfg.Topic, Records: fill,
 						RecordSize: fillSize, Acks: "1", Compression: "none", Producers: 1, Partitions: 3, BatchBytes: 1 << 20})
 					if err != nil {
 						return nil, fmt.Errorf("filling the topic: %w", err)
 					}
 				}
-				cfg.Brokers, cfg.Progress = t.brokers, b.progress(cmd)
+				cfg.Brokers, cfg.ClientOpts, cfg.Progress = t.brokers, t.opts, b.progress(cmd)
 				return bench.Consume(ctx, cfg)
 			})
 		},

@@ -5,14 +5,17 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/creek-pipeline/creek/broker"
+	"github.com/creek-pipeline/creek/internal/auth"
 	"github.com/creek-pipeline/creek/internal/config"
 	"github.com/creek-pipeline/creek/internal/dashboard"
 	"github.com/creek-pipeline/creek/internal/metrics"
@@ -39,6 +42,9 @@ broker settings keep their Kafka names; set them with --override name=value.
 		Example: `  creek broker
   creek broker --data-dir /var/lib/creek --advertised-addr broker.example.com:9092
   creek broker --override log.retention.bytes=536870912 --override num.partitions=3
+  creek broker --listeners PLAINTEXT://127.0.0.1:9092,SASL_SSL://:9093 \
+    --advertised-listeners SASL_SSL://broker.example.com:9093 \
+    --tls-cert broker.crt --tls-key broker.key --super-users 'User:admin;User:ANONYMOUS'
   CREEK_FSYNC=always creek broker --config creek.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -58,10 +64,25 @@ broker settings keep their Kafka names; set them with --override name=value.
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "creek broker listening on %s (data in %s); stop with Ctrl-C\n", b.Addr(), dataDirOf(cfg))
+			fmt.Fprintf(cmd.ErrOrStderr(), "creek broker listening on %s (data in %s); stop with Ctrl-C\n", listenersOf(b), dataDirOf(cfg))
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for range hup { // new TLS certificates, without dropping a connection
+					if err := b.ReloadCertificates(); err != nil {
+						slog.Error("SIGHUP: the TLS certificates were not reloaded; the old ones stay in use", "err", err)
+					}
+				}
+			}()
 			var d *servedDashboard
 			if !web.off() {
-				if d, err = startDashboard(web, dashboard.Config{Brokers: []string{clientAddr(b.Addr())}, Registry: reg, Logger: slog.Default()}); err != nil {
+				addr, ok := plaintextAddr(b)
+				if !ok {
+					b.Close()
+					return usageError{errors.New("--http: the dashboard reads the broker through a PLAINTEXT listener and this broker has none; add one on localhost (--listeners ...,PLAINTEXT://127.0.0.1:9092) or run `creek dashboard` with --sasl-mechanism and --tls-ca")}
+				}
+				if d, err = startDashboard(web, dashboard.Config{Brokers: []string{addr}, Registry: reg, Logger: slog.Default()}); err != nil {
 					b.Close()
 					return err
 				}
@@ -118,6 +139,30 @@ func brokerConfig(cmd *cobra.Command, file *config.File, overrides []string) (br
 		return broker.Config{}, usageError{err}
 	}
 	return broker.Config{Settings: settings, Logger: slog.Default()}, nil
+}
+
+// listenersOf names the broker's listeners for its banner: the address
+// alone for the one PLAINTEXT listener of --listen, as before listeners.
+func listenersOf(b *broker.Broker) string {
+	if ls := b.Listeners(); len(ls) == 1 && ls[0].Name == "PLAINTEXT" && ls[0].Protocol == auth.Plaintext {
+		return ls[0].Addr
+	}
+	var out []string
+	for _, l := range b.Listeners() {
+		out = append(out, l.Name+"://"+l.Addr)
+	}
+	return strings.Join(out, ", ")
+}
+
+// plaintextAddr is the address of the broker's first PLAINTEXT listener,
+// which the in-process dashboard connects to.
+func plaintextAddr(b *broker.Broker) (string, bool) {
+	for _, l := range b.Listeners() {
+		if l.Protocol == auth.Plaintext {
+			return clientAddr(l.Addr), true
+		}
+	}
+	return "", false
 }
 
 func dataDirOf(cfg broker.Config) string {

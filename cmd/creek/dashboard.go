@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,10 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/creek-pipeline/creek/internal/dashboard"
-	"github.com/creek-pipeline/creek/internal/kafkaopt"
 	"github.com/creek-pipeline/creek/internal/metrics"
 	"github.com/creek-pipeline/creek/internal/pipeline"
 )
@@ -153,12 +150,9 @@ func dashboardPipelines(specs []*pipeline.Spec, pipes []*pipeline.Pipeline, reg 
 }
 
 func newDashboardCommand() *cobra.Command {
-	var (
-		brokers string
-		useTLS  bool
-		topic   string
-	)
+	var topic string
 	var h *httpFlags
+	var k *kafkaFlags
 	cmd := &cobra.Command{
 		Use:   "dashboard",
 		Short: "Serve the web dashboard and Prometheus /metrics for any Kafka cluster",
@@ -173,24 +167,19 @@ address needs credentials (--http-user with CREEK_HTTP_PASSWORD or
 --http-password-file, or --http-token-file) or an explicit --http-insecure.
 It is read-only unless --http-admin is given. See docs/dashboard.md.`,
 		Example: `  creek dashboard --brokers localhost:9092
-  creek dashboard --brokers b-1.msk.example.com:9094 --tls --http 127.0.0.1:9600
+  creek dashboard --brokers b-1.msk.example.com:9098 --tls --sasl-mechanism AWS_MSK_IAM
+  creek dashboard --brokers broker.example.com:9093 --tls-ca ca.crt --sasl-mechanism SCRAM-SHA-512 \
+    --sasl-user dashboard --sasl-password-file dashboard.pass
   CREEK_HTTP_PASSWORD=... creek dashboard --brokers kafka:9092 --http :9600 --http-user admin`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if h.off() {
 				return usageError{errors.New("--http off leaves the dashboard nothing to do; give an address such as localhost:9600")}
 			}
-			list := brokers
-			if !cmd.Flags().Changed("brokers") && os.Getenv("CREEK_BROKERS") != "" {
-				list = os.Getenv("CREEK_BROKERS")
-			}
-			seeds, err := kafkaopt.SplitBrokers(list)
+			list := k.brokerList(cmd)
+			seeds, opts, err := k.clientOpts(cmd)
 			if err != nil {
-				return usageError{err}
-			}
-			var opts []kgo.Opt
-			if useTLS {
-				opts = append(opts, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}))
+				return err
 			}
 			ctx, stop := signalContext()
 			defer stop()
@@ -207,9 +196,8 @@ It is read-only unless --http-admin is given. See docs/dashboard.md.`,
 			return d.Close()
 		},
 	}
+	k = addKafkaFlags(cmd)
 	f := cmd.Flags()
-	f.StringVar(&brokers, "brokers", kafkaopt.DefaultBrokers, "Kafka bootstrap servers, comma-separated host:port (env CREEK_BROKERS when the flag is not given)")
-	f.BoolVar(&useTLS, "tls", false, "connect to the brokers with TLS (e.g. Amazon MSK on port 9094)")
 	f.StringVar(&topic, "topic", "", "topic of the live tweets and analytics (default: the first topic with records)")
 	h = addHTTPFlags(f, dashboard.DefaultAddr)
 	return cmd

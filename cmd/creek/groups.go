@@ -26,7 +26,7 @@ type adminCmd struct {
 // newAdminCmd adds the shared flags to cmd.
 func newAdminCmd(cmd *cobra.Command) *adminCmd {
 	a := &adminCmd{kafka: addKafkaFlags(cmd)}
-	cmd.PersistentFlags().StringVar(&a.output, "output", "table", "table or json")
+	cmd.PersistentFlags().StringVarP(&a.output, "output", "o", "table", "table or json") // as topics: -o json
 	return a
 }
 

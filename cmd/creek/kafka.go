@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -10,9 +9,11 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/creek-pipeline/creek/internal/kafkaopt"
+	"github.com/creek-pipeline/creek/internal/pipeline"
 )
 
 // Admin commands talk to creek's broker or any Kafka cluster over the wire
@@ -26,19 +27,65 @@ const (
 )
 
 // kafkaFlags are the connection flags of an admin command and its
-// subcommands: --brokers (else CREEK_BROKERS, else localhost:9092) and --tls.
+// subcommands: --brokers (else CREEK_BROKERS, else localhost:9092), TLS and
+// SASL (kafkaopt.SecurityOptions, each also from its CREEK_* variable).
 type kafkaFlags struct {
 	brokers string
-	tls     bool
 }
 
-// addKafkaFlags adds --brokers and --tls to cmd and its subcommands.
+// addKafkaFlags adds --brokers and the security flags to cmd and its subcommands.
 func addKafkaFlags(cmd *cobra.Command) *kafkaFlags {
 	k := &kafkaFlags{}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&k.brokers, "brokers", kafkaopt.DefaultBrokers, "Kafka bootstrap servers, comma-separated host:port (env CREEK_BROKERS when the flag is not given)")
-	pf.BoolVar(&k.tls, "tls", false, "connect to the brokers with TLS (e.g. Amazon MSK on port 9094)")
+	for _, o := range kafkaopt.SecurityOptions {
+		switch {
+		case o.Flag == "":
+		case o.Type == pipeline.TypeBool:
+			pf.Bool(o.Flag, false, o.Doc)
+		default:
+			pf.String(o.Flag, "", o.Doc)
+		}
+	}
 	return k
+}
+
+// security reads the security flags, each else its environment variable.
+func (k *kafkaFlags) security(cmd *cobra.Command) kafkaopt.Security {
+	get := func(name string) string {
+		for _, o := range kafkaopt.SecurityOptions {
+			if o.Name != name {
+				continue
+			}
+			if f := cmd.Flags().Lookup(o.Flag); o.Flag != "" && f != nil && f.Changed {
+				return f.Value.String()
+			}
+			for _, env := range o.Env {
+				if v := os.Getenv(env); v != "" {
+					return v
+				}
+			}
+		}
+		return ""
+	}
+	return kafkaopt.Security{
+		TLS: get("tls") == "true", TLSCA: get("tls-ca"), TLSCert: get("tls-cert"), TLSKey: get("tls-key"),
+		Mechanism: get("sasl-mechanism"), User: get("sasl-user"), Password: get("sasl-password"), PasswordFile: get("sasl-password-file"),
+	}
+}
+
+// clientOpts are the franz-go options for --brokers and the security flags.
+func (k *kafkaFlags) clientOpts(cmd *cobra.Command) ([]string, []kgo.Opt, error) {
+	list := k.brokerList(cmd)
+	seeds, err := kafkaopt.SplitBrokers(list)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	sec, err := k.security(cmd).Opts()
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	return seeds, sec, nil
 }
 
 // brokerList is --brokers when given, else $CREEK_BROKERS, else the default.
@@ -63,19 +110,16 @@ type kafkaConn struct {
 // so that a wrong address fails at once with a message saying what to do.
 func (k *kafkaFlags) connect(ctx context.Context, cmd *cobra.Command) (*kafkaConn, error) {
 	list := k.brokerList(cmd)
-	seeds, err := kafkaopt.SplitBrokers(list)
+	seeds, sec, err := k.clientOpts(cmd)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, err
 	}
-	opts := []kgo.Opt{
+	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.DialTimeout(kafkaDialTimeout),
 		kgo.RequestRetries(2),
 		kgo.RetryTimeout(10 * time.Second),
-	}
-	if k.tls {
-		opts = append(opts, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}))
-	}
+	}, sec...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--brokers %q: %w", list, err)}
@@ -86,6 +130,9 @@ func (k *kafkaFlags) connect(ctx context.Context, cmd *cobra.Command) (*kafkaCon
 		cl.Close()
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			return nil, err
+		}
+		if errors.Is(err, kerr.SaslAuthenticationFailed) || errors.Is(err, kerr.IllegalSaslState) || errors.Is(err, kerr.UnsupportedSaslMechanism) {
+			return nil, fmt.Errorf("Kafka at %s refused the login: %v — check --sasl-mechanism, --sasl-user and the password (CREEK_SASL_PASSWORD or --sasl-password-file)", list, err)
 		}
 		return nil, fmt.Errorf("cannot reach Kafka at %s: %v — is `creek broker` running? use --brokers HOST:PORT", list, err)
 	}

@@ -55,7 +55,7 @@ creek's broker unchanged.`,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())}
 	})
-	root.AddCommand(newBrokerCommand(), newTopicsCommand(), newGroupsCommand(), newProduceCommand(), newConsumeCommand(), newRunCommand(), newUpCommand(), newBenchCommand(), newTransactionsCommand(), newS3Command(), newDashboardCommand(), newVersionCommand())
+	root.AddCommand(newBrokerCommand(), newTopicsCommand(), newGroupsCommand(), newProduceCommand(), newConsumeCommand(), newRunCommand(), newUpCommand(), newBenchCommand(), newTransactionsCommand(), newUsersCommand(), newACLsCommand(), newCertsCommand(), newS3Command(), newDashboardCommand(), newVersionCommand())
 	return root
 }
 

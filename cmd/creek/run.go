@@ -32,7 +32,12 @@ in YAML the options have the same names without the x- prefix.
       topic: tweets
 
 An unknown key or a bad value stops creek at start with the file, line and
-what is allowed.`,
+what is allowed.
+
+Ctrl-C (or SIGTERM) stops the sources; each sink then has 10 s to write
+what it was handed, and a Kafka sink 10 s more to deliver what its producer
+buffered. What is not written by then is not acknowledged: a Kafka source
+has not committed it and reads it again next time.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := config.ReadFile(args[0])

@@ -14,6 +14,7 @@ import (
 // ConsumeConfig configures a consume benchmark.
 type ConsumeConfig struct {
 	Brokers           []string
+	ClientOpts        []kgo.Opt // TLS and SASL
 	Topic             string
 	Records           int64  // <= 0: everything the topic holds when the benchmark starts
 	Group             string // "" reads the partitions directly from the start
@@ -28,7 +29,7 @@ type ConsumeConfig struct {
 // latency from each record's timestamp to its arrival.
 func Consume(ctx context.Context, cfg ConsumeConfig) (*Result, error) {
 	if cfg.Records <= 0 {
-		n, err := TopicRecords(ctx, cfg.Brokers, cfg.Topic)
+		n, err := TopicRecords(ctx, cfg.Brokers, cfg.Topic, cfg.ClientOpts...)
 		if err != nil {
 			return nil, err
 		}
@@ -37,10 +38,10 @@ func Consume(ctx context.Context, cfg ConsumeConfig) (*Result, error) {
 		}
 		cfg.Records = n
 	}
-	opts := []kgo.Opt{
+	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...), kgo.ConsumeTopics(cfg.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	}
+	}, cfg.ClientOpts...)
 	if cfg.FetchMaxBytes > 0 {
 		opts = append(opts, kgo.FetchMaxBytes(cfg.FetchMaxBytes))
 	}
@@ -92,8 +93,8 @@ func Consume(ctx context.Context, cfg ConsumeConfig) (*Result, error) {
 }
 
 // TopicRecords counts the records a topic holds (end minus start offsets).
-func TopicRecords(ctx context.Context, brokers []string, topic string) (int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func TopicRecords(ctx context.Context, brokers []string, topic string, opts ...kgo.Opt) (int64, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
 	if err != nil {
 		return 0, err
 	}

@@ -16,6 +16,7 @@ import (
 // ProduceConfig configures a produce benchmark.
 type ProduceConfig struct {
 	Brokers     []string
+	ClientOpts  []kgo.Opt // TLS and SASL
 	Topic       string
 	Records     int64
 	RecordSize  int
@@ -45,8 +46,8 @@ var codecs = map[string]kgo.CompressionCodec{"none": kgo.NoCompression(), "gzip"
 	"snappy": kgo.SnappyCompression(), "lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression()}
 
 // EnsureTopic creates the topic with the given partitions if it is missing.
-func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions int32) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions int32, opts ...kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
 	if err != nil {
 		return err
 	}
@@ -76,7 +77,7 @@ func Produce(ctx context.Context, cfg ProduceConfig) (*Result, error) {
 		cfg.Producers = 1
 	}
 	if cfg.Partitions > 0 {
-		if err := EnsureTopic(ctx, cfg.Brokers, cfg.Topic, cfg.Partitions); err != nil {
+		if err := EnsureTopic(ctx, cfg.Brokers, cfg.Topic, cfg.Partitions, cfg.ClientOpts...); err != nil {
 			return nil, err
 		}
 	}
@@ -96,6 +97,7 @@ func Produce(ctx context.Context, cfg ProduceConfig) (*Result, error) {
 		if cfg.Keys > 0 {
 			opts = append(opts, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
 		}
+		opts = append(opts, cfg.ClientOpts...)
 		if cfg.BatchBytes > 0 {
 			opts = append(opts, kgo.ProducerBatchMaxBytes(cfg.BatchBytes))
 		}

@@ -34,10 +34,11 @@ type Options struct {
 
 // Cluster is the state of a single-node Kafka cluster.
 type Cluster struct {
-	opts   Options
-	logger *slog.Logger
-	store  *store
-	id     string
+	opts     Options
+	logger   *slog.Logger
+	store    *store
+	id       string
+	security *Security
 
 	mu     sync.RWMutex
 	topics map[string]*Topic
@@ -73,6 +74,10 @@ func Open(opts Options) (*Cluster, error) {
 		topics: map[string]*Topic{},
 		byID:   map[[16]byte]*Topic{},
 		stop:   make(chan struct{}),
+	}
+	if c.security, err = newSecurity(st.db); err != nil {
+		st.close()
+		return nil, err
 	}
 	if err := c.load(created); err != nil {
 		c.closeLogs()

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/creek-pipeline/creek/internal/clock"
 	"github.com/creek-pipeline/creek/internal/guard"
 )
 
@@ -61,65 +62,7 @@ type consumerMember struct {
 	revokeDeadline time.Time
 
 	deadline time.Time // the session expires then without a heartbeat
-	timer    *time.Timer
-}
-
-// topicIDPartition is a partition by topic id, as KIP-848 names them.
-type topicIDPartition struct {
-	id        [16]byte
-	partition int32
-}
-
-// partitionSet is a set of partitions.
-type partitionSet map[topicIDPartition]struct{}
-
-func (s partitionSet) has(p topicIDPartition) bool { _, ok := s[p]; return ok }
-
-func (s partitionSet) equal(o partitionSet) bool {
-	if len(s) != len(o) {
-		return false
-	}
-	for p := range s {
-		if !o.has(p) {
-			return false
-		}
-	}
-	return true
-}
-
-func (s partitionSet) intersects(o partitionSet) bool {
-	for p := range s {
-		if o.has(p) {
-			return true
-		}
-	}
-	return false
-}
-
-// minus returns the partitions of s not in o.
-func (s partitionSet) minus(o partitionSet) partitionSet {
-	out := partitionSet{}
-	for p := range s {
-		if !o.has(p) {
-			out[p] = struct{}{}
-		}
-	}
-	return out
-}
-
-// byTopic groups a set by topic id, partitions sorted, topics in id order.
-func (s partitionSet) byTopic() ([][16]byte, map[[16]byte][]int32) {
-	m := map[[16]byte][]int32{}
-	for p := range s {
-		m[p.id] = append(m[p.id], p.partition)
-	}
-	ids := make([][16]byte, 0, len(m))
-	for id, ps := range m {
-		slices.Sort(ps)
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, func(a, b [16]byte) int { return strings.Compare(string(a[:]), string(b[:])) })
-	return ids, m
+	timer    clock.Timer
 }
 
 func newConsumerGroup() *consumerGroup {
@@ -144,14 +87,6 @@ func (cg *consumerGroup) state() string {
 		}
 	}
 	return "Stable"
-}
-
-// hasMembers reports whether any member, of either protocol, is in the group.
-func (g *group) hasMembers() bool {
-	if g.cg != nil && len(g.cg.members) > 0 {
-		return true
-	}
-	return len(g.members) > 0 || len(g.pending) > 0 || g.state != stateEmpty
 }
 
 // ---- ConsumerGroupHeartbeat ----
@@ -342,16 +277,6 @@ func (m *consumerMember) checkEpoch(req *kmsg.ConsumerGroupHeartbeatRequest) *ke
 		return nil
 	}
 	return kerr.FencedMemberEpoch
-}
-
-func ownedPartitions(topics []kmsg.ConsumerGroupHeartbeatRequestTopic) partitionSet {
-	out := partitionSet{}
-	for _, t := range topics {
-		for _, p := range t.Partitions {
-			out[topicIDPartition{t.TopicID, p}] = struct{}{}
-		}
-	}
-	return out
 }
 
 // updateSubscription applies the fields a heartbeat may change and reports
@@ -607,7 +532,7 @@ func (g *group) watchConsumerSession(m *consumerMember) {
 	}
 	m.stopTimer()
 	c := g.c
-	m.timer = time.AfterFunc(due.Sub(c.now()), guard.Func(c.logger, "consumer group session timer", func() {
+	m.timer = c.clock.AfterFunc(due.Sub(c.now()), guard.Func(c.logger, "consumer group session timer", func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.closed || c.groups[g.name] != g || g.cg == nil || g.cg.members[m.id] != m {
@@ -659,82 +584,4 @@ func (g *group) checkConsumerFetch(memberID *string, epoch int32) *kerr.Error {
 		return kerr.StaleMemberEpoch
 	}
 	return nil
-}
-
-// ---- ConsumerGroupDescribe ----
-
-// ConsumerDescribe handles ConsumerGroupDescribe.
-func (c *Coordinator) ConsumerDescribe(req *kmsg.ConsumerGroupDescribeRequest) *kmsg.ConsumerGroupDescribeResponse {
-	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, name := range req.Groups {
-		dg := kmsg.NewConsumerGroupDescribeResponseGroup()
-		dg.Group = name
-		g := c.groups[name]
-		fail := func(e *kerr.Error, msg string) {
-			dg.ErrorCode = e.Code
-			dg.ErrorMessage = kmsg.StringPtr(msg)
-		}
-		switch {
-		case c.closed:
-			fail(kerr.NotCoordinator, "the broker is shutting down")
-		case name == "":
-			fail(kerr.InvalidGroupID, "the group id is empty")
-		case g == nil:
-			fail(kerr.GroupIDNotFound, "group "+name+" does not exist")
-		case g.cg == nil:
-			fail(kerr.GroupIDNotFound, "group "+name+" is not a consumer group")
-		default:
-			g.describeConsumer(&dg)
-		}
-		if req.IncludeAuthorizedOperations {
-			dg.AuthorizedOperations = allGroupOperations
-		}
-		resp.Groups = append(resp.Groups, dg)
-	}
-	return resp
-}
-
-func (g *group) describeConsumer(dg *kmsg.ConsumerGroupDescribeResponseGroup) {
-	cg := g.cg
-	dg.State, dg.Epoch, dg.AssignmentEpoch = cg.state(), cg.epoch, cg.assignmentEpoch
-	dg.AssignorName = cg.assignor
-	if dg.AssignorName == "" {
-		dg.AssignorName = g.c.cfg.ConsumerAssignors[0]
-	}
-	ids := make([]string, 0, len(cg.members))
-	for id := range cg.members {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		m := cg.members[id]
-		dm := kmsg.NewConsumerGroupDescribeResponseGroupMember()
-		dm.MemberID, dm.InstanceID, dm.RackID, dm.MemberEpoch = m.id, m.instanceID, m.rackID, m.epoch
-		dm.ClientID, dm.ClientHost = m.clientID, m.clientHost
-		dm.SubscribedTopics = m.topics
-		if dm.SubscribedTopics == nil {
-			dm.SubscribedTopics = []string{}
-		}
-		if m.regex != "" {
-			dm.SubscribedTopicRegex = kmsg.StringPtr(m.regex)
-		}
-		dm.Assignment = g.describeAssignment(m.assigned)
-		dm.TargetAssignment = g.describeAssignment(cg.target[m.id])
-		dm.MemberType = 1 // a consumer-protocol member
-		dg.Members = append(dg.Members, dm)
-	}
-}
-
-func (g *group) describeAssignment(s partitionSet) kmsg.Assignment {
-	a := kmsg.NewAssignment()
-	ids, parts := s.byTopic()
-	for _, id := range ids {
-		tp := kmsg.NewAssignmentTopicPartition()
-		tp.TopicID, tp.Partitions = id, parts[id]
-		tp.Topic, _, _ = g.c.topics.TopicByID(id)
-		a.TopicPartitions = append(a.TopicPartitions, tp)
-	}
-	return a
 }

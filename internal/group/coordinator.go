@@ -9,6 +9,12 @@
 //   - KIP-848, the consumer protocol of Kafka 4 (consumer.go): members only
 //     heartbeat and the coordinator assigns partitions itself (assignors.go).
 //
+// front.go is where every group request enters, share groups (internal/share)
+// included: one name space for every kind. group.go holds the group
+// record, membership.go the classic protocol, consumer.go KIP-848,
+// partitions.go the partition sets it assigns, describe.go and admin.go the
+// describe, list and delete side, offsets.go committed offsets.
+//
 // Requests and responses are kmsg structs. JoinGroup and SyncGroup answers
 // wait for other members, so those calls return the response together with
 // a wait function that blocks until the response is complete.
@@ -26,6 +32,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/creek-pipeline/creek/internal/clock"
 	"github.com/creek-pipeline/creek/internal/guard"
 )
 
@@ -45,6 +52,8 @@ type Config struct {
 	// GroupTimeouts, when set, gives a group's own consumer.session.timeout.ms
 	// and consumer.heartbeat.interval.ms (0 where it has none).
 	GroupTimeouts func(group string) (session, heartbeat time.Duration)
+
+	Clock clock.Clock // drives sessions, rebalances and offset expiry; nil: the wall clock
 }
 
 // Topics is what the coordinator needs to know about topics.
@@ -66,7 +75,7 @@ type Coordinator struct {
 	store  Store
 	topics Topics
 	logger *slog.Logger
-	now    func() time.Time
+	clock  clock.Clock
 
 	mu     sync.Mutex
 	groups map[string]*group
@@ -74,8 +83,7 @@ type Coordinator struct {
 
 	storeMu sync.Mutex // orders offset writes; taken before mu is released
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	expiry *clock.Every // offset expiry, nil when off
 }
 
 // ErrClosed is returned by a coordinator that is shutting down.
@@ -96,9 +104,8 @@ func New(cfg Config, store Store, topics Topics, logger *slog.Logger) (*Coordina
 		cfg.ConsumerAssignors = []string{"uniform", "range"}
 	}
 	c := &Coordinator{
-		cfg: cfg, store: store, topics: topics, logger: logger, now: time.Now,
+		cfg: cfg, store: store, topics: topics, logger: logger, clock: clock.Or(cfg.Clock),
 		groups: map[string]*group{},
-		stop:   make(chan struct{}),
 	}
 	saved, err := store.LoadGroups()
 	if err != nil {
@@ -120,8 +127,7 @@ func New(cfg Config, store Store, topics Topics, logger *slog.Logger) (*Coordina
 		c.groups[g.name] = g
 	}
 	if cfg.RetentionCheck > 0 {
-		c.wg.Add(1)
-		go c.expireLoop()
+		c.expiry = clock.NewEvery(c.clock, cfg.RetentionCheck, guard.Func(c.logger, "offset expiry", c.ExpireOffsets))
 	}
 	return c, nil
 }
@@ -149,9 +155,12 @@ func (c *Coordinator) Close() {
 		}
 	}
 	c.mu.Unlock()
-	close(c.stop)
-	c.wg.Wait()
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 }
+
+func (c *Coordinator) now() time.Time { return c.clock.Now() }
 
 func (c *Coordinator) newGroup(name string) *group {
 	return &group{
@@ -225,21 +234,6 @@ func (c *Coordinator) sortedGroups() []*group {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
-}
-
-// expireLoop deletes expired offsets and then groups left with nothing.
-func (c *Coordinator) expireLoop() {
-	defer c.wg.Done()
-	t := time.NewTicker(c.cfg.RetentionCheck)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-			guard.Run(c.logger, "offset expiry", c.ExpireOffsets)
-		}
-	}
 }
 
 // Has reports whether a group of that name exists (with members or with

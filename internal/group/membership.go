@@ -7,57 +7,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/creek-pipeline/creek/internal/clock"
 	"github.com/creek-pipeline/creek/internal/guard"
 )
-
-// Group states, named as Kafka reports them.
-type state int
-
-const (
-	stateEmpty state = iota
-	statePreparingRebalance
-	stateCompletingRebalance
-	stateStable
-)
-
-func (s state) String() string {
-	return [...]string{"Empty", "PreparingRebalance", "CompletingRebalance", "Stable"}[s]
-}
-
-type topicPartition struct {
-	topic     string
-	partition int32
-}
-
-type committed struct {
-	offset      int64
-	leaderEpoch int32
-	metadata    string
-	at          time.Time
-}
-
-// group is one consumer group. The coordinator's mutex guards it.
-type group struct {
-	c    *Coordinator
-	name string
-
-	state        state
-	protocolType string
-	protocol     string // chosen for the current generation
-	generation   int32
-	leader       string
-	members      map[string]*member
-	static       map[string]string    // group.instance.id -> member id
-	pending      map[string]time.Time // member ids handed out with MEMBER_ID_REQUIRED -> expiry
-	offsets      map[topicPartition]committed
-	emptySince   time.Time
-
-	cg *consumerGroup // set for a KIP-848 group (type "consumer"), nil for a classic group
-
-	rebalanceDeadline time.Time // members that have not rejoined by then are dropped
-	joinNotBefore     time.Time // group.initial.rebalance.delay.ms for a group that was empty
-	timer             *time.Timer
-}
 
 // member is one member of a group.
 type member struct {
@@ -71,7 +23,7 @@ type member struct {
 	assignment       []byte
 
 	deadline time.Time // the session expires then without a heartbeat
-	timer    *time.Timer
+	timer    clock.Timer
 	synced   bool // sent SyncGroup in the current generation
 
 	join *waiter[*kmsg.JoinGroupResponse] // waiting for the join phase to end
@@ -425,8 +377,8 @@ func (g *group) maybeCompleteJoin() {
 // been replaced or another schedule came first.
 func (g *group) schedule(d time.Duration, fn func()) {
 	g.stopTimers()
-	var t *time.Timer
-	t = time.AfterFunc(d, guard.Func(g.c.logger, "group rebalance timer", func() {
+	var t clock.Timer
+	t = g.c.clock.AfterFunc(d, guard.Func(g.c.logger, "group rebalance timer", func() {
 		c := g.c
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -473,8 +425,12 @@ func (g *group) completeJoin() {
 		}
 	}
 	g.state = stateCompletingRebalance
+	now := g.c.now()
 	for _, m := range g.members {
 		if m.join != nil {
+			// As Kafka: the session restarts with the answer, however
+			// long the member waited for it.
+			m.deadline = now.Add(m.sessionTimeout)
 			g.fillJoin(m, m.join.resp)
 			close(m.join.done)
 			m.join = nil
@@ -587,14 +543,14 @@ func (g *group) watchSession(m *member) {
 		}
 		now := c.now()
 		if m.join != nil || m.sync != nil || now.Before(m.deadline) {
-			m.timer = time.AfterFunc(max(m.deadline.Sub(now), m.sessionTimeout/4), guard.Func(c.logger, "group session timer", check))
+			m.timer = c.clock.AfterFunc(max(m.deadline.Sub(now), m.sessionTimeout/4), guard.Func(c.logger, "group session timer", check))
 			return
 		}
 		c.logger.Info("member session timed out; removed", "group", g.name, "member", m.id, "session_timeout", m.sessionTimeout)
 		g.removeMember(m)
 		g.memberLeft()
 	}
-	m.timer = time.AfterFunc(m.sessionTimeout, guard.Func(g.c.logger, "group session timer", check))
+	m.timer = g.c.clock.AfterFunc(m.sessionTimeout, guard.Func(g.c.logger, "group session timer", check))
 }
 
 // memberLeft rebalances the members that remain, or empties the group.
@@ -681,8 +637,10 @@ func (g *group) completeSync(assignments []kmsg.SyncGroupRequestGroupAssignment)
 	}
 	g.state = stateStable
 	g.stopTimers()
+	now := g.c.now()
 	for _, m := range g.members {
 		if m.sync != nil {
+			m.deadline = now.Add(m.sessionTimeout)
 			g.fillSync(m, m.sync.resp)
 			close(m.sync.done)
 			m.sync = nil

@@ -253,20 +253,14 @@ func (c *Coordinator) fetchGroup(version int16, rg kmsg.OffsetFetchRequestGroup)
 
 // ---- OffsetDelete ----
 
-// DeleteOffsets handles OffsetDelete: offsets of topics the group's members
-// are not subscribed to can be deleted.
+// DeleteOffsets handles OffsetDelete (after the Front's lookup): offsets of
+// topics the group's members are not subscribed to can be deleted.
 func (c *Coordinator) DeleteOffsets(cl Client, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	g := c.groups[req.Group]
+	g := c.groups[req.Group] // the Front looked it up
 	switch {
-	case req.Group == "":
-		resp.ErrorCode = kerr.InvalidGroupID.Code
-		return resp
-	case c.closed:
-		resp.ErrorCode = kerr.NotCoordinator.Code
-		return resp
 	case g == nil:
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
 		return resp

@@ -1,9 +1,9 @@
 // Package kafkaopt holds what every Kafka-speaking part of creek shares:
-// the --brokers option and building a franz-go client for it.
+// the --brokers option, TLS and SASL (security.go), and building a
+// franz-go client for them.
 package kafkaopt
 
 import (
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -22,25 +22,18 @@ var BrokersOption = pipeline.Option{
 	Doc: "Kafka bootstrap servers, comma-separated host:port (creek broker or any Kafka cluster).",
 }
 
-// TLSOption turns on TLS to the brokers (Amazon MSK's TLS listener on port
-// 9094, Confluent Cloud and most managed Kafka).
-var TLSOption = pipeline.Option{
-	Name: "tls", Flag: "tls", Type: pipeline.TypeBool,
-	Doc: "Connect to the brokers with TLS, trusting the system's certificate authorities (e.g. Amazon MSK on port 9094).",
-}
-
 // ClientOpts returns the connection options shared by the Kafka source and
-// sink: seed brokers, TLS and logging.
+// sink: seed brokers, TLS, SASL and logging.
 func ClientOpts(v *pipeline.Values, logger *slog.Logger) ([]kgo.Opt, error) {
 	brokers, err := SplitBrokers(v.String("brokers"))
 	if err != nil {
 		return nil, err
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.WithLogger(Logger(logger))}
-	if v.Bool("tls") {
-		opts = append(opts, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}))
+	sec, err := SecurityFrom(v).Opts()
+	if err != nil {
+		return nil, err
 	}
-	return opts, nil
+	return append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.WithLogger(Logger(logger))}, sec...), nil
 }
 
 // SplitBrokers parses a comma-separated broker list.

@@ -93,9 +93,15 @@ func (s *Spec) deadLetterSink(env Env) (Sink, error) {
 		v *Values
 	}{{s.Source, s.SourceOpts}, {s.Sink, s.SinkOpts}} {
 		if _, ok := side.p.Option("brokers"); ok {
-			raw["brokers"] = Raw{Flag: []string{side.v.String("brokers")}}
-			if _, ok := side.p.Option("tls"); ok {
-				raw["tls"] = Raw{Flag: []string{fmt.Sprint(side.v.Bool("tls"))}}
+			for _, name := range kafkaConnectionOptions {
+				o, ok := side.p.Option(name)
+				switch {
+				case !ok:
+				case o.Type == TypeBool:
+					raw[name] = Raw{Flag: []string{fmt.Sprint(side.v.Bool(name))}}
+				case side.v.String(name) != "":
+					raw[name] = Raw{Flag: []string{side.v.String(name)}}
+				}
 			}
 			break
 		}
@@ -107,6 +113,11 @@ func (s *Spec) deadLetterSink(env Env) (Sink, error) {
 	env.Shape = ""
 	return kafka.NewSink(v, env)
 }
+
+// kafkaConnectionOptions are the options of a Kafka source or sink that say
+// how to reach and log in to the cluster (kafkaopt), which the dead-letter
+// topic's producer takes from them.
+var kafkaConnectionOptions = []string{"brokers", "tls", "tls-ca", "tls-cert", "tls-key", "sasl-mechanism", "sasl-user", "sasl-password", "sasl-password-file"}
 
 // kafkaTopics lists the topics a Kafka source or sink names.
 func kafkaTopics(p *Plugin, v *Values) []string {

@@ -368,3 +368,28 @@ func TestEnginePipelinedAckWithoutNextBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A pipelined sink that never finishes its writes, as a producer whose
+// broker has gone: once the drain timeout is over the stop goes on, and the
+// batches it held are nacked, never acked.
+func TestEngineDrainTimeoutPipelinedSink(t *testing.T) {
+	l := newLedger()
+	sink := &asyncSink{pending: map[int]func(error){}, started: make(chan int, 100)}
+	p := &Pipeline{Source: &listSource{l: l, batches: 3, size: 1, hold: true}, Sink: sink, InFlightBatches: 3,
+		DrainTimeout: 100 * time.Millisecond, Logger: quiet()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := runAsync(p, ctx)
+	for range 3 {
+		<-sink.started
+	}
+	cancel()
+	start := time.Now()
+	waitErr(t, done)
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("stopping took %s with a 100 ms drain timeout", took)
+	}
+	acked, nacked := l.result()
+	if len(acked) != 0 || !slices.Equal(nacked, []int{0, 1, 2}) {
+		t.Fatalf("acked %v nacked %v, want nothing acked and every batch nacked", acked, nacked)
+	}
+}

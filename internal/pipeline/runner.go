@@ -188,9 +188,21 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if len(pending) >= inFlight {
 			next = nil // the window is full: wait for the oldest write
 		}
+		var drainOver <-chan struct{}
+		if len(pending) > 0 {
+			drainOver = sinkCtx.Done()
+		}
 		select {
 		case err := <-oldest:
 			settle(err)
+		case <-drainOver:
+			// The drain timeout is over and a sink that does not heed its
+			// context (a producer whose broker is gone) still holds
+			// batches: they are nacked, to be delivered again next time,
+			// rather than holding the stop up for ever.
+			for len(pending) > 0 {
+				settle(sinkCtx.Err())
+			}
 		case b, ok := <-next:
 			if !ok {
 				in = nil
@@ -222,7 +234,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		err = errors.Join(err, p.DeadLetters.Close())
 	}
 	if sinkCtx.Err() != nil && ctx.Err() != nil {
-		p.Logger.Warn("stopped before the sink wrote everything; the rest is delivered again next time", "pipeline", p.Name, "drain_timeout", drainTimeout)
+		p.Logger.Warn("stopped before the sink wrote everything; what it had not written is not acknowledged (a Kafka source reads it again next time)", "drain_timeout", drainTimeout)
 	}
 	return err
 }

@@ -136,7 +136,7 @@ func (c *Coordinator) Fetch(conn any, req *kmsg.ShareFetchRequest) (*kmsg.ShareF
 				}
 			}
 			c.mu.Unlock()
-			waitAny(changed, appended, deadline)
+			c.waitAny(changed, appended, deadline)
 			c.mu.Lock()
 		}
 	}
@@ -359,7 +359,7 @@ func trimAfter(data []byte, offset int64) []byte {
 }
 
 // waitAny blocks until records may be available, or the deadline.
-func waitAny(changed <-chan struct{}, appended []<-chan struct{}, deadline time.Time) {
+func (c *Coordinator) waitAny(changed <-chan struct{}, appended []<-chan struct{}, deadline time.Time) {
 	done := make(chan struct{})
 	defer close(done)
 	woke := make(chan struct{}, 1)
@@ -375,12 +375,13 @@ func waitAny(changed <-chan struct{}, appended []<-chan struct{}, deadline time.
 			}
 		}(a)
 	}
-	t := time.NewTimer(time.Until(deadline))
+	due := make(chan struct{})
+	t := c.clock.AfterFunc(deadline.Sub(c.now()), func() { close(due) })
 	defer t.Stop()
 	select {
 	case <-changed:
 	case <-woke:
-	case <-t.C:
+	case <-due:
 	}
 }
 

@@ -6,26 +6,22 @@
 // rejected ones, and ones delivered group.share.delivery.count.limit times,
 // are archived.
 //
-// share.go holds the groups (ShareGroupHeartbeat, ShareGroupDescribe and
-// the offsets admin), partition.go the per-partition record states, and
-// fetch.go the share sessions of ShareFetch and ShareAcknowledge.
+// share.go holds the coordinator and its groups, heartbeat.go
+// ShareGroupHeartbeat, admin.go describing, listing and deleting groups and
+// their offsets, configs.go the group configs, store.go what is persisted,
+// expiry.go sessions and locks that run out, partition.go the
+// per-partition record states, and fetch.go the share sessions of
+// ShareFetch and ShareAcknowledge. group.Front puts share groups in one
+// name space with the other kinds.
 package share
 
 import (
-	"fmt"
 	"log/slog"
-	"maps"
 	"math"
-	"slices"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/creek-pipeline/creek/internal/config"
+	"github.com/creek-pipeline/creek/internal/clock"
 	"github.com/creek-pipeline/creek/internal/guard"
 	"github.com/creek-pipeline/creek/internal/storage"
 )
@@ -44,6 +40,8 @@ type Config struct {
 	MaxRecordLocks    int64         // group.share.partition.max.record.locks
 	MaxSize           int           // group.share.max.size
 	ReadCommitted     bool          // share.isolation.level=read_committed (a group config only)
+
+	Clock clock.Clock // drives sessions, acquisition locks and fetch waits; nil: the wall clock
 }
 
 // Topics is what the coordinator needs of the broker's topics.
@@ -51,31 +49,6 @@ type Topics interface {
 	TopicByName(name string) (id [16]byte, partitions int32, ok bool)
 	TopicByID(id [16]byte) (name string, partitions int32, ok bool)
 	Log(topic string, partition int32) (*storage.Log, bool)
-}
-
-// Store persists each share group and the start offsets of its partitions,
-// and the group configs (share.auto.offset.reset), which may be set before
-// the group exists. Records in flight past the start are not persisted:
-// after a restart they are delivered again (at least once, never lost).
-type Store interface {
-	LoadShareGroups() ([]StoredGroup, error)
-	SaveShareGroup(g StoredGroup) error
-	DeleteShareGroup(name string) error
-	LoadGroupConfigs() (map[string]map[string]string, error)
-	SaveGroupConfig(group string, configs map[string]string) error
-}
-
-// StoredGroup is a share group as persisted.
-type StoredGroup struct {
-	Name   string        `json:"name"`
-	Starts []StoredStart `json:"starts"`
-}
-
-// StoredStart is one partition's share-partition start offset.
-type StoredStart struct {
-	Topic     string `json:"topic"`
-	Partition int32  `json:"partition"`
-	Start     int64  `json:"start"`
 }
 
 // Client identifies who sent a request.
@@ -95,18 +68,17 @@ type Coordinator struct {
 	topics Topics
 	store  Store
 	logger *slog.Logger
-	now    func() time.Time
+	clock  clock.Clock
 
 	mu        sync.Mutex
 	groups    map[string]*group
 	configs   map[string]map[string]string // group configs by group
-	effective map[string]*Config           // the settings of groups with configs of their own (groupconfig.go)
+	effective map[string]*Config           // the settings of groups with configs of their own (configs.go)
 	sessions  map[sessionKey]*session
 	changed   chan struct{} // closed and replaced when records become available
 	closed    bool
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	expiry *clock.Every // lock and session expiry
 }
 
 // group is one share group.
@@ -136,11 +108,10 @@ func New(cfg Config, topics Topics, store Store, logger *slog.Logger) (*Coordina
 		logger = slog.Default()
 	}
 	c := &Coordinator{
-		cfg: cfg, topics: topics, store: store, logger: logger, now: time.Now,
+		cfg: cfg, topics: topics, store: store, logger: logger, clock: clock.Or(cfg.Clock),
 		groups:   map[string]*group{},
 		sessions: map[sessionKey]*session{},
 		changed:  make(chan struct{}),
-		stop:     make(chan struct{}),
 	}
 	saved, err := store.LoadShareGroups()
 	if err != nil {
@@ -159,8 +130,8 @@ func New(cfg Config, topics Topics, store Store, logger *slog.Logger) (*Coordina
 		}
 		c.groups[g.name] = g
 	}
-	c.wg.Add(1)
-	go c.expireLoop()
+	every := max(min(c.cfg.LockDuration/10, 100*time.Millisecond), 10*time.Millisecond)
+	c.expiry = clock.NewEvery(c.clock, every, guard.Func(c.logger, "share group expiry", c.expire))
 	return c, nil
 }
 
@@ -178,8 +149,16 @@ func (c *Coordinator) Close() {
 	c.closed = true
 	c.notifyLocked()
 	c.mu.Unlock()
-	close(c.stop)
-	c.wg.Wait()
+	c.expiry.Stop()
+}
+
+func (c *Coordinator) now() time.Time { return c.clock.Now() }
+
+// Closed reports whether Close was called.
+func (c *Coordinator) Closed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 // Has reports whether a share group of that name exists.
@@ -193,89 +172,6 @@ func (c *Coordinator) Has(name string) bool {
 func (c *Coordinator) notifyLocked() {
 	close(c.changed)
 	c.changed = make(chan struct{})
-}
-
-// expireLoop releases expired acquisition locks and removes members whose
-// session expired.
-func (c *Coordinator) expireLoop() {
-	defer c.wg.Done()
-	every := min(c.cfg.LockDuration/10, 100*time.Millisecond)
-	t := time.NewTicker(max(every, 10*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-			guard.Run(c.logger, "share group expiry", c.expire)
-		}
-	}
-}
-
-func (c *Coordinator) expire() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.now()
-	wake := false
-	for _, g := range c.groups {
-		for _, m := range g.members {
-			if now.After(m.deadline) {
-				c.logger.Info("share group member removed", "group", g.name, "member", m.id, "why", "session timeout")
-				wake = c.removeMember(g, m) || wake
-			}
-		}
-		for _, sp := range g.partitions {
-			if sp.expire(now, c.groupCfg(g.name).DeliveryLimit) {
-				wake = true
-				g.dirty = sp.advance() || g.dirty
-			}
-		}
-		c.save(g)
-	}
-	if wake {
-		c.notifyLocked()
-	}
-}
-
-// removeMember drops a member, its sessions and its locks.
-func (c *Coordinator) removeMember(g *group, m *member) bool {
-	delete(g.members, m.id)
-	g.epoch++
-	delete(c.sessions, sessionKey{g.name, m.id})
-	released := false
-	for _, sp := range g.partitions {
-		released = sp.releaseMember(m.id, c.groupCfg(g.name).DeliveryLimit) || released
-	}
-	return released
-}
-
-// save writes a group's start offsets if they changed; each request saves
-// once at its end. A failure is logged: it costs records delivered again
-// after a restart, never records lost.
-func (c *Coordinator) save(g *group) {
-	if !g.dirty {
-		return
-	}
-	g.dirty = false
-	sg := StoredGroup{Name: g.name}
-	for _, sp := range g.sortedPartitions() {
-		sg.Starts = append(sg.Starts, StoredStart{Topic: sp.topic, Partition: sp.partition, Start: sp.start})
-	}
-	if err := c.store.SaveShareGroup(sg); err != nil {
-		c.logger.Warn("could not persist share group state", "group", g.name, "err", err)
-	}
-}
-
-func (g *group) sortedPartitions() []*sharePartition {
-	out := make([]*sharePartition, 0, len(g.partitions))
-	for _, sp := range g.partitions {
-		out = append(out, sp)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		return a.topic < b.topic || a.topic == b.topic && a.partition < b.partition
-	})
-	return out
 }
 
 // partitionFor returns a group's share partition, initialising it the first
@@ -297,403 +193,4 @@ func (c *Coordinator) partitionFor(g *group, topic string, partition int32) (*sh
 	start, _ := l.Offsets()
 	sp.skipTo(start)
 	return sp, l
-}
-
-// ---- ShareGroupHeartbeat ----
-
-// Heartbeat handles ShareGroupHeartbeat. Every member of a share group is
-// assigned every partition of the topics it subscribes to: the records,
-// not the partitions, are shared out.
-func (c *Coordinator) Heartbeat(cl Client, req *kmsg.ShareGroupHeartbeatRequest) *kmsg.ShareGroupHeartbeatResponse {
-	resp := req.ResponseKind().(*kmsg.ShareGroupHeartbeatResponse)
-	fail := func(e *kerr.Error, msg string) *kmsg.ShareGroupHeartbeatResponse {
-		resp.ErrorCode, resp.ErrorMessage = e.Code, kmsg.StringPtr(msg)
-		return resp
-	}
-	switch {
-	case req.GroupID == "":
-		return fail(kerr.InvalidRequest, "the group id is empty")
-	case len(req.GroupID) > MaxNameBytes:
-		return fail(kerr.InvalidGroupID, fmt.Sprintf("the group id is %d bytes, at most %d are allowed", len(req.GroupID), MaxNameBytes))
-	case len(req.MemberID) > MaxNameBytes || req.RackID != nil && len(*req.RackID) > MaxNameBytes:
-		return fail(kerr.InvalidRequest, fmt.Sprintf("member and rack ids may be at most %d bytes", MaxNameBytes))
-	case req.MemberID == "":
-		return fail(kerr.InvalidRequest, "the member id is empty; a share group member chooses its own id")
-	case req.MemberEpoch < -1:
-		return fail(kerr.InvalidRequest, fmt.Sprintf("member epoch %d is not valid", req.MemberEpoch))
-	case req.MemberEpoch == 0 && len(req.SubscribedTopicNames) == 0:
-		return fail(kerr.InvalidRequest, "a joining member must subscribe to topics")
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return fail(kerr.NotCoordinator, "the broker is shutting down")
-	}
-	g := c.groups[req.GroupID]
-	resp.MemberID = kmsg.StringPtr(req.MemberID)
-	if req.MemberEpoch == -1 {
-		if g == nil {
-			return fail(kerr.GroupIDNotFound, "share group "+req.GroupID+" does not exist")
-		}
-		m := g.members[req.MemberID]
-		if m == nil {
-			return fail(kerr.UnknownMemberID, "member "+req.MemberID+" is not in share group "+req.GroupID)
-		}
-		resp.MemberEpoch = -1 // with an error it stays 0, as in Kafka's answer
-		c.logger.Info("share group member left", "group", g.name, "member", m.id)
-		if c.removeMember(g, m) {
-			c.notifyLocked()
-		}
-		return resp
-	}
-	if g == nil {
-		if req.MemberEpoch != 0 {
-			return fail(kerr.GroupIDNotFound, "share group "+req.GroupID+" does not exist")
-		}
-		g = newGroup(req.GroupID)
-		g.dirty = true
-		c.groups[g.name] = g
-	}
-	m := g.members[req.MemberID]
-	switch {
-	case m == nil && req.MemberEpoch != 0:
-		return fail(kerr.UnknownMemberID, "member "+req.MemberID+" is not in share group "+req.GroupID+"; join with epoch 0")
-	case m == nil:
-		if c.cfg.MaxSize > 0 && len(g.members) >= c.cfg.MaxSize {
-			return fail(kerr.GroupMaxSizeReached, fmt.Sprintf("share group %s has its maximum of %d members", g.name, c.cfg.MaxSize))
-		}
-		m = &member{id: req.MemberID}
-		g.members[m.id] = m
-		g.epoch++
-		c.logger.Info("share group member joined", "group", g.name, "member", m.id, "client", cl.ID)
-	case req.MemberEpoch != 0 && req.MemberEpoch != m.epoch:
-		return fail(kerr.FencedMemberEpoch, fmt.Sprintf("member epoch %d is not the current epoch %d", req.MemberEpoch, m.epoch))
-	}
-	m.clientID, m.clientHost = cl.ID, cl.Host
-	if req.RackID != nil {
-		m.rackID = req.RackID
-	}
-	if req.SubscribedTopicNames != nil {
-		topics := slices.Clone(req.SubscribedTopicNames)
-		slices.Sort(topics)
-		topics = slices.Compact(topics)
-		if !slices.Equal(topics, m.topics) {
-			m.topics = topics
-			g.epoch++
-		}
-	}
-	m.deadline = c.now().Add(c.groupCfg(g.name).SessionTimeout)
-	m.epoch = g.epoch
-
-	assignment := c.assignment(m)
-	for _, at := range assignment { // the share partitions start as they are first assigned
-		name, _, _ := c.topics.TopicByID(at.TopicID)
-		for _, p := range at.Partitions {
-			c.partitionFor(g, name, p)
-		}
-	}
-	c.save(g)
-	key := assignmentKey(assignment)
-	if req.MemberEpoch == 0 || key != m.sent {
-		m.sent = key
-		a := kmsg.NewShareGroupHeartbeatResponseAssignment()
-		a.TopicPartitions = assignment
-		resp.Assignment = &a
-	}
-	resp.MemberEpoch = m.epoch
-	resp.HeartbeatIntervalMillis = int32(c.groupCfg(g.name).HeartbeatInterval.Milliseconds())
-	return resp
-}
-
-// assignment is every partition of the member's existing topics.
-func (c *Coordinator) assignment(m *member) []kmsg.ShareGroupHeartbeatResponseAssignmentTopicPartition {
-	out := []kmsg.ShareGroupHeartbeatResponseAssignmentTopicPartition{}
-	for _, t := range m.topics {
-		id, n, ok := c.topics.TopicByName(t)
-		if !ok {
-			continue
-		}
-		tp := kmsg.NewShareGroupHeartbeatResponseAssignmentTopicPartition()
-		tp.TopicID = id
-		for p := int32(0); p < n; p++ {
-			tp.Partitions = append(tp.Partitions, p)
-		}
-		out = append(out, tp)
-	}
-	return out
-}
-
-func assignmentKey(a []kmsg.ShareGroupHeartbeatResponseAssignmentTopicPartition) string {
-	var b strings.Builder
-	for _, t := range a {
-		fmt.Fprintf(&b, "%x:%d;", t.TopicID, len(t.Partitions))
-	}
-	return b.String()
-}
-
-// ---- ShareGroupDescribe ----
-
-// Describe handles ShareGroupDescribe.
-func (c *Coordinator) Describe(req *kmsg.ShareGroupDescribeRequest) *kmsg.ShareGroupDescribeResponse {
-	resp := req.ResponseKind().(*kmsg.ShareGroupDescribeResponse)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, name := range req.GroupIDs {
-		dg := kmsg.NewShareGroupDescribeResponseGroup()
-		dg.GroupID = name
-		g := c.groups[name]
-		switch {
-		case c.closed:
-			dg.ErrorCode = kerr.NotCoordinator.Code
-		case g == nil:
-			dg.ErrorCode, dg.ErrorMessage = kerr.GroupIDNotFound.Code, kmsg.StringPtr("share group "+name+" does not exist")
-		default:
-			dg.GroupState, dg.GroupEpoch, dg.AssignmentEpoch, dg.Assignor = g.state(), g.epoch, g.epoch, "simple"
-			ids := make([]string, 0, len(g.members))
-			for id := range g.members {
-				ids = append(ids, id)
-			}
-			sort.Strings(ids)
-			for _, id := range ids {
-				m := g.members[id]
-				dm := kmsg.NewShareGroupDescribeResponseGroupMember()
-				dm.MemberID, dm.RackID, dm.MemberEpoch, dm.ClientID, dm.ClientHost = m.id, m.rackID, m.epoch, m.clientID, m.clientHost
-				dm.SubscribedTopicNames = m.topics
-				for _, at := range c.assignment(m) {
-					tp := kmsg.NewShareGroupDescribeResponseGroupMemberAssignmentTopicPartition()
-					tp.TopicID, tp.Partitions = at.TopicID, at.Partitions
-					tp.Topic, _, _ = c.topics.TopicByID(at.TopicID)
-					dm.Assignment.TopicPartitions = append(dm.Assignment.TopicPartitions, tp)
-				}
-				dg.Members = append(dg.Members, dm)
-			}
-		}
-		if req.IncludeAuthorizedOperations {
-			dg.AuthorizedOperations = 1<<3 | 1<<6 | 1<<8 // READ, DELETE, DESCRIBE
-		}
-		resp.Groups = append(resp.Groups, dg)
-	}
-	return resp
-}
-
-func (g *group) state() string {
-	if len(g.members) == 0 {
-		return "Empty"
-	}
-	return "Stable"
-}
-
-// ListedGroup is a share group as ListGroups reports it.
-type ListedGroup struct {
-	Name  string
-	State string
-}
-
-// List returns every share group, sorted by name.
-func (c *Coordinator) List() []ListedGroup {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]ListedGroup, 0, len(c.groups))
-	for _, g := range c.groups {
-		out = append(out, ListedGroup{Name: g.name, State: g.state()})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-// Delete deletes a share group without members, with its state.
-func (c *Coordinator) Delete(name string) *kerr.Error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	g := c.groups[name]
-	switch {
-	case c.closed:
-		return kerr.NotCoordinator
-	case g == nil:
-		return kerr.GroupIDNotFound
-	case len(g.members) > 0:
-		return kerr.NonEmptyGroup
-	}
-	if err := c.store.DeleteShareGroup(name); err != nil {
-		c.logger.Error("could not delete share group", "group", name, "err", err)
-		return kerr.KafkaStorageError
-	}
-	delete(c.groups, name)
-	c.logger.Info("share group deleted", "group", name)
-	return nil
-}
-
-// ---- offsets admin ----
-
-// DescribeOffsets handles DescribeShareGroupOffsets: each partition's start
-// offset and lag (records not yet done).
-func (c *Coordinator) DescribeOffsets(req *kmsg.DescribeShareGroupOffsetsRequest) *kmsg.DescribeShareGroupOffsetsResponse {
-	resp := req.ResponseKind().(*kmsg.DescribeShareGroupOffsetsResponse)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, rg := range req.Groups {
-		sg := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
-		sg.GroupID = rg.GroupID
-		// As Kafka, a group that does not exist is described as one
-		// without started partitions.
-		g := c.groups[rg.GroupID]
-		if g == nil {
-			g = newGroup(rg.GroupID)
-		}
-		topics := rg.Topics
-		if topics == nil { // every initialised partition
-			byTopic := map[string][]int32{}
-			for _, sp := range g.sortedPartitions() {
-				byTopic[sp.topic] = append(byTopic[sp.topic], sp.partition)
-			}
-			for _, t := range slices.Sorted(maps.Keys(byTopic)) {
-				topics = append(topics, kmsg.DescribeShareGroupOffsetsRequestGroupTopic{Topic: t, Partitions: byTopic[t]})
-			}
-		}
-		for _, rt := range topics {
-			st := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopic()
-			st.Topic = rt.Topic
-			st.TopicID, _, _ = c.topics.TopicByName(rt.Topic)
-			for _, p := range rt.Partitions {
-				spr := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopicPartition()
-				spr.Partition, spr.StartOffset, spr.LeaderEpoch = p, -1, 0
-				if sp := g.partitions[topicPartition{rt.Topic, p}]; sp != nil {
-					spr.StartOffset = sp.start
-					if l, ok := c.topics.Log(rt.Topic, p); ok {
-						_, end := l.Offsets()
-						spr.Lag = max(end-sp.start-sp.done(), 0)
-					}
-				}
-				st.Partitions = append(st.Partitions, spr)
-			}
-			sg.Topics = append(sg.Topics, st)
-		}
-		resp.Groups = append(resp.Groups, sg)
-	}
-	return resp
-}
-
-// AlterOffsets handles AlterShareGroupOffsets: it moves the start offset of
-// partitions of a group without members (creating the group if needed).
-func (c *Coordinator) AlterOffsets(req *kmsg.AlterShareGroupOffsetsRequest) *kmsg.AlterShareGroupOffsetsResponse {
-	resp := req.ResponseKind().(*kmsg.AlterShareGroupOffsetsResponse)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	g := c.groups[req.GroupID]
-	var topErr *kerr.Error
-	switch {
-	case req.GroupID == "" || len(req.GroupID) > MaxNameBytes:
-		topErr = kerr.InvalidGroupID
-	case g != nil && len(g.members) > 0:
-		topErr = kerr.NonEmptyGroup
-	}
-	if topErr == nil && g == nil {
-		g = newGroup(req.GroupID)
-		c.groups[g.name] = g
-	}
-	for _, rt := range req.Topics {
-		st := kmsg.NewAlterShareGroupOffsetsResponseTopic()
-		st.Topic = rt.Topic
-		st.TopicID, _, _ = c.topics.TopicByName(rt.Topic)
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewAlterShareGroupOffsetsResponseTopicPartition()
-			sp.Partition = rp.Partition
-			switch l, ok := c.topics.Log(rt.Topic, rp.Partition); {
-			case topErr != nil:
-				sp.ErrorCode = topErr.Code
-			case !ok:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			default:
-				start, end := l.Offsets()
-				at := rp.StartOffset
-				if at < 0 || at > end {
-					at = end // -1: latest
-				}
-				at = max(at, start)
-				g.partitions[topicPartition{rt.Topic, rp.Partition}] = &sharePartition{topic: rt.Topic, partition: rp.Partition, start: at}
-			}
-			st.Partitions = append(st.Partitions, sp)
-		}
-		resp.Topics = append(resp.Topics, st)
-	}
-	if topErr != nil {
-		resp.ErrorCode = topErr.Code
-	} else {
-		g.dirty = true
-		c.save(g)
-	}
-	return resp
-}
-
-// DeleteOffsets handles DeleteShareGroupOffsets: the state of the given
-// topics is forgotten; they start again at the log end when next assigned.
-func (c *Coordinator) DeleteOffsets(req *kmsg.DeleteShareGroupOffsetsRequest) *kmsg.DeleteShareGroupOffsetsResponse {
-	resp := req.ResponseKind().(*kmsg.DeleteShareGroupOffsetsResponse)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	g := c.groups[req.GroupID]
-	switch {
-	case g == nil:
-		resp.ErrorCode, resp.ErrorMessage = kerr.GroupIDNotFound.Code, kmsg.StringPtr("share group "+req.GroupID+" does not exist")
-		return resp
-	case len(g.members) > 0:
-		resp.ErrorCode, resp.ErrorMessage = kerr.NonEmptyGroup.Code, kmsg.StringPtr("share group "+req.GroupID+" has members; stop them first")
-		return resp
-	}
-	for _, rt := range req.Topics {
-		st := kmsg.NewDeleteShareGroupOffsetsResponseTopic()
-		st.Topic = rt.Topic
-		st.TopicID, _, _ = c.topics.TopicByName(rt.Topic)
-		for tp := range g.partitions {
-			if tp.topic == rt.Topic {
-				delete(g.partitions, tp)
-			}
-		}
-		resp.Topics = append(resp.Topics, st)
-	}
-	g.dirty = true
-	c.save(g)
-	return resp
-}
-
-// ---- group configs ----
-
-// AutoOffsetReset is the group config that says where a share group starts
-// reading a partition it has no state for: latest (the default) or earliest.
-const AutoOffsetReset = "share.auto.offset.reset"
-
-// SetGroupConfig sets (or, with value nil, deletes) a group config.
-func (c *Coordinator) SetGroupConfig(group, name string, value *string, validateOnly bool) error {
-	if value != nil {
-		v, err := config.ValidateGroupConfig(name, *value)
-		if err != nil {
-			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
-		}
-		value = &v
-	} else if _, ok := config.GroupConfigs.Topic(name); !ok {
-		return fmt.Errorf("%w: unknown group config name: %s", kerr.InvalidConfig, name)
-	}
-	if group == "" || len(group) > MaxNameBytes {
-		return fmt.Errorf("%w: the group name is empty or longer than %d bytes", kerr.InvalidGroupID, MaxNameBytes)
-	}
-	if validateOnly {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	next := map[string]string{}
-	for k, v := range c.configs[group] {
-		next[k] = v
-	}
-	if value == nil {
-		delete(next, name)
-	} else {
-		next[name] = *value
-	}
-	if err := c.store.SaveGroupConfig(group, next); err != nil {
-		return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
-	}
-	c.configs[group] = next
-	c.applyGroupConfigs(group)
-	return nil
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/creek-pipeline/creek/internal/clock"
 	"github.com/creek-pipeline/creek/internal/guard"
 )
 
@@ -101,6 +102,8 @@ type Env interface {
 type Config struct {
 	MaxTimeout      time.Duration // transaction.max.timeout.ms
 	AbortCheckEvery time.Duration // transaction.abort.timed.out.transaction.cleanup.interval.ms
+
+	Clock clock.Clock // drives transaction timeouts; nil: the wall clock
 }
 
 // Coordinator is the transaction coordinator of the node.
@@ -109,7 +112,7 @@ type Coordinator struct {
 	store  Store
 	env    Env
 	logger *slog.Logger
-	now    func() time.Time
+	clock  clock.Clock
 
 	mu     sync.Mutex // held while a transaction ends, markers included
 	txns   map[string]*Txn
@@ -119,7 +122,7 @@ type Coordinator struct {
 // New loads the persisted transactions and completes those a crash left
 // between prepare and complete.
 func New(cfg Config, store Store, env Env, logger *slog.Logger) (*Coordinator, error) {
-	c := &Coordinator{cfg: cfg, store: store, env: env, logger: logger, now: time.Now, txns: map[string]*Txn{}}
+	c := &Coordinator{cfg: cfg, store: store, env: env, logger: logger, clock: clock.Or(cfg.Clock), txns: map[string]*Txn{}}
 	loaded, err := store.LoadTxns()
 	if err != nil {
 		return nil, fmt.Errorf("load transactions: %w", err)
@@ -143,17 +146,12 @@ func (c *Coordinator) Run(ctx context.Context) {
 	if every <= 0 {
 		every = 10 * time.Second
 	}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			guard.Run(c.logger, "transaction timeout check", c.AbortTimedOut)
-		}
-	}
+	checks := clock.NewEvery(c.clock, every, guard.Func(c.logger, "transaction timeout check", c.AbortTimedOut))
+	<-ctx.Done()
+	checks.Stop()
 }
+
+func (c *Coordinator) now() time.Time { return c.clock.Now() }
 
 // Close makes later requests fail with NOT_COORDINATOR.
 func (c *Coordinator) Close() {

@@ -1,15 +1,19 @@
 package txn
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/creek-pipeline/creek/internal/clock"
 )
 
 // memStore keeps saved transactions as a crash would leave them: the last
@@ -144,12 +148,48 @@ func TestEpochsAndStates(t *testing.T) {
 	if _, err := c.AddPartitions("t", pid, e1, []Partition{{"x", 0}}, false); err != nil {
 		t.Fatal(err)
 	}
-	c.now = func() time.Time { return time.Now().Add(2 * time.Second) }
+	c.clock = clock.NewFake(time.Now().Add(2 * time.Second))
 	c.AbortTimedOut()
 	if d := c.Describe([]string{"t"})[0]; d.State != CompleteAbort || d.Epoch != e1+1 {
 		t.Fatalf("after the timeout: %s epoch %d", d.State, d.Epoch)
 	}
 	if err := c.CheckProduce("t", pid, e1, Partition{"x", 0}); !errors.Is(err, kerr.ProducerFenced) {
 		t.Fatalf("a write after the timeout abort: %v", err)
+	}
+}
+
+// Run checks for timed-out transactions on the coordinator's clock: a fake
+// one moves them past their timeout without waiting.
+func TestRunAbortsTimedOutTransactionsOnTheClock(t *testing.T) {
+	store, env := &memStore{saved: map[string]Txn{}}, &recordingEnv{}
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	c, err := New(Config{MaxTimeout: time.Minute, AbortCheckEvery: 10 * time.Second, Clock: clk}, store, env, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, epoch, err := c.InitProducerID("slow", 30*time.Second, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AddPartitions("slow", pid, epoch, []Partition{{"x", 0}}, false); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { c.Run(ctx); close(ran) }()
+	defer func() { stop(); <-ran }()
+	for clk.Pending() == 0 { // Run has set its first check
+		runtime.Gosched()
+	}
+	clk.Advance(20 * time.Second)
+	if d := c.Describe([]string{"slow"})[0]; d.State != Ongoing {
+		t.Fatalf("within its timeout the transaction is %s", d.State)
+	}
+	clk.Advance(10 * time.Second) // the check at 30 s finds it at its timeout
+	if d := c.Describe([]string{"slow"})[0]; d.State != CompleteAbort || d.Epoch != epoch+1 {
+		t.Fatalf("after its timeout: %s at epoch %d", d.State, d.Epoch)
+	}
+	if len(env.markers) != 1 {
+		t.Fatalf("abort markers: %v", env.markers)
 	}
 }

@@ -20,9 +20,8 @@ func init() {
 	pipeline.RegisterSink(pipeline.Plugin{
 		Name: "kafka",
 		Doc:  "Produces records to a Kafka topic (creek broker or any Kafka cluster).",
-		Options: []pipeline.Option{
+		Options: append([]pipeline.Option{
 			kafkaopt.BrokersOption,
-			kafkaopt.TLSOption,
 			{Name: "topic", Flag: "topic", Type: pipeline.TypeString, Doc: "Topic to produce to (required)."},
 			{Name: "acks", Flag: "acks", Type: pipeline.TypeString, Default: "all", Enum: []string{"all", "1", "0"},
 				Doc: "all: the broker stores the record durably before answering; 1: the leader has it; 0: no answer is awaited."},
@@ -33,7 +32,7 @@ func init() {
 				Doc: "key: records with the same key go to the same partition (Kafka's murmur2), keyless ones stick to a partition per batch; roundrobin: spread evenly; sticky: fill one partition's batch at a time."},
 			{Name: "idempotent", Flag: "idempotent", Type: pipeline.TypeBool, Default: "true",
 				Doc: "Idempotent producer: retries never duplicate records (needs acks=all)."},
-		},
+		}, kafkaopt.SecurityOptions...),
 		NewSink: New,
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/creek-pipeline/creek/internal/kafkaopt"
@@ -26,9 +27,8 @@ func init() {
 	pipeline.RegisterSource(pipeline.Plugin{
 		Name: "kafka",
 		Doc:  "Consumes Kafka topics, in a consumer group or directly.",
-		Options: []pipeline.Option{
+		Options: append([]pipeline.Option{
 			kafkaopt.BrokersOption,
-			kafkaopt.TLSOption,
 			{Name: "topic", Flag: "topic", Type: pipeline.TypeStrings, Doc: "Topic(s) to read (required; repeat or separate with commas)."},
 			{Name: "group", Flag: "group", Type: pipeline.TypeString,
 				Doc: "Consumer group: members share the partitions and the group's committed offsets say where to resume. Without a group every partition is read and no offset is committed."},
@@ -43,7 +43,7 @@ func init() {
 			{Name: "count", Flag: "count", Type: pipeline.TypeInt, Default: "0", Doc: "Stop after this many records; 0 for no end."},
 			{Name: "max-batch", Flag: "max-batch", Type: pipeline.TypeInt, Default: "10000",
 				Doc: "Most records handed to the sink at once (a store writes them in one transaction or request, and the group commits them together)."},
-		},
+		}, kafkaopt.SecurityOptions...),
 		NewSource: New,
 	})
 }
@@ -238,13 +238,25 @@ func (s *Source) Run(ctx context.Context, out chan<- *pipeline.Batch) error {
 		if ctx.Err() != nil || fs.IsClientClosed() {
 			return nil
 		}
+		var refused error
 		fs.EachError(func(topic string, p int32, err error) {
 			if errors.Is(err, context.Canceled) {
 				return
 			}
-			s.env.Logger.Warn("fetch failed", "topic", topic, "partition", p, "err", err)
+			if refusal(err) {
+				refused = err
+				return
+			}
+			if topic == "" { // the client's own failure (group, connection), not one partition's
+				s.env.Logger.Warn("fetch failed", "err", err)
+			} else {
+				s.env.Logger.Warn("fetch failed", "topic", topic, "partition", p, "err", err)
+			}
 			s.env.Stats.Errors.Add(1)
 		})
+		if refused != nil {
+			return fmt.Errorf("the cluster refused this consumer: %w — check the SASL user and password, and its ACLs (READ on the topic and on the group; docs/security.md)", refused)
+		}
 		recs := fs.Records()
 		if len(recs) == 0 {
 			continue
@@ -337,4 +349,16 @@ func (s *Source) Close() error {
 	}
 	s.cl.Close()
 	return err
+}
+
+// refusal reports whether err is a failed login or a denied ACL, which
+// retrying cannot fix.
+func refusal(err error) bool {
+	for _, e := range []error{kerr.SaslAuthenticationFailed, kerr.TopicAuthorizationFailed, kerr.GroupAuthorizationFailed,
+		kerr.ClusterAuthorizationFailed, kerr.UnsupportedSaslMechanism, kerr.IllegalSaslState} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,16 +1,63 @@
 package share
 
 import (
+	"fmt"
 	"maps"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/creek-pipeline/creek/internal/config"
 	"github.com/creek-pipeline/creek/internal/storage"
 )
+
+// ---- group configs ----
+
+// AutoOffsetReset is the group config that says where a share group starts
+// reading a partition it has no state for: latest (the default), earliest,
+// or by_duration:<ISO 8601 duration>.
+const AutoOffsetReset = "share.auto.offset.reset"
+
+// SetGroupConfig sets (or, with value nil, deletes) a group config of any
+// group kind; the coordinator keeps them all (see GroupConfigs).
+func (c *Coordinator) SetGroupConfig(group, name string, value *string, validateOnly bool) error {
+	if value != nil {
+		v, err := config.ValidateGroupConfig(name, *value)
+		if err != nil {
+			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
+		}
+		value = &v
+	} else if _, ok := config.GroupConfigs.Topic(name); !ok {
+		return fmt.Errorf("%w: unknown group config name: %s", kerr.InvalidConfig, name)
+	}
+	if group == "" || len(group) > MaxNameBytes {
+		return fmt.Errorf("%w: the group name is empty or longer than %d bytes", kerr.InvalidGroupID, MaxNameBytes)
+	}
+	if validateOnly {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := map[string]string{}
+	for k, v := range c.configs[group] {
+		next[k] = v
+	}
+	if value == nil {
+		delete(next, name)
+	} else {
+		next[name] = *value
+	}
+	if err := c.store.SaveGroupConfig(group, next); err != nil {
+		return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+	}
+	c.configs[group] = next
+	c.applyGroupConfigs(group)
+	return nil
+}
 
 // A group's own configs (KIP-932's share.*, set with IncrementalAlterConfigs
 // on a GROUP resource) take the place of the broker's settings for that
@@ -78,7 +125,7 @@ func (c *Coordinator) resetOffset(reset string, l *storage.Log, first, end int64
 		if !ok {
 			return end
 		}
-		if off, _, err := l.OffsetForTimestamp(c.now().Add(-d).UnixMilli()); err == nil && off >= 0 {
+		if off, _, err := l.OffsetForTimestamp(c.clock.Now().Add(-d).UnixMilli()); err == nil && off >= 0 {
 			return max(off, first)
 		}
 	}
