@@ -47,6 +47,34 @@ func (p *pair) createTopic(name string, partitions int32, configs map[string]str
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		// Kafka's metadata names the leader a moment before its replica
+		// serves (NOT_LEADER_OR_FOLLOWER on a busy machine): ask for the
+		// partitions' offsets until they answer.
+		for {
+			lo := kmsg.NewPtrListOffsetsRequest()
+			lo.SetVersion(4)
+			lt := kmsg.NewListOffsetsRequestTopic()
+			lt.Topic = name
+			for i := range partitions {
+				lp := kmsg.NewListOffsetsRequestTopicPartition()
+				lp.Partition, lp.Timestamp, lp.CurrentLeaderEpoch = i, -1, -1
+				lt.Partitions = append(lt.Partitions, lp)
+			}
+			lo.Topics = append(lo.Topics, lt)
+			served := true
+			for _, rt := range c.must(lo).(*kmsg.ListOffsetsResponse).Topics {
+				for _, rp := range rt.Partitions {
+					served = served && rp.ErrorCode == 0
+				}
+			}
+			if served {
+				return
+			}
+			if time.Now().After(deadline) {
+				p.t.Fatalf("%s: topic %s's partitions do not answer ListOffsets 15s after creation", side, name)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	})
 }
 
