@@ -229,6 +229,14 @@ func TestConfigs(t *testing.T) {
 			t.Fatalf("%s: setting a group's configs: error %d", side, code)
 		}
 	})
+	// Kafka applies them through its metadata log, a moment after it answers.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		req := describeConfigsReq(kmsg.ConfigResourceTypeGroupConfig, group, "share.isolation.level")("kafka")
+		req.SetVersion(4)
+		if cs := p.kafka.must(req).(*kmsg.DescribeConfigsResponse).Resources[0].Configs; len(cs) == 1 && cs[0].Value != nil && *cs[0].Value == "read_committed" {
+			break
+		}
+	}
 	for _, v := range versions(kmsg.DescribeConfigs, 1) {
 		p.same("DescribeConfigs of a group", v, describeConfigsReq(kmsg.ConfigResourceTypeGroupConfig, group), configAnswer)
 		p.same("DescribeConfigs of a group's named configs", v, describeConfigsReq(kmsg.ConfigResourceTypeGroupConfig, group, "share.isolation.level", "share.delivery.count.limit"), configAnswer)

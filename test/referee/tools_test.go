@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Kafka's own command-line tools (the classes behind kafka-topics.sh and
@@ -186,8 +188,37 @@ var topicsKnown = []cleaner{
 	onSide("kafka", replace(`Configs: min\.insync\.replicas=1,?`, "Configs: ")),
 }
 
+// kafkaSettled waits (up to 10 s) until Kafka's answer to req satisfies
+// ok: Kafka applies topic and config changes through its metadata log, a
+// moment after it has answered them, and a tool run at once may see the
+// old state.
+func (p *pair) kafkaSettled(req kmsg.Request, ok func(kmsg.Response) bool) {
+	p.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ok(p.kafka.must(req)) {
+			return
+		}
+	}
+}
+
+// kafkaConfigIs waits until Kafka reports a topic config's value ("" for
+// not set on the topic).
+func (p *pair) kafkaConfigIs(topic, name, value string) {
+	req := describeConfigsReq(kmsg.ConfigResourceTypeTopic, topic, name)("kafka")
+	req.SetVersion(4)
+	p.kafkaSettled(req, func(resp kmsg.Response) bool {
+		for _, r := range resp.(*kmsg.DescribeConfigsResponse).Resources {
+			for _, c := range r.Configs {
+				own := c.Source == kmsg.ConfigSourceDynamicTopicConfig
+				return (value == "" && !own) || (own && c.Value != nil && *c.Value == value)
+			}
+		}
+		return false
+	})
+}
+
 func TestToolTopics(t *testing.T) {
-	needKafka(t)
+	p := newPair(t)
 	topic := uniqueName(t, "topic")
 	create := []string{bootstrapFlag, brokerArg, "--create", "--topic", topic, "--partitions", "3", "--config", "retention.ms=3600000"}
 	c, k := onBoth(t, "", topicTool, create...)
@@ -199,6 +230,12 @@ func TestToolTopics(t *testing.T) {
 	}
 	c, k = onBoth(t, "", topicTool, bootstrapFlag, brokerArg, "--alter", "--topic", topic, "--partitions", "4")
 	sameRun(t, "kafka-topics --alter --partitions", c, k)
+	md := metadataReq(false, topic)("kafka")
+	md.SetVersion(9)
+	p.kafkaSettled(md, func(resp kmsg.Response) bool {
+		ts := resp.(*kmsg.MetadataResponse).Topics
+		return len(ts) == 1 && len(ts[0].Partitions) == 4
+	})
 	c, k = onBoth(t, "", topicTool, bootstrapFlag, brokerArg, "--describe", "--topic", topic)
 	sameRun(t, "kafka-topics --describe", c, k, topicsKnown...)
 	if !strings.Contains(c.stdout, "PartitionCount: 4") || !strings.Contains(c.stdout, "retention.ms=3600000") {
@@ -261,8 +298,10 @@ func TestToolConfigs(t *testing.T) {
 	compare("kafka-configs --describe", c, k)
 	c, k = onBoth(t, "", configsTool, append(entity, "--alter", "--add-config", "retention.bytes=1000000,segment.ms=600000")...)
 	compare("kafka-configs --alter --add-config", c, k)
+	p.kafkaConfigIs(topic, "segment.ms", "600000")
 	c, k = onBoth(t, "", configsTool, append(entity, "--alter", "--delete-config", "retention.ms")...)
 	compare("kafka-configs --alter --delete-config", c, k)
+	p.kafkaConfigIs(topic, "retention.ms", "")
 	c, k = onBoth(t, "", configsTool, append(entity, "--describe")...)
 	compare("kafka-configs --describe after the alters", c, k)
 	if !strings.Contains(c.stdout, "retention.bytes=1000000") || strings.Contains(c.stdout, "retention.ms=") {
