@@ -48,6 +48,9 @@ func (l *Log) Append(data []byte) (AppendResult, error) {
 	if err != nil {
 		return res, err
 	}
+	if int64(len(raw)) > cfg.MaxMessageBytes { // recompressed larger (Kafka checks again too)
+		return res, fmt.Errorf("%w: batch of %d bytes once recompressed (compression.type=%s), max.message.bytes is %d", ErrBatchTooLarge, len(raw), cfg.Compression, cfg.MaxMessageBytes)
+	}
 	raws[0] = raw
 
 	l.mu.Lock()
