@@ -369,3 +369,23 @@ func TestTimestampBounds(t *testing.T) {
 		t.Fatalf("LogAppendTime: %v", err)
 	}
 }
+
+// TestRecompressedBatchOverMaxMessageBytes: a small zstd batch that
+// compression.type=uncompressed would store larger than max.message.bytes
+// is refused, and nothing is written.
+func TestRecompressedBatchOverMaxMessageBytes(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Compression, cfg.MaxMessageBytes = "uncompressed", 2000
+	l := openTest(t, t.TempDir(), cfg)
+	defer l.Close()
+	raw := makeBatch(t, batchSpec{values: []string{"a", "b", "c"}, codec: kgo.ZstdCompression(), padValue: 1000})
+	if len(raw) > 2000 {
+		t.Fatalf("the compressed batch is %d bytes: the test needs it under max.message.bytes", len(raw))
+	}
+	if _, err := l.Append(raw); !errors.Is(err, ErrBatchTooLarge) {
+		t.Fatalf("recompressed to %s: %v, want ErrBatchTooLarge", "uncompressed", err)
+	}
+	if _, end := l.Offsets(); end != 0 {
+		t.Fatalf("log end %d after a refused batch, want 0", end)
+	}
+}
