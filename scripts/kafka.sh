@@ -8,13 +8,14 @@
 #                                       prints bootstrap=HOST:PORT,... when they serve
 #   scripts/kafka.sh stop DIR           stop the brokers started under DIR
 #   scripts/kafka.sh node DIR I         start node I under DIR again (after kill -9)
-#                                       and wait until the cluster lists it
+#                                       and wait until it listens
 #   scripts/kafka.sh run CLASS ARGS...  run one of Kafka's tools by class name
 #
 # With 3 brokers every topic defaults to replication factor 3 and
 # min.insync.replicas 2. Line I of DIR/pids is node I's process id.
 # KAFKA_VERSION picks the release (default below), KAFKA_CACHE the cache
-# folder, KAFKA_EXTRA_CONFIG more server.properties lines for start.
+# folder, KAFKA_EXTRA_CONFIG more server.properties lines for start,
+# KAFKA_JVM_FLAGS the brokers' JVM flags (default: a 512 MiB heap).
 set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
@@ -88,7 +89,8 @@ while True:
 # process id to line I of DIR/pids.
 run_node() {
 	local dir="$1" i="$2" node="$1/node-$2"
-	nohup java -Xms128m -Xmx512m -XX:+UseSerialGC -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+	# shellcheck disable=SC2086 # KAFKA_JVM_FLAGS is a list of flags
+	nohup java ${KAFKA_JVM_FLAGS:--Xms128m -Xmx512m -XX:+UseSerialGC} -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
 		-cp "$LIBS/*" kafka.Kafka "$node/server.properties" >>"$node/kafka.log" 2>&1 &
 	local pid=$! lines=()
 	[ -f "$dir/pids" ] && mapfile -t lines <"$dir/pids"
@@ -180,13 +182,18 @@ EOF
 }
 
 # restart_node starts node I under DIR again (after it stopped or was
-# killed) and waits until the cluster lists all its brokers again.
+# killed) and waits until it listens; the caller checks that it rejoined
+# (its replicas back in sync).
 restart_node() {
-	local dir="$1" i="$2" n
+	local dir="$1" i="$2" hp
 	[ -f "$dir/node-$i/server.properties" ] || die "node: no node $i under $dir"
-	n="$(find "$dir" -maxdepth 1 -name 'node-*' | wc -l)"
+	hp="$(cut -d, -f"$i" "$dir/bootstrap")"
 	run_node "$dir" "$i"
-	wait_ready "$dir" "$n" || die "node $i did not rejoin within 120s: $(tail -5 "$dir/node-$i/kafka.log")"
+	local deadline=$((SECONDS + 120))
+	until (exec 3<>"/dev/tcp/${hp%:*}/${hp#*:}") 2>/dev/null; do
+		[ $SECONDS -lt $deadline ] || die "node $i did not listen within 120s: $(tail -5 "$dir/node-$i/kafka.log")"
+		sleep 0.5
+	done
 	echo "bootstrap=$(cat "$dir/bootstrap")"
 }
 
@@ -214,5 +221,5 @@ run)
 	fetch >/dev/null
 	exec java -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$LIBS/*" "$@"
 	;;
-*) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

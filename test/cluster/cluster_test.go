@@ -48,12 +48,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// testJVMFlags start the brokers sooner: the quick compiler only (the
+// test's load is light) and a small heap.
+const testJVMFlags = "-Xms64m -Xmx384m -XX:+UseSerialGC -XX:TieredStopAtLevel=1"
+
 const seed = 13 // of the generator: the test knows every tweet id in advance
 
 func TestSeedPipelineAgainstThreeBrokerKafka(t *testing.T) {
 	dir := t.TempDir()
 	kafkaDir := filepath.Join(dir, "kafka")
+	began := time.Now()
 	brokers := startCluster(t, kafkaDir)
+	t.Logf("three Kafka brokers serve after %.1f s", time.Since(began).Seconds())
 	t.Cleanup(func() { exec.Command(kafkaScript(), "stop", kafkaDir).Run() })
 	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
 	if err != nil {
@@ -85,7 +91,7 @@ output:
 `), 0o644)
 	pipeline := start(t, dir, "run", "run", pipelineFile)
 
-	waitFor(t, 60*time.Second, "the producer's first 1,000 tweets", func() bool { return endOffsets(t, adm, "tweets") >= 1000 })
+	waitFor(t, 60*time.Second, "the producer's first 500 tweets", func() bool { return endOffsets(t, adm, "tweets") >= 500 })
 
 	// kill -9 the broker that coordinates the archive group (it leads
 	// a partition of tweets too: every broker leads one).
@@ -106,10 +112,14 @@ output:
 	t.Logf("starting broker %d again at %d tweets", victim, endOffsets(t, adm, "tweets"))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, kafkaScript(), "node", kafkaDir, strconv.Itoa(int(victim))).CombinedOutput(); err != nil {
+	restarted := time.Now()
+	restart := exec.CommandContext(ctx, kafkaScript(), "node", kafkaDir, strconv.Itoa(int(victim)))
+	restart.Env = append(os.Environ(), "KAFKA_JVM_FLAGS="+testJVMFlags)
+	if out, err := restart.CombinedOutput(); err != nil {
 		t.Fatalf("restarting broker %d: %v\n%s", victim, err, out)
 	}
-	waitFor(t, 90*time.Second, fmt.Sprintf("broker %d back in every replica set of tweets", victim), func() bool { return inAllISRs(t, adm, "tweets", victim) })
+	t.Logf("broker %d listens again after %.1f s", victim, time.Since(restarted).Seconds())
+	waitFor(t, 2*time.Minute, fmt.Sprintf("broker %d back in every replica set of tweets", victim), func() bool { return inAllISRs(t, adm, "tweets", victim) })
 	// Leadership moves back to it (the preferred leaders), under load:
 	// the clients see NOT_LEADER_OR_FOLLOWER and find the leaders again.
 	if _, err := adm.ElectLeaders(context.Background(), kadm.ElectPreferredReplica, kadm.TopicsSet{"tweets": {0: {}, 1: {}, 2: {}}}); err != nil {
@@ -197,7 +207,9 @@ func startCluster(t *testing.T, dir string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, kafkaScript(), "start", dir, "3").CombinedOutput()
+	cmd := exec.CommandContext(ctx, kafkaScript(), "start", dir, "3")
+	cmd.Env = append(os.Environ(), "KAFKA_JVM_FLAGS="+testJVMFlags)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Skipf("SKIP: a three-broker Apache Kafka could not start here (scripts/kafka.sh start DIR 3): %v: %s", err, lastLines(out, 3))
 	}
@@ -240,10 +252,10 @@ func brokerPID(t *testing.T, dir string, id int32) int {
 
 // process is a creek command running in the background.
 type process struct {
-	name          string
-	cmd           *exec.Cmd
-	done          chan error
-	stderr        string
+	name        string
+	cmd         *exec.Cmd
+	done        chan error
+	stderr      string
 	linesBefore int // a file consumer: lines in its file when it started
 }
 
@@ -331,13 +343,14 @@ func creekOK(t *testing.T, args ...string) {
 
 func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
+	began := time.Now()
 	for !ok() {
-		if time.Now().After(deadline) {
+		if time.Since(began) > limit {
 			t.Fatalf("waited %s for %s", limit, what)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+	t.Logf("%s: after %.1f s", what, time.Since(began).Seconds())
 }
 
 // endOffsets sums the end offsets of a topic's partitions (-1 on error: the
