@@ -196,6 +196,15 @@ output:
 		t.Errorf("tweets-ko: %d distinct tweets, want the %d Korean ones", len(koSeen), len(wantKo))
 	}
 	t.Logf("tweets-ko: %d records, %d Korean tweets of %d", len(inKo), len(koSeen), len(want))
+
+	// How often a Kafka output had to produce records again (the client
+	// gave them up while the broker was down).
+	for _, name := range []string{"produce", "run"} {
+		b, _ := os.ReadFile(filepath.Join(dir, name+".stderr"))
+		if n := strings.Count(string(b), "producing the failed records again"); n > 0 {
+			t.Logf("creek %s produced failed records again %d times", name, n)
+		}
+	}
 }
 
 // startCluster starts three Kafka brokers under dir, or skips the test
