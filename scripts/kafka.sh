@@ -14,8 +14,7 @@
 # With 3 brokers every topic defaults to replication factor 3 and
 # min.insync.replicas 2. Line I of DIR/pids is node I's process id.
 # KAFKA_VERSION picks the release (default below), KAFKA_CACHE the cache
-# folder, KAFKA_EXTRA_CONFIG more server.properties lines for start,
-# KAFKA_JVM_FLAGS the brokers' JVM flags (default: a 512 MiB heap).
+# folder, KAFKA_JVM_FLAGS the brokers' JVM flags (default: a 512 MiB heap).
 set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
@@ -162,8 +161,6 @@ share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$isr
 group.initial.rebalance.delay.ms=0
 EOF
-		# More settings for this run, one key=value a line (the benchmarks' flush.messages=1).
-		[ -z "${KAFKA_EXTRA_CONFIG:-}" ] || printf '%s\n' "$KAFKA_EXTRA_CONFIG" >>"$node/server.properties"
 		# Formatting is a JVM start each: the nodes are formatted at once.
 		java "${QUICK_JVM[@]}" -cp "$LIBS/*" kafka.tools.StorageTool format -t "$cluster" -c "$node/server.properties" >"$node/format.log" 2>&1 &
 		formats+=("$!")
@@ -221,5 +218,5 @@ run)
 	fetch >/dev/null
 	exec java -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$LIBS/*" "$@"
 	;;
-*) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
