@@ -8,11 +8,15 @@
 #   scripts/kafka.sh start DIR [N]      format and start N brokers (1 or 3) under DIR;
 #                                       prints bootstrap=HOST:PORT,... when they serve
 #   scripts/kafka.sh stop DIR           stop the brokers started under DIR
+#   scripts/kafka.sh node DIR I         start node I under DIR again (after kill -9)
+#                                       and wait until it listens
 #   scripts/kafka.sh run CLASS ARGS...  run one of Kafka's tools by class name
 #
 # With 3 brokers every topic defaults to replication factor 3 and
-# min.insync.replicas 2. KAFKA_VERSION picks the release (default below);
-# KAFKA_CACHE the cache folder; KAFKA_RUN_OPTS adds JVM options to run.
+# min.insync.replicas 2. Line I of DIR/pids is node I's process id.
+# KAFKA_VERSION picks the release (default below), KAFKA_CACHE the cache
+# folder, KAFKA_JVM_FLAGS the brokers' JVM flags (default: a 512 MiB heap),
+# KAFKA_RUN_OPTS extra JVM options for run.
 set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
@@ -67,6 +71,56 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# JVM flags for Kafka's short-lived tools (formatting, the readiness probe):
+# the quick compiler only, which starts them in about half the time.
+QUICK_JVM=(-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto)
+
+# random_uuid prints a Kafka Uuid (base64url of 16 random bytes, as
+# StorageTool random-uuid prints, not starting with '-') without a JVM.
+random_uuid() {
+	python3 -c 'import base64, os
+while True:
+    u = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+    if not u.startswith("-"):
+        print(u)
+        break'
+}
+
+# run_node starts node I under DIR from its server.properties and writes its
+# process id to line I of DIR/pids.
+run_node() {
+	local dir="$1" i="$2" node="$1/node-$2"
+	# shellcheck disable=SC2086 # KAFKA_JVM_FLAGS is a list of flags
+	nohup java ${KAFKA_JVM_FLAGS:--Xms128m -Xmx512m -XX:+UseSerialGC} -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+		-cp "$LIBS/*" kafka.Kafka "$node/server.properties" >>"$node/kafka.log" 2>&1 &
+	local pid=$! lines=()
+	[ -f "$dir/pids" ] && mapfile -t lines <"$dir/pids"
+	while [ ${#lines[@]} -lt "$i" ]; do lines+=(""); done
+	lines[$((i - 1))]="$pid"
+	printf '%s\n' "${lines[@]}" >"$dir/pids"
+}
+
+# wait_ready waits until every broker under DIR listens and the cluster's
+# metadata lists all N of them.
+wait_ready() {
+	local dir="$1" n="$2" bootstrap hostports
+	bootstrap="$(cat "$dir/bootstrap")"
+	local deadline=$((SECONDS + 120))
+	IFS=, read -ra hostports <<<"$bootstrap"
+	# A port probe costs nothing; the JVM probe below costs seconds a try.
+	for hp in "${hostports[@]}"; do
+		until (exec 3<>"/dev/tcp/${hp%:*}/${hp#*:}") 2>/dev/null; do
+			[ $SECONDS -lt $deadline ] || return 1
+			sleep 0.5
+		done
+	done
+	until java "${QUICK_JVM[@]}" -cp "$LIBS/*" org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "$bootstrap" 2>/dev/null |
+		grep -c '^127.0.0.1' | grep -qx "$n"; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 1
+	done
+}
+
 start() {
 	local dir="$1" n="${2:-1}"
 	[ "$n" = 1 ] || [ "$n" = 3 ] || die "start: 1 or 3 brokers, not $n"
@@ -83,9 +137,10 @@ start() {
 	done
 	local rf=1 isr=1
 	if [ "$n" = 3 ]; then rf=3 isr=2; fi
-	local cluster
-	cluster="$(java -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
+	local cluster formats=()
+	cluster="$(random_uuid)"
 	: >"$dir/pids"
+	echo "$bootstrap" >"$dir/bootstrap"
 	for i in $(seq 1 "$n"); do
 		local node="$dir/node-$i"
 		mkdir -p "$node"
@@ -108,24 +163,37 @@ share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$isr
 group.initial.rebalance.delay.ms=0
 EOF
-		java -cp "$LIBS/*" kafka.tools.StorageTool format -t "$cluster" -c "$node/server.properties" >"$node/format.log" 2>&1 ||
-			die "formatting node $i failed: $(tail -3 "$node/format.log")"
-		nohup java -Xms128m -Xmx512m -XX:+UseSerialGC -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
-			-cp "$LIBS/*" kafka.Kafka "$node/server.properties" >"$node/kafka.log" 2>&1 &
-		echo "$!" >>"$dir/pids"
+		# Formatting is a JVM start each: the nodes are formatted at once.
+		java "${QUICK_JVM[@]}" -cp "$LIBS/*" kafka.tools.StorageTool format -t "$cluster" -c "$node/server.properties" >"$node/format.log" 2>&1 &
+		formats+=("$!")
 	done
-	echo "$bootstrap" >"$dir/bootstrap"
-	# Ready when every broker answers metadata (kafka-broker-api-versions).
-	local deadline=$((SECONDS + 90))
-	until java -cp "$LIBS/*" org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "$bootstrap" 2>/dev/null |
-		grep -c '^127.0.0.1' | grep -qx "$n"; do
-		if [ $SECONDS -ge $deadline ]; then
-			stop "$dir"
-			die "Kafka did not start within 90s: $(tail -5 "$dir/node-1/kafka.log")"
-		fi
-		sleep 1
+	for i in $(seq 1 "$n"); do
+		wait "${formats[$((i - 1))]}" || die "formatting node $i failed: $(tail -3 "$dir/node-$i/format.log")"
 	done
+	for i in $(seq 1 "$n"); do
+		run_node "$dir" "$i"
+	done
+	if ! wait_ready "$dir" "$n"; then
+		stop "$dir"
+		die "Kafka did not start within 120s: $(tail -5 "$dir/node-1/kafka.log")"
+	fi
 	echo "bootstrap=$bootstrap"
+}
+
+# restart_node starts node I under DIR again (after it stopped or was
+# killed) and waits until it listens; the caller checks that it rejoined
+# (its replicas back in sync).
+restart_node() {
+	local dir="$1" i="$2" hp
+	[ -f "$dir/node-$i/server.properties" ] || die "node: no node $i under $dir"
+	hp="$(cut -d, -f"$i" "$dir/bootstrap")"
+	run_node "$dir" "$i"
+	local deadline=$((SECONDS + 120))
+	until (exec 3<>"/dev/tcp/${hp%:*}/${hp#*:}") 2>/dev/null; do
+		[ $SECONDS -lt $deadline ] || die "node $i did not listen within 120s: $(tail -5 "$dir/node-$i/kafka.log")"
+		sleep 0.5
+	done
+	echo "bootstrap=$(cat "$dir/bootstrap")"
 }
 
 stop() {
@@ -147,6 +215,7 @@ fetch) fetch ;;
 libs) [ -f "$LIBS/.complete" ] || die "Kafka $KAFKA_VERSION's jars are not in $LIBS (scripts/kafka.sh fetch, or make test-deps)"; echo "$LIBS" ;;
 start) shift; start "$@" ;;
 stop) shift; stop "$@" ;;
+node) shift; restart_node "$@" ;;
 run)
 	shift
 	fetch >/dev/null
@@ -155,5 +224,5 @@ run)
 	# shellcheck disable=SC2086
 	exec java ${KAFKA_RUN_OPTS:-} -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$LIBS/*" "$@"
 	;;
-*) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

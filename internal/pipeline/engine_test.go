@@ -339,6 +339,37 @@ func TestEnginePipelinedSinkOrder(t *testing.T) {
 	}
 }
 
+// With the default window, small batches (a few records each, as a slow
+// source sends them) keep going to a pipelined sink past four in flight,
+// and are still acknowledged in order.
+func TestEnginePipelinedSmallBatchesFillWindowByRecords(t *testing.T) {
+	l := newLedger()
+	sink := &asyncSink{pending: map[int]func(error){}, started: make(chan int, 100)}
+	p := &Pipeline{Source: &listSource{l: l, batches: 20, size: 3}, Sink: sink, Logger: quiet()}
+	done := runAsync(p, context.Background())
+	for want := range 20 {
+		select {
+		case n := <-sink.started:
+			if n != want {
+				t.Fatalf("batch %d started, want %d", n, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("batch %d of 3 records did not start with %d in flight: the window counts batches, not records", want, want)
+		}
+	}
+	for n := 19; n >= 0; n-- {
+		sink.complete(n, nil)
+	}
+	for want := range 20 {
+		if e := <-l.events; e != fmt.Sprint("ack ", want) {
+			t.Fatalf("got %q, want ack %d", e, want)
+		}
+	}
+	if err := waitErr(t, done); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A pipelined sink's batch is acknowledged as soon as it is written, even
 // when no other batch follows (a consumer that has caught up commits its
 // last records at once, not when the next ones arrive).

@@ -55,7 +55,8 @@ type Pipeline struct {
 	// QueueBatches is the number of batches between source and sink.
 	QueueBatches int
 	// InFlightBatches is how many batches a PipelinedSink may be writing at
-	// once; other sinks write one at a time.
+	// once; other sinks write one at a time. Unset, the default window
+	// also takes small batches beyond it (see smallBatchRecords).
 	InFlightBatches int
 
 	// SinkBatch, when set, is told how long the sink took with each batch,
@@ -68,6 +69,13 @@ const (
 	DefaultDrainTimeout    = 10 * time.Second
 	DefaultQueueBatches    = 16
 	DefaultInFlightBatches = 4
+	// A PipelinedSink's window is full only once its batches also hold
+	// smallBatchRecords records together, up to maxInFlightBatches
+	// batches: a source that hands over a few records at a time (a
+	// generator at 300 tweets/s sends 3 every 10 ms) would otherwise be
+	// held to a few records per round trip to a replicated Kafka.
+	smallBatchRecords  = 1000
+	maxInFlightBatches = 256
 )
 
 // Send hands a batch to the pipeline, waiting while the queue is full. It
@@ -142,16 +150,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	})
 	defer stopDrain()
 
-	inFlight := 1
+	inFlight, growWindow := 1, false
 	if _, ok := p.Sink.(PipelinedSink); ok {
 		inFlight = p.InFlightBatches
 		if inFlight <= 0 {
-			inFlight = DefaultInFlightBatches
+			inFlight, growWindow = DefaultInFlightBatches, true
 		}
 	}
 	var (
-		sinkErr error
-		pending []*write // oldest first
+		sinkErr        error
+		pending        []*write // oldest first
+		pendingRecords int
 	)
 	// settle waits for the oldest write and acknowledges its batch. Batches
 	// are settled in the order the source sent them, and none after a
@@ -164,6 +173,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		w := pending[0]
 		pending = pending[1:]
 		n := int64(len(w.batch.Messages))
+		pendingRecords -= len(w.batch.Messages)
 		switch {
 		case err != nil:
 			p.Stats.Errors.Add(n)
@@ -185,7 +195,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			oldest = pending[0].done
 		}
 		next := in
-		if len(pending) >= inFlight {
+		if len(pending) >= inFlight && (!growWindow || pendingRecords >= smallBatchRecords || len(pending) >= maxInFlightBatches) {
 			next = nil // the window is full: wait for the oldest write
 		}
 		var drainOver <-chan struct{}
@@ -214,9 +224,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				continue
 			}
 			pending = append(pending, p.start(sinkCtx, b))
+			pendingRecords += len(b.Messages)
 		}
 	}
 
+	// Whether the sink wrote everything it was handed, before closing
+	// (closing may take longer than the drain time: a final commit).
+	drained := sinkCtx.Err() == nil
 	err = <-srcErr
 	closeSource := func() error {
 		if c, ok := p.Source.(Closer); ok {
@@ -233,7 +247,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if p.DeadLetters != nil {
 		err = errors.Join(err, p.DeadLetters.Close())
 	}
-	if sinkCtx.Err() != nil && ctx.Err() != nil {
+	if !drained && ctx.Err() != nil {
 		p.Logger.Warn("stopped before the sink wrote everything; what it had not written is not acknowledged (a Kafka source reads it again next time)", "drain_timeout", drainTimeout)
 	}
 	return err

@@ -1,19 +1,25 @@
 // Package kafka is the sink that produces to a Kafka topic with franz-go's
 // idempotent producer, so a batch the pipeline retries is not duplicated.
+// Records that fail for a reason waiting can fix (a broker of a cluster
+// died, leaders moving) are produced again until they are acknowledged, so
+// a pipeline waits out a broker's failure instead of stopping.
 package kafka
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/creek-pipeline/creek/internal/kafkaopt"
 	"github.com/creek-pipeline/creek/internal/pipeline"
+	"github.com/creek-pipeline/creek/internal/sink/retry"
 )
 
 func init() {
@@ -41,6 +47,7 @@ func init() {
 type Sink struct {
 	cl    *kgo.Client
 	topic string
+	log   *slog.Logger
 }
 
 // New builds the sink from its options.
@@ -85,7 +92,7 @@ func New(v *pipeline.Values, env pipeline.Env) (pipeline.Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sink{cl: cl, topic: v.String("topic")}, nil
+	return &Sink{cl: cl, topic: v.String("topic"), log: env.Logger}, nil
 }
 
 // Write produces every message of the batch and returns once Kafka has
@@ -105,25 +112,28 @@ func (s *Sink) WriteAsync(ctx context.Context, b *pipeline.Batch, done func(erro
 		return
 	}
 	var (
-		left  atomic.Int64
-		mu    sync.Mutex
-		first error
+		left   atomic.Int64
+		mu     sync.Mutex
+		first  error
+		failed []*kgo.Record
 	)
 	left.Store(int64(len(b.Messages)))
-	promise := func(_ *kgo.Record, err error) {
+	promise := func(r *kgo.Record, err error) {
 		if err != nil {
 			mu.Lock()
 			if first == nil {
 				first = err
 			}
+			failed = append(failed, r)
 			mu.Unlock()
 		}
 		if left.Add(-1) == 0 {
-			if first != nil {
-				done(fmt.Errorf("produce to %s: %w", s.topic, first))
-			} else {
+			if first == nil {
 				done(nil)
+				return
 			}
+			// Not on the client's promise goroutine, which the retries need.
+			go func() { done(s.again(ctx, failed, first)) }()
 		}
 	}
 	records := make([]kgo.Record, len(b.Messages))
@@ -138,6 +148,62 @@ func (s *Sink) WriteAsync(ctx context.Context, b *pipeline.Batch, done func(erro
 		}
 		s.cl.Produce(ctx, r, promise)
 	}
+}
+
+// again produces records that failed once more, after a growing pause, for
+// as long as their error is one that waiting can fix. Records that were
+// written but whose acknowledgement was lost are then written twice: at
+// least once, never lost.
+func (s *Sink) again(ctx context.Context, failed []*kgo.Record, err error) error {
+	b := retry.Backoff{Policy: retry.Default}
+	for {
+		if !transient(err) || ctx.Err() != nil {
+			return fmt.Errorf("produce to %s: %w", s.topic, err)
+		}
+		pause := b.Next()
+		if s.log != nil {
+			s.log.Warn("produce failed; producing the failed records again", "topic", s.topic, "records", len(failed), "err", err, "retry_in", pause.Round(time.Millisecond))
+		}
+		if retry.Sleep(ctx, pause) != nil {
+			return fmt.Errorf("produce to %s: %w", s.topic, err)
+		}
+		fresh := make([]*kgo.Record, len(failed))
+		for i, r := range failed {
+			fresh[i] = &kgo.Record{Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}
+		}
+		failed, err = failed[:0], nil
+		for _, res := range s.cl.ProduceSync(ctx, fresh...) {
+			if res.Err != nil {
+				failed = append(failed, res.Record)
+				if err == nil {
+					err = res.Err
+				}
+			}
+		}
+		if err == nil {
+			return nil
+		}
+	}
+}
+
+// transient reports whether producing again can succeed: yes for lost
+// connections, brokers that died and the idempotent producer's sequence
+// errors after leaders moved; no for records Kafka refuses (too large,
+// not authorized, invalid) and for a sink being stopped.
+func transient(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed) {
+		return false
+	}
+	switch {
+	case errors.Is(err, kerr.OutOfOrderSequenceNumber), errors.Is(err, kerr.UnknownProducerID),
+		errors.Is(err, kerr.InvalidProducerEpoch), errors.Is(err, kerr.InvalidProducerIDMapping):
+		return true
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Retriable
+	}
+	return true
 }
 
 // Close flushes what is buffered and closes the client.

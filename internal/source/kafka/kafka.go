@@ -334,18 +334,27 @@ func (s *Source) updateLag(fs kgo.Fetches) {
 	s.env.Stats.Lag.Store(lag)
 }
 
+// closeCommitTimeout bounds the last commit on Close. It outlasts a Kafka
+// cluster moving the group's coordinator after a broker died (Kafka
+// notices after broker.session.timeout.ms, 9 s by default, then elects).
+const closeCommitTimeout = 30 * time.Second
+
 // Close commits the offsets (or share acknowledgements) of everything the
 // sink accepted and leaves the group; a share group's records not accepted
 // go back to its other members.
 func (s *Source) Close() error {
 	var err error
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), closeCommitTimeout)
 	defer cancel()
 	switch {
 	case s.group != "":
-		err = s.cl.CommitMarkedOffsets(ctx)
+		if err = s.cl.CommitMarkedOffsets(ctx); err != nil {
+			err = fmt.Errorf("group %s: the last commit failed (%w); the records read after the previous commit are delivered again when the group next runs", s.group, err)
+		}
 	case s.share:
-		err = s.cl.FlushAcks(ctx)
+		if err = s.cl.FlushAcks(ctx); err != nil {
+			err = fmt.Errorf("share group: acknowledging the last records failed (%w); they go back to the group once their locks run out", err)
+		}
 	}
 	s.cl.Close()
 	return err
