@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -34,6 +35,10 @@ var scenarios = []string{
 	"transactions",      // a transactional producer commits one transaction and aborts another; read_committed sees only the committed records
 	"consumer-protocol", // Kafka 4's consumer group protocol (KIP-848): two members split the partitions, commit, and a new member resumes
 	"share-group",       // a share group (KIP-932): two members take every record once between them
+	"sasl-scram-tls",    // SCRAM-SHA-512 over TLS (SASL_SSL): produce a few records and consume them back
+	"sasl-plain",        // PLAIN over SASL_PLAINTEXT: produce and consume
+	"bad-password",      // a wrong password is refused with the client's own authentication error
+	"acl-denied",        // a topic the user has no ACL for: the client's own authorization error reaches the caller
 }
 
 var clients = []string{"kcat", "kafka-python", "kafka-python-2", "confluent-kafka", "confluent-kafka-2", "aiokafka",
@@ -67,13 +72,21 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	b, err := broker.Start(context.Background(), broker.Config{Listen: "127.0.0.1:0", DataDir: dir,
-		Settings: map[string]string{"group.initial.rebalance.delay.ms": "0",
-			"group.consumer.heartbeat.interval.ms": "500", "group.share.heartbeat.interval.ms": "1000"}})
+	settings, err := secureCerts(dir)
 	if err != nil {
 		panic(err)
 	}
-	brokerAddr = b.Addr()
+	settings["group.initial.rebalance.delay.ms"] = "0"
+	settings["group.consumer.heartbeat.interval.ms"] = "500"
+	settings["group.share.heartbeat.interval.ms"] = "1000"
+	b, err := broker.Start(context.Background(), broker.Config{DataDir: filepath.Join(dir, "data"), Settings: settings})
+	if err != nil {
+		panic(err)
+	}
+	brokerAddr = b.ListenerAddr("PLAINTEXT")
+	if err := secureSetup(brokerAddr, b.ListenerAddr("SASL_SSL"), b.ListenerAddr("SASL_PLAINTEXT")); err != nil {
+		panic(err)
+	}
 	code := m.Run()
 	b.Close()
 	os.RemoveAll(dir)

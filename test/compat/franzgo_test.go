@@ -14,6 +14,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 func TestFranzGo(t *testing.T) {
@@ -53,7 +56,7 @@ func TestFranzGo(t *testing.T) {
 		return got, cl.CommitUncommittedOffsets(ctx)
 	}
 
-	runScenarios(t, "franz-go", map[string]scenarioFunc{
+	runScenarios(t, "franz-go", withSecurity(franzGoSecurity(topic), map[string]scenarioFunc{
 		"create-topic": func(t *testing.T) error {
 			_, err := adm.CreateTopic(ctx, 3, 1, map[string]*string{"retention.ms": kadm.StringPtr("3600000")}, topic)
 			return err
@@ -184,7 +187,7 @@ func TestFranzGo(t *testing.T) {
 		},
 		"consumer-protocol": func(t *testing.T) error { return franzConsumerProtocol(ctx, adm) },
 		"share-group":       func(t *testing.T) error { return franzShareGroup(ctx, adm) },
-	})
+	}))
 }
 
 // franzConsumerProtocol: two KIP-848 members split a topic's partitions,
@@ -350,4 +353,85 @@ func produceN(ctx context.Context, topic string, from, n int) error {
 		recs = append(recs, &kgo.Record{Value: []byte(strconv.Itoa(i))})
 	}
 	return cl.ProduceSync(ctx, recs...).FirstErr()
+}
+
+// franzGoSecurity: kgo.SASL with franz-go's scram and plain mechanisms,
+// kgo.DialTLSConfig for TLS.
+func franzGoSecurity(topic string) map[string]scenarioFunc {
+	client := func(addr string, m sasl.Mechanism, opts ...kgo.Opt) (*kgo.Client, error) {
+		opts = append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.SASL(m), kgo.RecordRetries(2), kgo.RetryTimeout(5 * time.Second)}, opts...)
+		if addr == secure.saslSSL {
+			cfg, err := secTLS()
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, kgo.DialTLSConfig(cfg))
+		}
+		return kgo.NewClient(opts...)
+	}
+	roundTrip := func(addr string, m sasl.Mechanism, scenario string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		tp := secTopic(topic, scenario)
+		cl, err := client(addr, m, kgo.DefaultProduceTopic(tp), kgo.AllowAutoTopicCreation())
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		for _, v := range secValues(scenario) {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+				return fmt.Errorf("produce: %w", err)
+			}
+		}
+		cons, err := client(addr, m, kgo.ConsumerGroup(tp), kgo.ConsumeTopics(tp), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if err != nil {
+			return err
+		}
+		defer cons.Close()
+		var got []string
+		for len(got) < len(secValues(scenario)) {
+			fs := cons.PollFetches(ctx)
+			if err := fs.Err(); err != nil {
+				return fmt.Errorf("consume: %w", err)
+			}
+			fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		}
+		if err := cons.CommitUncommittedOffsets(ctx); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return checkValues(got, scenario)
+	}
+	produceTo := func(pass, tp string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		// One try: the failures are not retriable.
+		cl, err := client(secure.saslSSL, scram.Auth{User: secUser, Pass: pass}.AsSha512Mechanism(), kgo.RecordRetries(0), kgo.RequestRetries(0))
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		return cl.ProduceSync(ctx, &kgo.Record{Topic: tp, Value: []byte("x")}).FirstErr()
+	}
+	return map[string]scenarioFunc{
+		"sasl-scram-tls": func(t *testing.T) error {
+			return roundTrip(secure.saslSSL, scram.Auth{User: secUser, Pass: secPassword}.AsSha512Mechanism(), "sasl-scram-tls")
+		},
+		"sasl-plain": func(t *testing.T) error {
+			return roundTrip(secure.saslPlaintext, plain.Auth{User: secUser, Pass: secPassword}.AsMechanism(), "sasl-plain")
+		},
+		"bad-password": func(t *testing.T) error {
+			err := produceTo("wrong", secTopic(topic, "bad-password"))
+			if !errors.Is(err, kerr.SaslAuthenticationFailed) {
+				return fmt.Errorf("want kerr.SaslAuthenticationFailed, got %v", err)
+			}
+			return nil
+		},
+		"acl-denied": func(t *testing.T) error {
+			err := produceTo(secPassword, secDenied)
+			if !errors.Is(err, kerr.TopicAuthorizationFailed) {
+				return fmt.Errorf("want kerr.TopicAuthorizationFailed, got %v", err)
+			}
+			return nil
+		},
+	}
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/compress"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
 )
 
 func TestKafkaGo(t *testing.T) {
@@ -38,7 +40,7 @@ func TestKafkaGo(t *testing.T) {
 		return got, nil
 	}
 
-	runScenarios(t, "kafka-go", map[string]scenarioFunc{
+	runScenarios(t, "kafka-go", withSecurity(kafkaGoSecurity(topic), map[string]scenarioFunc{
 		"consumer-protocol": func(t *testing.T) error {
 			return notApplicable("segmentio/kafka-go speaks only the classic group protocol")
 		},
@@ -147,5 +149,108 @@ func TestKafkaGo(t *testing.T) {
 			}
 			return nil
 		},
-	})
+	}))
+}
+
+// kafkaGoSecurity: a Transport (writer) and a Dialer (reader) with kafka-go's
+// sasl/scram and sasl/plain mechanisms and a TLS config.
+func kafkaGoSecurity(topic string) map[string]scenarioFunc {
+	scram512 := func(pass string) sasl.Mechanism {
+		m, err := scram.Mechanism(scram.SHA512, secUser, pass)
+		if err != nil {
+			panic(err) // only for an unknown hash
+		}
+		return m
+	}
+	transport := func(addr string, m sasl.Mechanism) (*kafka.Transport, *kafka.Dialer, error) {
+		tr := &kafka.Transport{SASL: m}
+		d := &kafka.Dialer{Timeout: 10 * time.Second, SASLMechanism: m}
+		if addr == secure.saslSSL {
+			cfg, err := secTLS()
+			if err != nil {
+				return nil, nil, err
+			}
+			tr.TLS, d.TLS = cfg, cfg
+		}
+		return tr, d, nil
+	}
+	roundTrip := func(addr string, m sasl.Mechanism, scenario string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		tr, d, err := transport(addr, m)
+		if err != nil {
+			return err
+		}
+		tp := secTopic(topic, scenario)
+		// The user may create its topics (kafka-go's writer does not wait
+		// for a topic it auto-creates).
+		cl := &kafka.Client{Addr: kafka.TCP(addr), Transport: tr}
+		resp, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: tp, NumPartitions: 1, ReplicationFactor: 1}}})
+		if err == nil {
+			err = resp.Errors[tp]
+		}
+		if err != nil {
+			return fmt.Errorf("create topic: %w", err)
+		}
+		w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: tp, Transport: tr, RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond}
+		var msgs []kafka.Message
+		for _, v := range secValues(scenario) {
+			msgs = append(msgs, kafka.Message{Value: []byte(v)})
+		}
+		err = w.WriteMessages(ctx, msgs...)
+		w.Close()
+		if err != nil {
+			return fmt.Errorf("produce: %w", err)
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, GroupID: tp, Topic: tp, Dialer: d,
+			StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond})
+		defer r.Close()
+		var got []string
+		for len(got) < len(msgs) {
+			msg, err := r.ReadMessage(ctx)
+			if err != nil {
+				return fmt.Errorf("consume: %w", err)
+			}
+			got = append(got, string(msg.Value))
+		}
+		return checkValues(got, scenario)
+	}
+	// dialLeader opens a connection to tp's leader: a Writer would report a
+	// topic it may not see as UNKNOWN_TOPIC_OR_PARTITION (its Transport
+	// reads the metadata of all topics, where Kafka lists only the visible
+	// ones), the Dialer asks for the topic itself.
+	dialLeader := func(pass, tp string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, d, err := transport(secure.saslSSL, scram512(pass))
+		if err != nil {
+			return err
+		}
+		conn, err := d.DialLeader(ctx, "tcp", secure.saslSSL, tp, 0)
+		if err != nil {
+			return err
+		}
+		conn.Close()
+		return nil
+	}
+	return map[string]scenarioFunc{
+		"sasl-scram-tls": func(t *testing.T) error { return roundTrip(secure.saslSSL, scram512(secPassword), "sasl-scram-tls") },
+		"sasl-plain": func(t *testing.T) error {
+			return roundTrip(secure.saslPlaintext, plain.Mechanism{Username: secUser, Password: secPassword}, "sasl-plain")
+		},
+		"bad-password": func(t *testing.T) error {
+			err := dialLeader("wrong", secDenied)
+			if !errors.Is(err, kafka.SASLAuthenticationFailed) {
+				return fmt.Errorf("want kafka.SASLAuthenticationFailed, got %v", err)
+			}
+			return nil
+		},
+		"acl-denied": func(t *testing.T) error {
+			err := dialLeader(secPassword, secDenied)
+			if !errors.Is(err, kafka.TopicAuthorizationFailed) {
+				return fmt.Errorf("want kafka.TopicAuthorizationFailed, got %v", err)
+			}
+			return nil
+		},
+	}
 }

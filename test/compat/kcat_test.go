@@ -45,7 +45,7 @@ func TestKcat(t *testing.T) {
 		}
 		return got, nil
 	}
-	runScenarios(t, "kcat", map[string]scenarioFunc{
+	runScenarios(t, "kcat", withSecurity(kcatSecurity(topic), map[string]scenarioFunc{
 		"consumer-protocol": func(t *testing.T) error {
 			return notApplicable("librdkafka 2.0 (Debian) predates KIP-848 (librdkafka 2.4+ with group.protocol=consumer)")
 		},
@@ -105,5 +105,54 @@ func TestKcat(t *testing.T) {
 			}
 			return nil
 		},
-	})
+	}))
+}
+
+// kcatSecurity: librdkafka's -X security.protocol, sasl.mechanisms,
+// sasl.username, sasl.password and ssl.ca.location.
+func kcatSecurity(topic string) map[string]scenarioFunc {
+	kcat := func(stdin, addr, mechanism, pass string, args ...string) (string, error) {
+		protocol := "SASL_PLAINTEXT"
+		base := []string{"-b", addr, "-X", "sasl.mechanisms=" + mechanism, "-X", "sasl.username=" + secUser, "-X", "sasl.password=" + pass}
+		if addr == secure.saslSSL {
+			protocol = "SASL_SSL"
+			base = append(base, "-X", "ssl.ca.location="+secure.caFile)
+		}
+		cmd := exec.Command("kcat", append(append(base, "-X", "security.protocol="+protocol), args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	roundTrip := func(addr, mechanism, scenario string) error {
+		tp := secTopic(topic, scenario)
+		values := secValues(scenario)
+		if out, err := kcat(strings.Join(values, "\n")+"\n", addr, mechanism, secPassword, "-P", "-t", tp); err != nil {
+			return fmt.Errorf("kcat -P: %v\n%s", err, out)
+		}
+		out, err := kcat("", addr, mechanism, secPassword, "-G", tp, "-X", "auto.offset.reset=earliest", "-c", fmt.Sprint(len(values)), "-f", "%s\n", "-q", tp)
+		if err != nil {
+			return fmt.Errorf("kcat -G: %v\n%s", err, out)
+		}
+		return checkValues(strings.Fields(out), scenario)
+	}
+	return map[string]scenarioFunc{
+		"sasl-scram-tls": func(t *testing.T) error { return roundTrip(secure.saslSSL, "SCRAM-SHA-512", "sasl-scram-tls") },
+		"sasl-plain":     func(t *testing.T) error { return roundTrip(secure.saslPlaintext, "PLAIN", "sasl-plain") },
+		"bad-password": func(t *testing.T) error {
+			// A consumer gives up at once on a failed login (-L would wait out its metadata timeout).
+			tp := secTopic(topic, "bad-password")
+			out, err := kcat("", secure.saslSSL, "SCRAM-SHA-512", "wrong", "-G", tp, tp, "-c", "1", "-e")
+			if err == nil || !strings.Contains(out, "Authentication failed") {
+				return fmt.Errorf("kcat with a wrong password: %v\n%s", err, out)
+			}
+			return nil
+		},
+		"acl-denied": func(t *testing.T) error {
+			out, err := kcat("x\n", secure.saslSSL, "SCRAM-SHA-512", secPassword, "-P", "-t", secDenied)
+			if err == nil || !strings.Contains(out, "Topic authorization failed") {
+				return fmt.Errorf("kcat producing to a denied topic: %v\n%s", err, out)
+			}
+			return nil
+		},
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/xdg-go/scram"
 )
 
 func saramaConfig() *sarama.Config {
@@ -53,47 +54,50 @@ func (h *saramaCollector) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.C
 	return nil
 }
 
+// saramaConsume reads n records of topic in a consumer group and commits.
+func saramaConsume(cfg *sarama.Config, brokers []string, group, topic string, n int) ([]rec, error) {
+	g, err := sarama.NewConsumerGroup(brokers, group, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	h := &saramaCollector{n: n, done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		for ctx.Err() == nil {
+			if err := g.Consume(ctx, []string{topic}, h); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	select {
+	case <-h.done:
+	case err := <-errc:
+		cancel()
+		return nil, err
+	case <-time.After(30 * time.Second):
+		cancel()
+		return h.got, fmt.Errorf("timed out with %d of %d records", len(h.got), n)
+	}
+	cancel()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.got, nil
+}
+
 func TestSarama(t *testing.T) {
 	const topic, group = "compat-sarama", "compat-sarama-g"
 	brokers := []string{brokerAddr}
 	codecs := map[string]sarama.CompressionCodec{"none": sarama.CompressionNone, "gzip": sarama.CompressionGZIP,
 		"snappy": sarama.CompressionSnappy, "lz4": sarama.CompressionLZ4, "zstd": sarama.CompressionZSTD}
 
-	consume := func(n int) ([]rec, error) {
-		g, err := sarama.NewConsumerGroup(brokers, group, saramaConfig())
-		if err != nil {
-			return nil, err
-		}
-		defer g.Close()
-		h := &saramaCollector{n: n, done: make(chan struct{})}
-		ctx, cancel := context.WithCancel(context.Background())
-		errc := make(chan error, 1)
-		go func() {
-			for ctx.Err() == nil {
-				if err := g.Consume(ctx, []string{topic}, h); err != nil {
-					errc <- err
-					return
-				}
-			}
-		}()
-		select {
-		case <-h.done:
-		case err := <-errc:
-			cancel()
-			return nil, err
-		case <-time.After(30 * time.Second):
-			cancel()
-			return h.got, fmt.Errorf("timed out with %d of %d records", len(h.got), n)
-		}
-		cancel()
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return h.got, nil
-	}
+	consume := func(n int) ([]rec, error) { return saramaConsume(saramaConfig(), brokers, group, topic, n) }
 
 	admin := func() (sarama.ClusterAdmin, error) { return sarama.NewClusterAdmin(brokers, saramaConfig()) }
 
-	runScenarios(t, "sarama", map[string]scenarioFunc{
+	runScenarios(t, "sarama", withSecurity(saramaSecurity(topic), map[string]scenarioFunc{
 		"create-topic": func(t *testing.T) error {
 			a, err := admin()
 			if err != nil {
@@ -273,5 +277,110 @@ func TestSarama(t *testing.T) {
 			}
 			return checkCommitted(got)
 		},
-	})
+	}))
 }
+
+// saramaSecurity: Config.Net.SASL (PLAIN built in, SCRAM through the
+// SCRAMClientGeneratorFunc sarama asks for, here with xdg-go/scram) and
+// Config.Net.TLS.
+func saramaSecurity(topic string) map[string]scenarioFunc {
+	config := func(addr, mechanism, pass string) (*sarama.Config, error) {
+		c := saramaConfig()
+		c.Net.SASL.Enable = true
+		c.Net.SASL.User, c.Net.SASL.Password = secUser, pass
+		c.Net.SASL.Mechanism = sarama.SASLMechanism(mechanism)
+		c.Net.SASL.Handshake = true
+		if mechanism == sarama.SASLTypeSCRAMSHA512 {
+			c.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &saramaSCRAM{hash: scram.SHA512} }
+		}
+		if addr == secure.saslSSL {
+			tlsCfg, err := secTLS()
+			if err != nil {
+				return nil, err
+			}
+			c.Net.TLS.Enable, c.Net.TLS.Config = true, tlsCfg
+		}
+		c.Metadata.Retry.Max, c.Producer.Retry.Max = 1, 1
+		return c, nil
+	}
+	roundTrip := func(addr, mechanism, scenario string) error {
+		c, err := config(addr, mechanism, secPassword)
+		if err != nil {
+			return err
+		}
+		tp := secTopic(topic, scenario)
+		p, err := sarama.NewSyncProducer([]string{addr}, c)
+		if err != nil {
+			return err
+		}
+		for _, v := range secValues(scenario) {
+			if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: tp, Value: sarama.StringEncoder(v)}); err != nil {
+				p.Close()
+				return fmt.Errorf("produce: %w", err)
+			}
+		}
+		p.Close()
+		got, err := saramaConsume(c, []string{addr}, tp, tp, len(secValues(scenario)))
+		if err != nil {
+			return fmt.Errorf("consume: %w", err)
+		}
+		var values []string
+		for _, r := range got {
+			values = append(values, r.value)
+		}
+		return checkValues(values, scenario)
+	}
+	produceTo := func(pass, tp string) error {
+		c, err := config(secure.saslSSL, sarama.SASLTypeSCRAMSHA512, pass)
+		if err != nil {
+			return err
+		}
+		p, err := sarama.NewSyncProducer([]string{secure.saslSSL}, c)
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		_, _, err = p.SendMessage(&sarama.ProducerMessage{Topic: tp, Value: sarama.StringEncoder("x")})
+		return err
+	}
+	return map[string]scenarioFunc{
+		"sasl-scram-tls": func(t *testing.T) error {
+			return roundTrip(secure.saslSSL, sarama.SASLTypeSCRAMSHA512, "sasl-scram-tls")
+		},
+		"sasl-plain": func(t *testing.T) error {
+			return roundTrip(secure.saslPlaintext, sarama.SASLTypePlaintext, "sasl-plain")
+		},
+		"bad-password": func(t *testing.T) error {
+			err := produceTo("wrong", secTopic(topic, "bad-password"))
+			if !errors.Is(err, sarama.ErrSASLAuthenticationFailed) {
+				return fmt.Errorf("want sarama.ErrSASLAuthenticationFailed, got %v", err)
+			}
+			return nil
+		},
+		"acl-denied": func(t *testing.T) error {
+			err := produceTo(secPassword, secDenied)
+			if !errors.Is(err, sarama.ErrTopicAuthorizationFailed) {
+				return fmt.Errorf("want sarama.ErrTopicAuthorizationFailed, got %v", err)
+			}
+			return nil
+		},
+	}
+}
+
+// saramaSCRAM is the sarama.SCRAMClient of xdg-go/scram's conversation.
+type saramaSCRAM struct {
+	hash scram.HashGeneratorFcn
+	conv *scram.ClientConversation
+}
+
+func (s *saramaSCRAM) Begin(user, pass, authzID string) error {
+	c, err := s.hash.NewClient(user, pass, authzID)
+	if err != nil {
+		return err
+	}
+	s.conv = c.NewConversation()
+	return nil
+}
+
+func (s *saramaSCRAM) Step(challenge string) (string, error) { return s.conv.Step(challenge) }
+func (s *saramaSCRAM) Done() bool                            { return s.conv.Done() }

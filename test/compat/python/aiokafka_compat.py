@@ -174,6 +174,8 @@ async def main():
     print("RESULT consumer-protocol n/a aiokafka %s speaks only the classic group protocol" % aiokafka.__version__,
           flush=True)
     print("RESULT share-group n/a aiokafka %s has no share group consumer" % aiokafka.__version__, flush=True)
+    for name in ["sasl-scram-tls", "sasl-plain", "bad-password", "acl-denied"]:
+        print("RESULT %s n/a not written yet for aiokafka (issue 17)" % name, flush=True)
 
 
 asyncio.run(main())

@@ -269,5 +269,70 @@ if hasattr(confluent_kafka, "ShareConsumer"):
     scenarios.append(("share-group", share_group))
 else:
     print("RESULT share-group n/a confluent-kafka %s has no share consumer" % confluent_kafka.version()[0], flush=True)
+
+
+# Security: the broker's SASL_SSL and SASL_PLAINTEXT listeners, the test CA
+# and a user with ACLs on compat-sec-* only (CREEK_COMPAT_*, set by the Go suite).
+env = __import__("os").environ
+
+
+def sec_conf(listener, mechanism, password=None):
+    conf = {"bootstrap.servers": env["CREEK_COMPAT_" + listener], "security.protocol": listener,
+            "sasl.mechanisms": mechanism, "sasl.username": env["CREEK_COMPAT_USER"],
+            "sasl.password": password or env["CREEK_COMPAT_PASSWORD"]}
+    if listener == "SASL_SSL":
+        conf["ssl.ca.location"] = env["CREEK_COMPAT_CA"]
+    return conf
+
+
+def sec_topic(scenario):
+    return "compat-sec-" + topic[len("compat-"):] + "-" + scenario
+
+
+def sec_round_trip(listener, mechanism, scenario):
+    t, values = sec_topic(scenario), ["%s-%d" % (scenario, i) for i in range(3)]
+    errors = []
+    p = Producer(sec_conf(listener, mechanism))
+    for v in values:
+        p.produce(t, v.encode(), on_delivery=lambda err, m: err and errors.append(err))
+    if p.flush(15) or errors:
+        raise AssertionError("produce: %s" % errors)
+    c = Consumer(dict(sec_conf(listener, mechanism), **{"group.id": t, "auto.offset.reset": "earliest"}))
+    c.subscribe([t])
+    got, deadline = [], time.time() + 20
+    while len(got) < len(values) and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            raise KafkaException(m.error())
+        got.append(m.value().decode())
+    c.close()
+    if got != values:
+        raise AssertionError("read %s, want %s" % (got, values))
+
+
+def bad_password():
+    seen = []
+    p = Producer(dict(sec_conf("SASL_SSL", "SCRAM-SHA-512", "wrong"), error_cb=seen.append))
+    deadline = time.time() + 10
+    while not any(e.code() == KafkaError._AUTHENTICATION for e in seen) and time.time() < deadline:
+        p.poll(0.2)
+    if not any(e.code() == KafkaError._AUTHENTICATION for e in seen):
+        raise AssertionError("no KafkaError._AUTHENTICATION from error_cb: %s" % seen)
+
+
+def acl_denied():
+    errors = []
+    p = Producer(dict(sec_conf("SASL_SSL", "SCRAM-SHA-512"), **{"message.timeout.ms": 10000}))
+    p.produce(env["CREEK_COMPAT_DENIED"], b"x", on_delivery=lambda err, m: errors.append(err))
+    p.flush(15)
+    if not errors or errors[0] is None or errors[0].code() != KafkaError.TOPIC_AUTHORIZATION_FAILED:
+        raise AssertionError("want KafkaError.TOPIC_AUTHORIZATION_FAILED, got %s" % errors)
+
+
+scenarios += [("sasl-scram-tls", lambda: sec_round_trip("SASL_SSL", "SCRAM-SHA-512", "sasl-scram-tls")),
+              ("sasl-plain", lambda: sec_round_trip("SASL_PLAINTEXT", "PLAIN", "sasl-plain")),
+              ("bad-password", bad_password), ("acl-denied", acl_denied)]
 for name, fn in scenarios:
     result(name, fn)

@@ -163,6 +163,83 @@ if has_transactions:
     scenarios.append(("transactions", transactions))
 else:
     print("RESULT transactions n/a kafka-python %s has no transactional producer" % kafka.__version__, flush=True)
+
+
+# Security: the broker's SASL_SSL and SASL_PLAINTEXT listeners, the test CA
+# and a user with ACLs on compat-sec-* only (CREEK_COMPAT_*, set by the Go suite).
+env = __import__("os").environ
+
+
+def sec_conf(listener, mechanism, password=None):
+    conf = {"bootstrap_servers": env["CREEK_COMPAT_" + listener], "security_protocol": listener,
+            "sasl_mechanism": mechanism, "sasl_plain_username": env["CREEK_COMPAT_USER"],
+            "sasl_plain_password": password or env["CREEK_COMPAT_PASSWORD"]}
+    if listener == "SASL_SSL":
+        conf["ssl_cafile"] = env["CREEK_COMPAT_CA"]
+    return conf
+
+
+def sec_round_trip(listener, mechanism, scenario):
+    t = "compat-sec-" + topic[len("compat-"):] + "-" + scenario
+    values = ["%s-%d" % (scenario, i) for i in range(3)]
+    p = KafkaProducer(**sec_conf(listener, mechanism))
+    for v in values:
+        p.send(t, v.encode()).get(timeout=15)
+    p.close()
+    c = KafkaConsumer(t, group_id=t, auto_offset_reset="earliest", consumer_timeout_ms=15000,
+                      **sec_conf(listener, mechanism))
+    got = []
+    for m in c:
+        got.append(m.value.decode())
+        if len(got) == len(values):
+            break
+    c.commit()
+    c.close()
+    if got != values:
+        raise AssertionError("read %s, want %s" % (got, values))
+
+
+def bad_password():
+    # 2.1+ raises SaslAuthenticationFailedError on the connection but hands
+    # user code IncompatibleBrokerVersion (its version probe failed), and
+    # logs the SASL error; 2.0 logs in with SaslHandshake v0, where Kafka
+    # (and creek) close the connection on a failed login, so user code gets
+    # NoBrokersAvailable. This checks the refusal reached the client's log.
+    import logging
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda r: seen.append(r.getMessage())
+    logging.getLogger("kafka").addHandler(handler)
+    try:
+        KafkaAdminClient(**sec_conf("SASL_SSL", "SCRAM-SHA-512", "wrong")).close()
+    except kafka.errors.KafkaError as e:
+        if not any("Authentication failed" in m or "<authenticating>" in m for m in seen):
+            raise AssertionError("%s, and no failed login in kafka-python's log: %s" % (type(e).__name__, seen[-5:]))
+        return "refused, but kafka-python hands user code %s: the login failure is only in its log" % type(e).__name__
+    finally:
+        logging.getLogger("kafka").removeHandler(handler)
+    raise AssertionError("a wrong password was accepted")
+
+
+def acl_denied():
+    p = KafkaProducer(max_block_ms=5000, **sec_conf("SASL_SSL", "SCRAM-SHA-512"))
+    try:
+        p.send(env["CREEK_COMPAT_DENIED"], b"x").get(timeout=5)
+    except kafka.errors.TopicAuthorizationFailedError:
+        return
+    except kafka.errors.KafkaTimeoutError:
+        if has_transactions:
+            raise
+        return ("n/a", "kafka-python %s's producer waits out max_block_ms (KafkaTimeoutError) instead of raising "
+                "TopicAuthorizationFailedError" % kafka.__version__)
+    finally:
+        p.close()
+    raise AssertionError("producing to a denied topic succeeded")
+
+
+scenarios += [("sasl-scram-tls", lambda: sec_round_trip("SASL_SSL", "SCRAM-SHA-512", "sasl-scram-tls")),
+              ("sasl-plain", lambda: sec_round_trip("SASL_PLAINTEXT", "PLAIN", "sasl-plain")),
+              ("bad-password", bad_password), ("acl-denied", acl_denied)]
 for name, fn in scenarios:
     result(name, fn)
 print("RESULT consumer-protocol n/a kafka-python %s speaks only the classic group protocol" % kafka.__version__, flush=True)
