@@ -94,9 +94,10 @@ public class Compat {
         all.put("transactions", Compat::transactions);
         all.put("consumer-protocol", Compat::consumerProtocol);
         all.put("share-group", Compat::shareGroup);
-        for (String name : List.of("sasl-scram-tls", "sasl-plain", "bad-password", "acl-denied")) {
-            all.put(name, () -> { throw new NotApplicable("not written yet for the Java client (issue 17; test/security runs Kafka's Java tools over SASL_SSL)"); });
-        }
+        all.put("sasl-scram-tls", () -> secRoundTrip("SASL_SSL", "SCRAM-SHA-512", "sasl-scram-tls"));
+        all.put("sasl-plain", () -> secRoundTrip("SASL_PLAINTEXT", "PLAIN", "sasl-plain"));
+        all.put("bad-password", Compat::badPassword);
+        all.put("acl-denied", Compat::aclDenied);
         List<String> run = args.length > 2 ? List.of(args).subList(2, args.length) : new ArrayList<>(all.keySet());
         for (String name : run) {
             Scenario s = all.get(name);
@@ -129,6 +130,85 @@ public class Compat {
             p.put(kv[i], kv[i + 1]);
         }
         return p;
+    }
+
+    // Security: the broker's SASL_SSL and SASL_PLAINTEXT listeners, the test
+    // CA (a PEM truststore, KIP-651) and a user with ACLs on compat-sec-*
+    // only (CREEK_COMPAT_*, set by the Go suite).
+    static Properties secProps(String listener, String mechanism, String password) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", System.getenv("CREEK_COMPAT_" + listener));
+        p.put("security.protocol", listener);
+        p.put("sasl.mechanism", mechanism);
+        String module = mechanism.equals("PLAIN") ? "org.apache.kafka.common.security.plain.PlainLoginModule"
+                : "org.apache.kafka.common.security.scram.ScramLoginModule";
+        p.put("sasl.jaas.config", module + " required username=\"" + System.getenv("CREEK_COMPAT_USER")
+                + "\" password=\"" + (password != null ? password : System.getenv("CREEK_COMPAT_PASSWORD")) + "\";");
+        if (listener.equals("SASL_SSL")) {
+            p.put("ssl.truststore.type", "PEM");
+            p.put("ssl.truststore.location", System.getenv("CREEK_COMPAT_CA"));
+        }
+        p.put("key.serializer", "org.apache.kafka.common.serialization.StringSerializer");
+        p.put("value.serializer", "org.apache.kafka.common.serialization.StringSerializer");
+        p.put("max.block.ms", "15000");
+        return p;
+    }
+
+    static String secRoundTrip(String listener, String mechanism, String scenario) throws Exception {
+        String t = "compat-sec-" + topic.substring("compat-".length()) + "-" + scenario;
+        List<String> values = List.of(scenario + "-0", scenario + "-1", scenario + "-2");
+        try (KafkaProducer<String, String> p = new KafkaProducer<>(secProps(listener, mechanism, null))) {
+            for (String v : values) {
+                p.send(new ProducerRecord<>(t, v)).get();
+            }
+        }
+        Properties cp = secProps(listener, mechanism, null);
+        cp.put("group.id", t);
+        cp.put("auto.offset.reset", "earliest");
+        cp.put("enable.auto.commit", "false");
+        List<String> got = new ArrayList<>();
+        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(cp, new StringDeserializer(), new StringDeserializer())) {
+            c.subscribe(List.of(t));
+            long deadline = System.currentTimeMillis() + 30_000;
+            while (got.size() < values.size() && System.currentTimeMillis() < deadline) {
+                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(500))) {
+                    got.add(r.value());
+                }
+            }
+            c.commitSync();
+        }
+        if (!got.equals(values)) {
+            throw new AssertionError("read " + got + ", want " + values);
+        }
+        return null;
+    }
+
+    static String badPassword() throws Exception {
+        try (KafkaProducer<String, String> p = new KafkaProducer<>(secProps("SASL_SSL", "SCRAM-SHA-512", "wrong"))) {
+            p.send(new ProducerRecord<>("compat-sec-bad-password", "x")).get();
+        } catch (ExecutionException | org.apache.kafka.common.KafkaException e) {
+            Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
+            if (cause instanceof org.apache.kafka.common.errors.SaslAuthenticationException) {
+                return null;
+            }
+            throw new AssertionError("refused with " + cause.getClass().getSimpleName() + ": " + cause.getMessage()
+                    + ", not SaslAuthenticationException");
+        }
+        throw new AssertionError("a wrong password was accepted");
+    }
+
+    static String aclDenied() throws Exception {
+        try (KafkaProducer<String, String> p = new KafkaProducer<>(secProps("SASL_SSL", "SCRAM-SHA-512", null))) {
+            p.send(new ProducerRecord<>(System.getenv("CREEK_COMPAT_DENIED"), "x")).get();
+        } catch (ExecutionException | org.apache.kafka.common.KafkaException e) {
+            Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
+            if (cause instanceof org.apache.kafka.common.errors.TopicAuthorizationException) {
+                return null;
+            }
+            throw new AssertionError("refused with " + cause.getClass().getSimpleName() + ": " + cause.getMessage()
+                    + ", not TopicAuthorizationException");
+        }
+        throw new AssertionError("producing to a denied topic succeeded");
     }
 
     static Admin admin() {

@@ -148,10 +148,76 @@ async function main () {
   })
   console.log('RESULT consumer-protocol n/a KafkaJS speaks only the classic group protocol')
   console.log('RESULT share-group n/a KafkaJS has no share group consumer')
-  for (const name of ['sasl-scram-tls', 'sasl-plain', 'bad-password', 'acl-denied']) {
-    console.log(`RESULT ${name} n/a not written yet for KafkaJS (issue 17)`)
-  }
+  await result('sasl-scram-tls', () => secRoundTrip('SASL_SSL', 'scram-sha-512', 'sasl-scram-tls'))
+  await result('sasl-plain', () => secRoundTrip('SASL_PLAINTEXT', 'plain', 'sasl-plain'))
+  await result('bad-password', async () => {
+    const producer = secKafka('SASL_SSL', 'scram-sha-512', 'wrong').producer()
+    try {
+      await producer.connect()
+    } catch (e) {
+      if (e.name === 'KafkaJSSASLAuthenticationError') return
+      throw new Error(`refused with ${e.name}: ${e.message}, not KafkaJSSASLAuthenticationError`)
+    } finally {
+      await producer.disconnect()
+    }
+    throw new Error('a wrong password was accepted')
+  })
+  await result('acl-denied', async () => {
+    const producer = secKafka('SASL_SSL', 'scram-sha-512').producer()
+    await producer.connect()
+    try {
+      await producer.send({ topic: process.env.CREEK_COMPAT_DENIED, messages: [{ value: 'x' }] })
+    } catch (e) {
+      // KafkaJS wraps the broker's error (its text for TOPIC_AUTHORIZATION_FAILED,
+      // code 29) in a non-retriable error.
+      const cause = e.originalError || e.cause || e
+      if (cause.type === 'TOPIC_AUTHORIZATION_FAILED' || /Topic authorization failed/.test(e.message)) return
+      throw new Error(`refused with ${e.name}: ${e.message}, not TOPIC_AUTHORIZATION_FAILED`)
+    } finally {
+      await producer.disconnect()
+    }
+    throw new Error('producing to a denied topic succeeded')
+  })
   await admin.disconnect()
+}
+
+// Security: the broker's SASL_SSL and SASL_PLAINTEXT listeners, the test CA
+// and a user with ACLs on compat-sec-* only (CREEK_COMPAT_*, set by the Go suite).
+function secKafka (listener, mechanism, password) {
+  const env = process.env
+  return new Kafka({
+    clientId: 'compat-kafkajs-sec',
+    brokers: [env['CREEK_COMPAT_' + listener]],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 2 },
+    ssl: listener === 'SASL_SSL' ? { ca: [require('fs').readFileSync(env.CREEK_COMPAT_CA, 'utf8')] } : false,
+    sasl: { mechanism, username: env.CREEK_COMPAT_USER, password: password || env.CREEK_COMPAT_PASSWORD }
+  })
+}
+
+async function secRoundTrip (listener, mechanism, scenario) {
+  const k = secKafka(listener, mechanism)
+  const t = 'compat-sec-' + topic.slice('compat-'.length) + '-' + scenario
+  const values = [0, 1, 2].map(i => `${scenario}-${i}`)
+  const producer = k.producer({ allowAutoTopicCreation: true })
+  await producer.connect()
+  for (const v of values) await producer.send({ topic: t, messages: [{ value: v }] })
+  await producer.disconnect()
+  const consumer = k.consumer({ groupId: t, sessionTimeout: 10000, heartbeatInterval: 500 })
+  await consumer.connect()
+  await consumer.subscribe({ topic: t, fromBeginning: true })
+  const got = []
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`read ${JSON.stringify(got)} before the timeout`)), 30000)
+    consumer.run({
+      eachMessage: async ({ message }) => {
+        got.push(message.value.toString())
+        if (got.length === values.length) { clearTimeout(timer); resolve() }
+      }
+    })
+  })
+  await consumer.disconnect()
+  if (got.join(',') !== values.join(',')) throw new Error(`read ${JSON.stringify(got)}, want ${JSON.stringify(values)}`)
 }
 
 main().then(() => process.exit(0), e => { console.error(e); process.exit(1) })

@@ -166,6 +166,84 @@ async def transactions():
         raise AssertionError("read_committed read %s" % got)
 
 
+# Security: the broker's SASL_SSL and SASL_PLAINTEXT listeners, the test CA
+# and a user with ACLs on compat-sec-* only (CREEK_COMPAT_*, set by the Go suite).
+env = __import__("os").environ
+
+
+def sec_conf(listener, mechanism, password=None):
+    conf = {"bootstrap_servers": env["CREEK_COMPAT_" + listener], "security_protocol": listener,
+            "sasl_mechanism": mechanism, "sasl_plain_username": env["CREEK_COMPAT_USER"],
+            "sasl_plain_password": password or env["CREEK_COMPAT_PASSWORD"]}
+    if listener == "SASL_SSL":
+        from aiokafka.helpers import create_ssl_context
+        conf["ssl_context"] = create_ssl_context(cafile=env["CREEK_COMPAT_CA"])
+    return conf
+
+
+async def sec_round_trip(listener, mechanism, scenario):
+    t = "compat-sec-" + topic[len("compat-"):] + "-" + scenario
+    values = ["%s-%d" % (scenario, i) for i in range(3)]
+    p = AIOKafkaProducer(**sec_conf(listener, mechanism))
+    await p.start()
+    try:
+        for v in values:
+            await p.send_and_wait(t, v.encode())
+    finally:
+        await p.stop()
+    c = AIOKafkaConsumer(t, group_id=t, auto_offset_reset="earliest", enable_auto_commit=False,
+                         **sec_conf(listener, mechanism))
+    await c.start()
+    got = []
+    try:
+        async def read():
+            while len(got) < len(values):
+                for msgs in (await c.getmany(timeout_ms=1000)).values():
+                    got.extend(m.value.decode() for m in msgs)
+        await asyncio.wait_for(read(), 30)
+        await c.commit()
+    finally:
+        await c.stop()
+    if got != values:
+        raise AssertionError("read %s, want %s" % (got, values))
+
+
+async def bad_password():
+    # aiokafka raises the broker's SaslAuthenticationFailed on the
+    # connection, but start() hands user code KafkaConnectionError ("Unable
+    # to bootstrap") and only logs the SASL error: check it reached the log.
+    import logging
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda r: seen.append(r.getMessage() + " " + str(r.exc_info[1] if r.exc_info else ""))
+    logging.getLogger("aiokafka").addHandler(handler)
+    p = AIOKafkaProducer(**sec_conf("SASL_SSL", "SCRAM-SHA-512", "wrong"))
+    try:
+        await asyncio.wait_for(p.start(), 30)
+    except aiokafka.errors.KafkaError as e:
+        if isinstance(e, aiokafka.errors.SaslAuthenticationFailed):
+            return
+        if not any("uthentication failed" in m for m in seen):
+            raise AssertionError("%s, and no failed login in aiokafka's log: %s" % (type(e).__name__, seen[-5:]))
+        return "refused, but aiokafka hands user code %s: the login failure is only in its log" % type(e).__name__
+    finally:
+        logging.getLogger("aiokafka").removeHandler(handler)
+        await p.stop()
+    raise AssertionError("a wrong password was accepted")
+
+
+async def acl_denied():
+    p = AIOKafkaProducer(request_timeout_ms=10000, **sec_conf("SASL_SSL", "SCRAM-SHA-512"))
+    await p.start()
+    try:
+        await asyncio.wait_for(p.send_and_wait(env["CREEK_COMPAT_DENIED"], b"x"), 30)
+    except aiokafka.errors.TopicAuthorizationFailedError:
+        return
+    finally:
+        await p.stop()
+    raise AssertionError("producing to a denied topic succeeded")
+
+
 async def main():
     for name, fn in [("create-topic", create), ("produce-codecs", produce), ("consume-group", consume),
                      ("resume", resume), ("list-offsets", offsets), ("describe-configs", configs),
@@ -174,8 +252,10 @@ async def main():
     print("RESULT consumer-protocol n/a aiokafka %s speaks only the classic group protocol" % aiokafka.__version__,
           flush=True)
     print("RESULT share-group n/a aiokafka %s has no share group consumer" % aiokafka.__version__, flush=True)
-    for name in ["sasl-scram-tls", "sasl-plain", "bad-password", "acl-denied"]:
-        print("RESULT %s n/a not written yet for aiokafka (issue 17)" % name, flush=True)
+    for name, fn in [("sasl-scram-tls", lambda: sec_round_trip("SASL_SSL", "SCRAM-SHA-512", "sasl-scram-tls")),
+                     ("sasl-plain", lambda: sec_round_trip("SASL_PLAINTEXT", "PLAIN", "sasl-plain")),
+                     ("bad-password", bad_password), ("acl-denied", acl_denied)]:
+        await result(name, fn)
 
 
 asyncio.run(main())
