@@ -144,8 +144,31 @@ func (f *Front) Leave(cl Client, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRe
 	return f.classic.Leave(cl, req)
 }
 
-// Commit handles OffsetCommit.
+// Commit handles OffsetCommit. A share group's name is refused, as in
+// Kafka: committing to it must not make a classic group beside it.
 func (f *Front) Commit(cl Client, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if e, _ := f.otherKind(req.Group, Classic); e != nil {
+		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			code := e.Code
+			if req.Version >= 10 { // topics by id: an unknown one is answered first, as Kafka does
+				if _, _, ok := f.classic.topics.TopicByID(rt.TopicID); !ok {
+					code = kerr.UnknownTopicID.Code
+				}
+			}
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp
+	}
 	return f.classic.Commit(cl, req)
 }
 

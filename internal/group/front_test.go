@@ -68,6 +68,14 @@ func TestFrontOneNameSpace(t *testing.T) {
 	code(t, "JoinGroup of a share group", join.ErrorCode, kerr.InconsistentGroupProtocol)
 	code(t, "ConsumerGroupHeartbeat of a share group", consumerJoin(f, "queue", "m3").ErrorCode, kerr.GroupIDNotFound)
 	code(t, "ShareGroupHeartbeat of a consumer group", shareJoin(f, "cg", "m4").ErrorCode, kerr.GroupIDNotFound)
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.SetVersion(8)
+	commit.Group, commit.Generation = "queue", -1
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}}}
+	code(t, "OffsetCommit to a share group", f.Commit(cl, commit).Topics[0].Partitions[0].ErrorCode, kerr.GroupIDNotFound)
+	if f.KindOf("queue") != Share {
+		t.Fatalf("after a refused OffsetCommit the name is a %v group", f.KindOf("queue"))
+	}
 	alter := kmsg.NewPtrAlterShareGroupOffsetsRequest()
 	alter.GroupID = "cg"
 	code(t, "AlterShareGroupOffsets of a consumer group", f.AlterShareOffsets(alter).ErrorCode, kerr.GroupIDNotFound)

@@ -227,16 +227,17 @@ func (c *Coordinator) fetchGroup(version int16, rg kmsg.OffsetFetchRequestGroup)
 	for _, rt := range topics {
 		st := kmsg.NewOffsetFetchResponseGroupTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		name := rt.Topic
-		if version >= 10 && rg.Topics != nil {
-			if n, _, ok := c.topics.TopicByID(rt.TopicID); ok {
-				name = n
-			}
+		name, unknownID := rt.Topic, false
+		if version >= 10 && rg.Topics != nil { // v10 names topics by id (KIP-848)
+			n, _, ok := c.topics.TopicByID(rt.TopicID)
+			name, unknownID = n, !ok
 		}
 		for _, p := range rt.Partitions {
 			sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 			sp.Partition, sp.Offset, sp.LeaderEpoch = p, -1, -1
-			if g != nil {
+			if unknownID {
+				sp.ErrorCode = kerr.UnknownTopicID.Code
+			} else if g != nil {
 				if o, ok := g.offsets[topicPartition{name, p}]; ok {
 					sp.Offset, sp.LeaderEpoch, sp.Metadata = o.offset, o.leaderEpoch, kmsg.StringPtr(o.metadata)
 				}

@@ -113,6 +113,23 @@ func TestGroupKindsShareOneNameSpace(t *testing.T) {
 			})
 		}
 	}
+	for _, v := range versions(kmsg.OffsetCommit, 0) {
+		p.same("OffsetCommit to a share group", v, offsetCommitReq(shared, -1, "", topic, 0, 1, ""))
+	}
+	for _, v := range versions(kmsg.OffsetFetch, 0) {
+		p.same("OffsetFetch of a share group", v, func(string) kmsg.Request {
+			req := kmsg.NewPtrOffsetFetchRequest()
+			req.Group = shared
+			req.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: topic, Partitions: []int32{0}}}
+			if v >= 8 {
+				g := kmsg.NewOffsetFetchRequestGroup()
+				g.Group = shared
+				g.Topics = []kmsg.OffsetFetchRequestGroupTopic{{Topic: topic, Partitions: []int32{0}}}
+				req.Groups = []kmsg.OffsetFetchRequestGroup{g}
+			}
+			return req
+		})
+	}
 	// Not compared: DescribeShareGroupOffsets of a classic group, which
 	// Kafka 4.4 does not answer (it closes the connection).
 }
