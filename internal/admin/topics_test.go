@@ -253,15 +253,18 @@ func TestDeleteRecords(t *testing.T) {
 	create(t, adm, "old", 2, nil)
 	produce(t, cl, "old", 0, 20)
 	produce(t, cl, "old", 1, 10)
-	starts := func() [2]int64 {
+	// starts is the log start offset of the two partitions.
+	starts := func() (at [2]int64) {
 		t.Helper()
-		s, err := adm.ListStartOffsets(ctx, "old")
-		if err != nil {
-			t.Fatal(err)
+		listed, err := adm.ListStartOffsets(ctx, "old")
+		for p := range at {
+			o, ok := listed.Lookup("old", int32(p))
+			if err != nil || !ok || o.Err != nil {
+				t.Fatalf("start offset of partition %d: %v, %v", p, err, o.Err)
+			}
+			at[p] = o.Offset
 		}
-		var out [2]int64
-		s.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
-		return out
+		return at
 	}
 
 	lines, err := admin.DeleteRecords(ctx, adm, "old", []int32{0}, 5, false)
