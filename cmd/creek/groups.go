@@ -1,13 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
-	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -103,7 +100,7 @@ with their state and number of members.`,
 				fmt.Fprintln(cmd.OutOrStdout(), "no consumer groups")
 				return nil
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			w := newTable(cmd.OutOrStdout())
 			fmt.Fprintln(w, "GROUP\tTYPE\tSTATE\tPROTOCOL TYPE\tMEMBERS")
 			for _, r := range rows {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\n", r.Group, r.Type, r.State, dash(r.ProtocolType), r.Members)
@@ -111,19 +108,6 @@ with their state and number of members.`,
 			return w.Flush()
 		},
 	}
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func (g *groupsCmd) describeCommand() *cobra.Command {
@@ -166,14 +150,10 @@ func printGroup(w io.Writer, d admin.GroupDescription) {
 		fmt.Fprintf(w, " (assignor %s)", d.Protocol)
 	}
 	fmt.Fprintf(w, ", %d member(s), total lag %d\n\n", len(d.Members), d.TotalLag)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCOMMITTED\tEND\tLAG\tMEMBER\tCLIENT\tHOST")
 	for _, p := range d.Partitions {
-		committed := strconv.FormatInt(p.Committed, 10)
-		if p.Committed < 0 {
-			committed = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\n", p.Topic, p.Partition, committed, p.End, p.Lag, dash(p.Member), dash(p.ClientID), dash(p.Host))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\n", p.Topic, p.Partition, offsetString(p.Committed), p.End, p.Lag, dash(p.Member), dash(p.ClientID), dash(p.Host))
 	}
 	tw.Flush()
 }
@@ -265,14 +245,10 @@ stop its consumers first. --dry-run shows the plan without changing anything.
 			}
 			plan, err := admin.ResetOffsets(cmd.Context(), adm, r)
 			if len(plan.Rows) > 0 {
-				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				w := newTable(cmd.OutOrStdout())
 				fmt.Fprintln(w, "TOPIC\tPARTITION\tCURRENT\tNEW")
 				for _, row := range plan.Rows {
-					cur := "-"
-					if row.Current >= 0 {
-						cur = strconv.FormatInt(row.Current, 10)
-					}
-					fmt.Fprintf(w, "%s\t%d\t%s\t%d\n", row.Topic, row.Partition, cur, row.New)
+					fmt.Fprintf(w, "%s\t%d\t%s\t%d\n", row.Topic, row.Partition, offsetString(row.Current), row.New)
 				}
 				w.Flush()
 			}

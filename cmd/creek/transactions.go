@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/creek-pipeline/creek/internal/admin"
@@ -64,7 +63,7 @@ func (x *transactionsCmd) listCommand() *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), "no transactions")
 				return nil
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			w := newTable(cmd.OutOrStdout())
 			fmt.Fprintln(w, "TRANSACTIONAL ID\tPRODUCER ID\tSTATE")
 			for _, r := range rows {
 				fmt.Fprintf(w, "%s\t%d\t%s\n", r.TransactionalID, r.ProducerID, r.State)
@@ -124,7 +123,7 @@ func (x *transactionsCmd) describeCommand() *cobra.Command {
 			if x.output == "json" {
 				return writeJSON(cmd.OutOrStdout(), rows)
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			w := newTable(cmd.OutOrStdout())
 			fmt.Fprintln(w, "TRANSACTIONAL ID\tPRODUCER ID\tEPOCH\tSTATE\tTIMEOUT\tSTARTED\tPARTITIONS")
 			for _, r := range rows {
 				if r.Error != "" {
@@ -219,14 +218,10 @@ back at that offset until it commits, aborts or times out.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "no producers with state in %s\n", topic)
 				return nil
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			w := newTable(cmd.OutOrStdout())
 			fmt.Fprintln(w, "PARTITION\tPRODUCER ID\tEPOCH\tLAST SEQUENCE\tLAST WRITE\tOPEN TRANSACTION FROM")
 			for _, r := range rows {
-				open := "-"
-				if r.OpenTxnOffset >= 0 {
-					open = fmt.Sprint(r.OpenTxnOffset)
-				}
-				fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%s\t%s\n", r.Partition, r.ProducerID, r.Epoch, r.LastSequence, r.LastWrite, open)
+				fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%s\t%s\n", r.Partition, r.ProducerID, r.Epoch, r.LastSequence, r.LastWrite, offsetString(r.OpenTxnOffset))
 			}
 			return w.Flush()
 		},

@@ -1,7 +1,9 @@
 // Package admin holds the cluster administration that creek's CLI and its
-// dashboard share: describing consumer groups of every kind, creating and
-// deleting topics, resetting a group's offsets. It speaks only the Kafka
-// protocol (franz-go's kadm), so it works against any Kafka cluster.
+// dashboard share: describing consumer groups of every kind, resetting a
+// group's offsets, listing, creating, describing, altering and deleting
+// topics, deleting their oldest records. It speaks only the Kafka protocol
+// (franz-go's kadm), so it works against any Kafka cluster. Its functions
+// return data and lines of text; printing them is the caller's job.
 package admin
 
 import (
