@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -27,16 +28,21 @@ func newAdminCmd(cmd *cobra.Command) *adminCmd {
 	return a
 }
 
-// admin connects to the cluster, checking it can be reached.
+// admin connects to the cluster, checking it can be reached. From here
+// on the command's context is bounded by kafkaCommandTimeout, as every
+// topics command is (kafkaFlags.run): one way to connect, one timeout.
 func (a *adminCmd) admin(cmd *cobra.Command) (*kadm.Client, func(), error) {
 	if err := checkOutput(a.output); err != nil {
 		return nil, nil, err
 	}
-	c, err := a.kafka.connect(cmd.Context(), cmd)
+	ctx, cancel := context.WithTimeout(cmd.Context(), kafkaCommandTimeout)
+	c, err := a.kafka.connect(ctx, cmd)
 	if err != nil {
+		cancel()
 		return nil, nil, err
 	}
-	return c.Client, c.cl.Close, nil
+	cmd.SetContext(ctx)
+	return c.Client, func() { c.cl.Close(); cancel() }, nil
 }
 
 // groupsCmd holds what every groups subcommand shares.
