@@ -48,12 +48,22 @@ func (c *Cluster) startCleaners() {
 
 func (c *Cluster) cleanerThread(cl *storage.Cleaner, backoff time.Duration) {
 	defer c.wg.Done()
-	// The thread stays locked to this goroutine, so the lowered priority
-	// never passes to other work; it ends with the goroutine.
+	// The thread stays locked to this goroutine while its priority is
+	// lowered, so it never passes to other work. At the end the priority is
+	// put back and the thread returned to Go; only where that is not
+	// allowed does the thread end with the goroutine. An ended thread
+	// would take with it any child process started from it with
+	// Pdeathsig (a test's servers, in a program that embeds the broker).
 	runtime.LockOSThread()
-	if err := lowerThreadPriority(); err != nil {
+	restore, err := lowerThreadPriority()
+	if err != nil {
 		c.logger.Debug("log cleaner runs at normal priority", "err", err)
 	}
+	defer func() {
+		if restore() == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
 	for {
 		var stats *storage.CleaningStats
 		if l := c.grabDirtiest(); l != nil {

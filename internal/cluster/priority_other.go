@@ -4,6 +4,6 @@ package cluster
 
 import "errors"
 
-func lowerThreadPriority() error {
-	return errors.New("thread priorities are set on Linux only")
+func lowerThreadPriority() (restore func() error, err error) {
+	return func() error { return nil }, errors.New("thread priorities are set on Linux only")
 }
