@@ -475,7 +475,7 @@ func (pass *cleaningPass) filterMarker(raw []byte, rb *kmsg.RecordBatch) []byte 
 func (c *Cleaner) rebuild(raw []byte, rb *kmsg.RecordBatch, n int32, maxTs int64) ([]byte, error) {
 	recs := c.kept
 	if codec := int(rb.Attributes & 0x07); codec != codecNone {
-		comp, err := c.compressor(codec)
+		comp, err := compressorFor(codec, codecDefaultLevel)
 		if err != nil {
 			return nil, err
 		}
@@ -495,31 +495,6 @@ func (c *Cleaner) rebuild(raw []byte, rb *kmsg.RecordBatch, n int32, maxTs int64
 	binary.BigEndian.PutUint32(b[posCRC:], crc32.Checksum(b[posAttributes:], castagnoli))
 	c.out = b
 	return b, nil
-}
-
-func (c *Cleaner) compressor(codec int) (kgo.Compressor, error) {
-	if comp, ok := c.compressors[codec]; ok {
-		return comp, nil
-	}
-	var cc kgo.CompressionCodec
-	switch codec {
-	case codecGzip:
-		cc = kgo.GzipCompression()
-	case codecSnappy:
-		cc = kgo.SnappyCompression()
-	case codecLz4:
-		cc = kgo.Lz4Compression()
-	case codecZstd:
-		cc = kgo.ZstdCompression()
-	default:
-		return nil, fmt.Errorf("%w: codec %d", ErrUnsupportedCompression, codec)
-	}
-	comp, err := kgo.DefaultCompressor(cc)
-	if err != nil {
-		return nil, err
-	}
-	c.compressors[codec] = comp
-	return comp, nil
 }
 
 // eachBatch reads the batches of a closed segment from file position from

@@ -7,8 +7,6 @@ import (
 	"math"
 	"sync"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // The cleaner's tools (see cleaner.go): one Cleaner per cleaning thread,
@@ -52,7 +50,7 @@ func (t *Throttle) wait(n int, abort, stop <-chan struct{}) {
 }
 
 // Cleaner holds what one cleaning thread needs: its share of the dedupe
-// buffer, buffers, and the compressors for re-encoding batches.
+// buffer and buffers for re-encoding batches.
 type Cleaner struct {
 	mapBytes int64
 	throttle *Throttle
@@ -61,13 +59,12 @@ type Cleaner struct {
 	kept        []byte // records kept from the batch being filtered
 	out         []byte // the rebuilt batch
 	compressBuf bytes.Buffer
-	compressors map[int]kgo.Compressor
 }
 
 // NewCleaner makes a cleaner whose offset map may use up to mapBytes (its
 // share of log.cleaner.dedupe.buffer.size). Closing stop aborts a pass.
 func NewCleaner(mapBytes int64, throttle *Throttle, stop <-chan struct{}) *Cleaner {
-	return &Cleaner{mapBytes: mapBytes, throttle: throttle, stop: stop, compressors: map[int]kgo.Compressor{}}
+	return &Cleaner{mapBytes: mapBytes, throttle: throttle, stop: stop}
 }
 
 // errCleaningAborted stops a pass that the log's close, the broker's

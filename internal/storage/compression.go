@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -216,6 +217,10 @@ var compressors sync.Map // compressorKey -> kgo.Compressor
 
 type compressorKey struct{ codec, level int }
 
+// codecDefaultLevel asks compressorFor for the codec library's own default
+// level (the log cleaner re-encodes batches so, as they came).
+const codecDefaultLevel = math.MinInt
+
 func compressorFor(codec, level int) (kgo.Compressor, error) {
 	key := compressorKey{codec, level}
 	if c, ok := compressors.Load(key); ok {
@@ -234,8 +239,10 @@ func compressorFor(codec, level int) (kgo.Compressor, error) {
 	default:
 		return nil, fmt.Errorf("%w: codec %d", ErrUnsupportedCompression, codec)
 	}
-	if level = libraryLevel(codec, level); level != 0 {
-		cc = cc.WithLevel(level)
+	if level != codecDefaultLevel {
+		if l := libraryLevel(codec, level); l != 0 {
+			cc = cc.WithLevel(l)
+		}
 	}
 	c, err := kgo.DefaultCompressor(cc)
 	if err != nil {
