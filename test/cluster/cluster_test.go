@@ -27,24 +27,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/creek-pipeline/creek/internal/source/generate"
+	"github.com/creek-pipeline/creek/internal/testbin"
 )
 
 var creekBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "creek-cluster-")
-	if err != nil {
-		panic(err)
-	}
-	creekBin = filepath.Join(dir, "creek")
-	build := exec.Command("go", "build", "-o", creekBin, "../../cmd/creek")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building creek:", err)
-		os.Exit(1)
-	}
+	bin, remove := testbin.Build("cluster")
+	creekBin = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 

@@ -5,7 +5,6 @@ package e2e
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -22,24 +21,16 @@ import (
 	"time"
 
 	"github.com/creek-pipeline/creek/internal/storetest"
+	"github.com/creek-pipeline/creek/internal/testbin"
 )
 
 var creekBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "creek-e2e-")
-	if err != nil {
-		panic(err)
-	}
-	creekBin = filepath.Join(dir, "creek")
-	build := exec.Command("go", "build", "-o", creekBin, "../../cmd/creek")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building creek:", err)
-		os.Exit(1)
-	}
+	bin, remove := testbin.Build("e2e")
+	creekBin = bin
 	code := storetest.Run(m) // stops the PostgreSQL of the quickstart's steps
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 

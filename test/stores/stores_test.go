@@ -11,10 +11,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -31,24 +29,16 @@ import (
 	"github.com/creek-pipeline/creek/internal/processor"
 	"github.com/creek-pipeline/creek/internal/source/generate"
 	"github.com/creek-pipeline/creek/internal/storetest"
+	"github.com/creek-pipeline/creek/internal/testbin"
 )
 
 var creekBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "creek-stores-")
-	if err != nil {
-		panic(err)
-	}
-	creekBin = filepath.Join(dir, "creek")
-	build := exec.Command("go", "build", "-o", creekBin, "../../cmd/creek")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building creek:", err)
-		os.Exit(1)
-	}
+	bin, remove := testbin.Build("stores")
+	creekBin = bin
 	code := storetest.Run(m)
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 
