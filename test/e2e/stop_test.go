@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/creek-pipeline/creek/broker"
+	"github.com/creek-pipeline/creek/internal/storetest"
 )
 
 // Ctrl-C after the broker has gone: a pipeline whose producer can no
@@ -52,7 +52,7 @@ func TestRunStopsWhenTheBrokerIsGone(t *testing.T) {
 	}
 	cmd := exec.Command(creekBin, "run", spec)
 	cmd.Env = withoutXToken(os.Environ())
-	var stderr syncBuffer
+	var stderr storetest.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -88,24 +88,6 @@ func TestRunStopsWhenTheBrokerIsGone(t *testing.T) {
 	if !strings.Contains(stderr.String(), "could not deliver") {
 		t.Fatalf("creek run did not say what it could not deliver; stderr:\n%s", tail(stderr.String(), 30))
 	}
-}
-
-// syncBuffer is a strings.Builder that a process writes while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 // tail is the last n lines of s.
