@@ -150,22 +150,17 @@ func (f *Front) Commit(cl Client, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCom
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if e, _ := f.otherKind(req.Group, Classic); e != nil {
-		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
-		for _, rt := range req.Topics {
-			st := kmsg.NewOffsetCommitResponseTopic()
-			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		resp := newCommitResponse(req)
+		for i, rt := range req.Topics {
 			code := e.Code
 			if req.Version >= 10 { // topics by id: an unknown one is answered first, as Kafka does
 				if _, _, ok := f.classic.topics.TopicByID(rt.TopicID); !ok {
 					code = kerr.UnknownTopicID.Code
 				}
 			}
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewOffsetCommitResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = rp.Partition, code
-				st.Partitions = append(st.Partitions, sp)
+			for j := range resp.Topics[i].Partitions {
+				resp.Topics[i].Partitions[j].ErrorCode = code
 			}
-			resp.Topics = append(resp.Topics, st)
 		}
 		return resp
 	}

@@ -10,10 +10,9 @@ import (
 
 // ---- OffsetCommit ----
 
-// Commit handles OffsetCommit. A member commits within its generation; a
-// client outside group management (generation -1) may commit to a group
-// without members, as with Kafka. Offsets are durable when it returns.
-func (c *Coordinator) Commit(cl Client, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+// newCommitResponse is the answer to an OffsetCommit: each topic and
+// partition it names, without an error yet.
+func newCommitResponse(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetCommitResponseTopic()
@@ -25,6 +24,14 @@ func (c *Coordinator) Commit(cl Client, req *kmsg.OffsetCommitRequest) *kmsg.Off
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	return resp
+}
+
+// Commit handles OffsetCommit. A member commits within its generation; a
+// client outside group management (generation -1) may commit to a group
+// without members, as with Kafka. Offsets are durable when it returns.
+func (c *Coordinator) Commit(cl Client, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+	resp := newCommitResponse(req)
 	setAll := func(e *kerr.Error) *kmsg.OffsetCommitResponse {
 		for i := range resp.Topics {
 			for j := range resp.Topics[i].Partitions {
