@@ -19,7 +19,8 @@ import (
 // each batch it rests analyticsRest times as long as the batch took, so it
 // uses a fraction of a core at most and, on a machine the pipeline keeps
 // busy, falls behind (its lag shows on the groups page) instead of slowing
-// the pipeline down.
+// the pipeline down; and while the machine has no spare CPU it waits for
+// some (yieldToMachine), so the pipeline keeps the cores it uses.
 type analytics struct {
 	s       *Server
 	mu      sync.Mutex
@@ -96,10 +97,8 @@ func (a *analytics) run(ctx context.Context) {
 		}
 		a.expire(time.Now())
 		a.mu.Unlock()
-		select {
-		case <-ctx.Done():
+		if !yieldToMachine(ctx, analyticsRest*time.Since(began)) {
 			return
-		case <-time.After(analyticsRest * time.Since(began)):
 		}
 	}
 }
