@@ -415,7 +415,7 @@ endpoint as for creek consume --to s3.`,
 	f.StringVar(&endpoint, "s3-endpoint", "", "URL of an S3-compatible store; empty for AWS")
 	f.StringVar(&format, "s3-format", "json", "json or parquet")
 	f.StringVar(&compression, "s3-compression", "gzip", "gzip, zstd or none")
-	f.StringVar(&memory, "s3-memory", "64MiB", "the sink's memory budget")
+	f.StringVar(&memory, "s3-memory", "64MiB", "the consumer's memory budget for records (open objects and the fetches feeding them)")
 	f.StringVar(&flushBytes, "s3-flush-bytes", "64MiB", "object size before compression")
 	f.Int64Var(&flushRecords, "s3-flush-records", 10000, "records an object")
 	f.StringArrayVar(&sinkArgs, "consume-arg", nil, "more arguments for creek consume, such as --consume-arg=--s3-prefix=bench/ (repeatable)")

@@ -17,7 +17,10 @@ import (
 )
 
 func main() {
-	if err := newRootCommand().Execute(); err != nil {
+	stopProfiles := startProfiles()
+	err := newRootCommand().Execute()
+	stopProfiles()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "creek:", err)
 		var ue usageError
 		if errors.As(err, &ue) {

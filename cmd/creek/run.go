@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -72,8 +74,36 @@ func runSpecs(cmd *cobra.Command, specs []*pipeline.Spec) error {
 		}
 		pipes = append(pipes, p)
 	}
+	boundMemory(pipes)
 	return runPipelines(ctx, pipes)
 }
+
+// boundMemory sets Go's soft memory limit when every pipeline's records
+// are held within a budget (the s3 sink's --s3-memory, which sizes the
+// consumer's fetches too): twice the budgets and a little for the rest,
+// so the garbage collector runs before garbage doubles the process, as it
+// would with the default GOGC above a live heap of that size. GOMEMLIMIT,
+// when set, wins.
+func boundMemory(pipes []*pipeline.Pipeline) {
+	if os.Getenv("GOMEMLIMIT") != "" || len(pipes) == 0 {
+		return
+	}
+	var budgets int64
+	for _, p := range pipes {
+		b := p.MemoryBound()
+		if b <= 0 {
+			return // something holds records without a bound: leave the collector be
+		}
+		budgets += b
+	}
+	limit := 2*budgets + memoryBeyondRecords
+	debug.SetMemoryLimit(limit)
+	slog.Debug("memory limit set from the sinks' budgets", "limit_mib", limit>>20)
+}
+
+// memoryBeyondRecords is what a consumer process takes besides its
+// records: clients, compressors, buffers of the HTTP transport.
+const memoryBeyondRecords = 16 << 20
 
 // runPipelines runs pipelines concurrently, reporting progress every 30 s.
 // When one fails the others are stopped too.

@@ -93,6 +93,14 @@ type PositionSink interface {
 	UsePositions(p *Positions)
 }
 
+// MemoryBoundedSink is a PositionSink that holds the records it gathers
+// within a budget of its own, which also covers the fetches of a source
+// that sizes them by Positions.FetchMaxBytes.
+type MemoryBoundedSink interface {
+	PositionSink
+	MemoryBudget() int64
+}
+
 // PositionSource is a source that commits by position: the Kafka source.
 type PositionSource interface {
 	Source
@@ -100,6 +108,9 @@ type PositionSource interface {
 	// calls Revoked. It fails when the source cannot commit by position
 	// (a share group acknowledges records one by one).
 	UsePositions(p *Positions) error
+	// FetchesBySink reports whether the source sizes its fetches as the
+	// sink asks (Positions.FetchMaxBytes) rather than as it was told.
+	FetchesBySink() bool
 }
 
 // Positions links a PositionSink to its PositionSource.
@@ -114,6 +125,12 @@ type Positions struct {
 	// nothing of them will be stored or committed any more. The source
 	// calls it after the sink has taken every batch sent before.
 	Revoked func(topic string, partitions []int32)
+	// FetchMaxBytes (set by the sink, 0 for no preference) is how much the
+	// source should fetch at once. A sink that holds records itself, in a
+	// memory budget of its own, wants small fetches: the source's fetches,
+	// each alive until its last record is in the sink, add to that budget.
+	// The source uses it unless it was told a size.
+	FetchMaxBytes int64
 }
 
 // Processor shapes messages between source and sink, as Logstash's

@@ -253,6 +253,20 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return err
 }
 
+// MemoryBound is the most memory the pipeline's records take: the sink's
+// budget when the sink holds them within one (MemoryBoundedSink) and the
+// source fetches within it; 0 when nothing bounds them.
+func (p *Pipeline) MemoryBound() int64 {
+	sink, ok := p.Sink.(MemoryBoundedSink)
+	if !ok {
+		return 0
+	}
+	if src, ok := p.Source.(PositionSource); !ok || !src.FetchesBySink() || len(p.Processors) > 0 {
+		return 0 // processors make new values, outside the sink's count
+	}
+	return sink.MemoryBudget()
+}
+
 // linkPositions connects a PositionSink to its source.
 func (p *Pipeline) linkPositions() (bool, error) {
 	sink, ok := p.Sink.(PositionSink)

@@ -9,10 +9,12 @@ package recordjson
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -103,7 +105,8 @@ func appendText(dst, b []byte) []byte {
 
 // AppendString appends s as a JSON string; s must be UTF-8.
 func AppendString(dst []byte, s string) []byte {
-	return appendJSONString(dst, s)
+	// The string's bytes, read and not kept: no copy.
+	return appendJSONString(dst, unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
 // appendTime writes t as TimeLayout does, without time.Format's parsing
@@ -129,13 +132,35 @@ func appendTime(dst []byte, t time.Time) []byte {
 
 const hex = "0123456789abcdef"
 
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// needsLook reports whether any of the eight bytes in x is a control
+// character, a quote, a backslash or 0xE2 (the first byte of U+2028 and
+// U+2029): the bytes appendJSONString does not copy as they are. It uses
+// the classic "has a zero byte" test, (v - 0x01..) & ^v & 0x80.., which is
+// exact about whether one exists.
+func needsLook(x uint64) bool {
+	hasZero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	below20 := (x - 0x20*ones) & ^x & highs
+	return below20|hasZero(x^('"'*ones))|hasZero(x^('\\'*ones))|hasZero(x^(0xe2*ones)) != 0
+}
+
 // appendJSONString escapes what JSON requires (quote, backslash, control
 // characters) and U+2028/U+2029, which JavaScript does not allow in a
 // string literal; everything else is copied as UTF-8.
-func appendJSONString[T string | []byte](dst []byte, s T) []byte {
+func appendJSONString(dst, s []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time while none of them needs a look (most
+		// text): a fifth of the S3 sink's CPU went to this loop byte by byte.
+		if i+8 <= len(s) && !needsLook(binary.LittleEndian.Uint64(s[i:])) {
+			i += 8
+			continue
+		}
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' && c != 0xe2 {
 			i++

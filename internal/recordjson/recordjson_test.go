@@ -116,3 +116,37 @@ func FuzzAppend(f *testing.F) {
 		}
 	})
 }
+
+// needsLook finds every byte that must be looked at, in every position of
+// a word of bytes that need none, and nothing in such a word.
+func TestNeedsLookEveryByte(t *testing.T) {
+	look := func(c byte) bool { return c < 0x20 || c == '"' || c == '\\' || c == 0xe2 }
+	for _, fill := range []byte{'a', ' ', 0x7f, 0x80, 0xe1, 0xe3, 0xff, '!', '#', '[', ']'} {
+		base := uint64(0)
+		for i := range 8 {
+			base |= uint64(fill) << (8 * i)
+		}
+		if needsLook(base) {
+			t.Fatalf("eight bytes %#x: needsLook is true", fill)
+		}
+		for c := range 256 {
+			for pos := range 8 {
+				x := base&^(0xff<<(8*pos)) | uint64(c)<<(8*pos)
+				if got := needsLook(x); got != look(byte(c)) {
+					t.Fatalf("byte %#x at %d among %#x: needsLook %v, want %v", c, pos, fill, got, look(byte(c)))
+				}
+			}
+		}
+	}
+}
+
+// A value of plain text, as creek bench writes: the eight-byte path.
+func BenchmarkAppendText(b *testing.B) {
+	v := bytes.Repeat([]byte("abcdefghij KLMNOPQRST 0123456789 "), 31)
+	m := &pipeline.Message{Topic: "t", Value: v, Timestamp: time.Now()}
+	b.SetBytes(int64(len(v)))
+	var dst []byte
+	for range b.N {
+		dst = Append(dst[:0], m)
+	}
+}

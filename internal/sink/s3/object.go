@@ -135,7 +135,7 @@ func (o *object) run() {
 		item := o.next()
 		switch {
 		case item.data != nil:
-			write(len(item.data), func() error {
+			write(cap(item.data), func() error {
 				if _, none := s.comp.(noCompression); none {
 					return w.WriteOwned(ctx, item.data)
 				}

@@ -60,7 +60,7 @@ func init() {
 			{Name: "partition-by", Flag: "s3-partition-by", Type: pipeline.TypeString, Default: "offset", Enum: []string{"offset", "time"},
 				Doc: "offset: TOPIC/partition=N/; time: TOPIC/dt=YYYY-MM-DD/hour=HH/ by record timestamp (UTC)."},
 			{Name: "memory", Flag: "s3-memory", Type: pipeline.TypeString, Default: "64MiB",
-				Doc: "Most bytes held for open objects, whatever the number of partitions; at the limit the largest open object is closed early."},
+				Doc: "Most bytes of records the consumer holds, whatever the number of partitions: three quarters for open objects (at the limit the largest is closed early), a quarter for the fetches that feed them."},
 		},
 		NewSink: func(v *pipeline.Values, env pipeline.Env) (pipeline.Sink, error) {
 			cfg := Config{
@@ -92,7 +92,9 @@ type Config struct {
 	FlushBytes     int64
 	FlushInterval  time.Duration
 	PartitionBy    string // offset or time
-	Memory         int64
+	// Memory bounds the records held: objectShare of it for open objects,
+	// the rest for the source's fetches (see UsePositions).
+	Memory int64
 
 	// PartSize is the multipart part size; 0 for S3's smallest, 5 MiB.
 	PartSize int
@@ -106,6 +108,9 @@ type Config struct {
 // it is compressed and written: small enough that a hundred open objects
 // hold little, large enough to compress well (gzip's window is 32 KiB).
 const chunkSize = 256 << 10
+
+// objectShare is the quarters of Config.Memory that open objects may hold.
+const objectShare = 3
 
 // Sink archives records to S3.
 type Sink struct {
@@ -160,8 +165,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 	if cfg.FlushRecords <= 0 || cfg.FlushBytes <= 0 || cfg.FlushInterval <= 0 {
 		return nil, errors.New("flush-records, flush-bytes and flush-interval must be above zero")
 	}
-	if cfg.Memory < 2*chunkSize {
-		return nil, fmt.Errorf("memory: at least %d KiB", 2*chunkSize>>10)
+	if cfg.Memory*objectShare/4 < 2*chunkSize {
+		return nil, fmt.Errorf("memory: at least %d KiB", (2*chunkSize*4/objectShare+1023)>>10)
 	}
 	if cfg.Format == "" {
 		cfg.Format = "json"
@@ -218,7 +223,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 func (s *Sink) UsePositions(p *pipeline.Positions) {
 	s.pos = p
 	p.Revoked = s.revoked
+	// The source's fetches stay in memory until the sink has encoded their
+	// records, up to five at once (one being read, one buffered by the
+	// client, two in the pipeline's queue, one being encoded): a twentieth
+	// of the budget each keeps them within the quarter left to them.
+	p.FetchMaxBytes = min(max(s.cfg.Memory/20, 1<<20), 50<<20)
 }
+
+// MemoryBudget is what the sink and the fetches feeding it hold at most
+// (see pipeline.MemoryBoundedSink): --s3-memory.
+func (s *Sink) MemoryBudget() int64 { return s.cfg.Memory }
 
 // Write takes a batch into the partitions' open objects. It returns once
 // the records are encoded, waiting while the memory budget is full; they
@@ -348,7 +362,7 @@ func (s *Sink) finish(p *partition) {
 func (s *Sink) abort(o *object) {
 	s.markClosed(o)
 	o.aborted = true
-	s.release(o, len(o.staging))
+	s.release(o, cap(o.staging))
 	o.staging = nil
 	if o.rows != nil {
 		s.release(o, o.rows.size())
@@ -368,8 +382,9 @@ func (s *Sink) markClosed(o *object) {
 // waitForMemory blocks while the bytes held reach the budget, closing
 // the largest open object when closing objects will not free enough.
 func (s *Sink) waitForMemory(ctx context.Context) error {
-	for s.held > s.cfg.Memory && s.err == nil {
-		if s.held-s.closing > s.cfg.Memory/2 || s.closing == 0 {
+	budget := s.cfg.Memory * objectShare / 4
+	for s.held > budget && s.err == nil {
+		if s.held-s.closing > budget/2 || s.closing == 0 {
 			// Objects being stored will not free enough: close the
 			// largest open one (not one rewriting a stored object,
 			// which must end where that one does).
@@ -535,12 +550,15 @@ func (s *Sink) encode(o *object, m *pipeline.Message) {
 		}
 		return
 	}
+	// What a chunk takes is counted, not what it holds: a hundred
+	// partitions' open chunks take memory before they fill.
 	if o.staging == nil {
 		o.staging = getChunk()
+		s.hold(o, cap(o.staging))
 	}
-	before := len(o.staging)
+	before := cap(o.staging)
 	o.staging = recordjson.Append(o.staging, m)
-	s.hold(o, len(o.staging)-before)
+	s.hold(o, cap(o.staging)-before)
 	if len(o.staging) >= chunkSize {
 		s.flushStaging(o)
 	}

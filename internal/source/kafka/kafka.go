@@ -39,7 +39,7 @@ func init() {
 			{Name: "session-timeout", Flag: "session-timeout", Type: pipeline.TypeDuration, Default: "45s",
 				Doc: "Consumer group: how long the group waits for a member that stopped answering (a crash, kill -9) before giving its partitions to the others; Kafka's session.timeout.ms."},
 			{Name: "fetch-max-bytes", Flag: "fetch-max-bytes", Type: pipeline.TypeString, Default: "50MiB",
-				Doc: "Most bytes one fetch brings (Kafka's fetch.max.bytes; a partition brings at most 1 MiB of it): what the consumer buffers before the sink takes it."},
+				Doc: "Most bytes one fetch brings (Kafka's fetch.max.bytes; a partition brings at most 1 MiB of it): what the consumer buffers before the sink takes it. Default 50MiB, or what the sink asks for when it holds records itself (s3: a twentieth of --s3-memory, at least 1 MiB)."},
 			{Name: "count", Flag: "count", Type: pipeline.TypeInt, Default: "0", Doc: "Stop after this many records; 0 for no end."},
 			{Name: "max-batch", Flag: "max-batch", Type: pipeline.TypeInt, Default: "10000",
 				Doc: "Most records handed to the sink at once (a store writes them in one transaction or request, and the group commits them together)."},
@@ -61,6 +61,9 @@ type Source struct {
 	positions *pipeline.Positions
 	mu        sync.Mutex
 	epochs    map[string]map[int32]int32 // latest leader epoch seen, for commits by position
+	// fetchMaxGiven: --fetch-max-bytes was set, so a sink's preference
+	// (Positions.FetchMaxBytes) does not replace it.
+	fetchMaxGiven bool
 	// outMu guards out and runCtx: while Run runs, where revocation
 	// barriers go. Not mu, which commits take: a barrier may wait for a
 	// sink that waits for a commit.
@@ -109,7 +112,8 @@ func New(v *pipeline.Values, env pipeline.Env) (pipeline.Source, error) {
 	} else {
 		opts = append(opts, kgo.ConsumeResetOffset(start))
 	}
-	s := &Source{group: v.String("group"), share: shareGroup != "", count: v.Int("count"), maxBatch: int(v.Int("max-batch")), env: env}
+	s := &Source{group: v.String("group"), share: shareGroup != "", count: v.Int("count"), maxBatch: int(v.Int("max-batch")), env: env,
+		fetchMaxGiven: v.Given("fetch-max-bytes")}
 	if s.maxBatch <= 0 {
 		s.maxBatch = 10000
 	}
@@ -139,6 +143,9 @@ func (s *Source) UsePositions(p *pipeline.Positions) error {
 		return errors.New("a share group hands out single records, but this sink stores runs of offsets: use a consumer group (--group) or no group")
 	}
 	s.positions = p
+	if p.FetchMaxBytes > 0 && !s.fetchMaxGiven {
+		s.cl.UpdateFetchMaxBytes(int32(min(p.FetchMaxBytes, 1<<30)), int32(min(p.FetchMaxBytes, 1<<20)))
+	}
 	p.Commit = func(topic string, partition int32, next int64) {
 		s.mu.Lock()
 		epoch := s.epochs[topic][partition]
@@ -147,6 +154,10 @@ func (s *Source) UsePositions(p *pipeline.Positions) error {
 	}
 	return nil
 }
+
+// FetchesBySink reports whether the sink sizes the fetches (see
+// pipeline.PositionSource): yes unless --fetch-max-bytes was given.
+func (s *Source) FetchesBySink() bool { return !s.fetchMaxGiven }
 
 // revoke tells a PositionSink that partitions are gone, once it has taken
 // every batch sent before: an empty batch through the queue is acknowledged
