@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/creek-pipeline/creek/internal/bench"
+	"github.com/creek-pipeline/creek/internal/s3client"
 )
 
 // benchCmd holds what every bench subcommand shares.
@@ -340,6 +341,7 @@ func (b *benchCmd) s3Command() *cobra.Command {
 		fill                bool
 		sinkArgs            []string
 		bucket, endpoint    string
+		prefix              string
 		format, compression string
 		memory, flushBytes  string
 		flushRecords        int64
@@ -377,9 +379,17 @@ endpoint as for creek consume --to s3.`,
 				if err != nil {
 					return nil, err
 				}
+				// A run of its own writes where nothing is stored yet: objects
+				// of an earlier run at the same names would be taken for
+				// its own and rewritten to end where they end.
+				runPrefix := prefix
+				if runPrefix == "" {
+					runPrefix = fmt.Sprintf("creek-bench/%d/", time.Now().UnixNano())
+					defer removeBenchObjects(cmd, bucket, endpoint, runPrefix, b.quiet)
+				}
 				child := exec.CommandContext(ctx, exe, append([]string{"consume", "--brokers", strings.Join(t.brokers, ","), "--topic", topic,
 					"--from-beginning", "--count", strconv.FormatInt(records, 10), "--log-level", "warn", "--to", "s3", "--s3-bucket", bucket,
-					"--s3-endpoint", endpoint, "--s3-format", format, "--s3-compression", compression, "--s3-memory", memory,
+					"--s3-endpoint", endpoint, "--s3-prefix", runPrefix, "--s3-format", format, "--s3-compression", compression, "--s3-memory", memory,
 					"--s3-flush-bytes", flushBytes, "--s3-flush-records", strconv.FormatInt(flushRecords, 10)}, sinkArgs...)...)
 				child.Stdout, child.Stderr = cmd.ErrOrStderr(), cmd.ErrOrStderr()
 				if !b.quiet {
@@ -413,6 +423,7 @@ endpoint as for creek consume --to s3.`,
 	f.BoolVar(&fill, "fill", true, "fill the topic first (turn off to archive a topic that already holds --records records)")
 	f.StringVar(&bucket, "s3-bucket", "", "bucket to archive to (required)")
 	f.StringVar(&endpoint, "s3-endpoint", "", "URL of an S3-compatible store; empty for AWS")
+	f.StringVar(&prefix, "s3-prefix", "", "folder to archive into and keep; default: a new creek-bench/NANOS/ for each run, removed after it")
 	f.StringVar(&format, "s3-format", "json", "json or parquet")
 	f.StringVar(&compression, "s3-compression", "gzip", "gzip, zstd or none")
 	f.StringVar(&memory, "s3-memory", "64MiB", "the consumer's memory budget for records (open objects and the fetches feeding them)")
@@ -420,6 +431,24 @@ endpoint as for creek consume --to s3.`,
 	f.Int64Var(&flushRecords, "s3-flush-records", 10000, "records an object")
 	f.StringArrayVar(&sinkArgs, "consume-arg", nil, "more arguments for creek consume, such as --consume-arg=--s3-prefix=bench/ (repeatable)")
 	return cmd
+}
+
+// removeBenchObjects deletes what a run of creek bench s3 stored under
+// prefix, so repeated runs do not fill the store.
+func removeBenchObjects(cmd *cobra.Command, bucket, endpoint, prefix string, quiet bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cl, err := s3client.New(ctx, s3client.Options{Endpoint: endpoint})
+	if err == nil {
+		var n int
+		n, err = cl.DeletePrefix(ctx, bucket, prefix)
+		if err == nil && !quiet {
+			fmt.Fprintf(cmd.ErrOrStderr(), "bench: removed the run's %d objects under s3://%s/%s\n", n, bucket, prefix)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "bench: could not remove s3://%s/%s: %v\n", bucket, prefix, err)
+	}
 }
 
 func (b *benchCmd) compactionCommand() *cobra.Command {

@@ -14,12 +14,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 )
 
@@ -33,6 +35,9 @@ type Options struct {
 	MaxAttempts int
 }
 
+// maxIdleConns is how many connections to a host are kept for reuse.
+const maxIdleConns = 256
+
 // DefaultRegion is used when nothing names a region, as aws cli does.
 const DefaultRegion = "us-east-1"
 
@@ -44,6 +49,13 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 		attempts = 10
 	}
 	opts := []func(*config.LoadOptions) error{
+		// The S3 sink uploads many objects at once (one per busy
+		// partition): with the SDK's 10 idle connections per host, nearly
+		// every upload dialled a new one (a thousand for a thousand objects).
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConns = maxIdleConns
+			t.MaxIdleConnsPerHost = maxIdleConns
+		})),
 		config.WithRetryer(func() aws.Retryer {
 			// Throttling and network errors are retried with jittered
 			// back-off; no retry quota, so a long hiccup does not fail

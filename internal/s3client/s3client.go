@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/creek-pipeline/creek/internal/awsconfig"
@@ -54,6 +55,36 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		}
 	})
 	return &Client{Client: cl, Region: cfg.Region, Endpoint: o.Endpoint}, nil
+}
+
+// DeletePrefix deletes every object whose key starts with prefix and
+// returns how many there were.
+func (c *Client) DeletePrefix(ctx context.Context, bucket, prefix string) (int, error) {
+	n := 0
+	pages := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return n, c.Explain(err, bucket)
+		}
+		if len(page.Contents) == 0 {
+			continue
+		}
+		del := &types.Delete{Quiet: aws.Bool(true)}
+		for _, o := range page.Contents {
+			del.Objects = append(del.Objects, types.ObjectIdentifier{Key: o.Key})
+		}
+		out, err := c.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(bucket), Delete: del})
+		if err != nil {
+			return n, c.Explain(err, bucket)
+		}
+		if len(out.Errors) > 0 {
+			e := out.Errors[0]
+			return n, fmt.Errorf("delete %s: %s", aws.ToString(e.Key), aws.ToString(e.Message))
+		}
+		n += len(page.Contents)
+	}
+	return n, nil
 }
 
 // CheckBucket asks for the bucket, so a sink fails at start, in one line,

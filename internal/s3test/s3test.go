@@ -79,7 +79,9 @@ func StartRegion(t testing.TB, region string) *Server {
 	addr := l.Addr().String()
 	l.Close()
 	s := &Server{Endpoint: "http://" + addr, AccessKey: "creektestkey", SecretKey: "creek-test-secret-key", Dir: t.TempDir(), Region: region}
-	s.cmd = exec.Command(bin, "--port", addr, "--region", region, "posix", s.Dir)
+	// --keep-alive as S3 does: without it versitygw closes the connection
+	// after every answer.
+	s.cmd = exec.Command(bin, "--keep-alive", "--port", addr, "--region", region, "posix", s.Dir)
 	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
 	logPath := filepath.Join(t.TempDir(), "versitygw.log")
 	logFile, err := os.Create(logPath)
