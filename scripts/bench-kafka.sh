@@ -65,8 +65,11 @@ start_creek() {
 	until "$creek" topics list --brokers "${addr[$name]}" >/dev/null 2>&1; do sleep 0.1; done
 }
 
-start_creek creek
-start_creek creek-always --fsync always
+# scripts/kafka.sh starts Kafka with group.initial.rebalance.delay.ms=0, as
+# Kafka's own config/server.properties does; creek's brokers get the same,
+# or kafka-consumer-perf-test's group join would wait 3 s on creek alone.
+start_creek creek --override group.initial.rebalance.delay.ms=0
+start_creek creek-always --fsync always --override group.initial.rebalance.delay.ms=0
 bootstrap="$(scripts/kafka.sh start "$work/kafka" 1 | sed -n 's/^bootstrap=//p')"
 addr[kafka]="$bootstrap"
 addr[kafka-flush]="$bootstrap"

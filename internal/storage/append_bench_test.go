@@ -79,3 +79,26 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkValidateSmallRecords checks batches of 1,000 records of 100 B
+// (creek bench produce --record-size 100): the walk over the records
+// weighs more than the bytes. Bytes/s is of record values.
+func BenchmarkValidateSmallRecords(b *testing.B) {
+	long := benchValues()
+	values := make([]string, 1000)
+	for i := range values {
+		values[i] = long[i%64][:100]
+	}
+	batch := makeBatch(b, batchSpec{values: values, firstTs: 1_000_000, tsStep: 1, codec: kgo.NoCompression()})
+	rb, err := decodeBatch(batch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(100 * 1000)
+	b.ReportAllocs()
+	for range b.N {
+		if _, err := validateClientBatch(batch, &rb, rulesOf(DefaultConfig(), time.Now())); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
