@@ -21,6 +21,7 @@ import (
 	"github.com/creek-pipeline/creek/broker"
 	"github.com/creek-pipeline/creek/internal/config"
 	"github.com/creek-pipeline/creek/internal/pipeline"
+	_ "github.com/creek-pipeline/creek/internal/processor" // the filter processor
 	"github.com/creek-pipeline/creek/internal/s3client"
 	"github.com/creek-pipeline/creek/internal/s3test"
 	s3sink "github.com/creek-pipeline/creek/internal/sink/s3"
@@ -633,5 +634,44 @@ output:
 		if _, ok := keys["raw/tweets/partition=0/tweets+0+"+start+".json.zst"]; !ok {
 			t.Fatalf("no object from offset %s: %v", start, keys)
 		}
+	}
+}
+
+// The pipeline's memory is the sink's budget when the Kafka source sizes
+// its fetches from it, and unbounded when --fetch-max-bytes overrides that
+// or a processor makes new values.
+func TestMemoryBoundOfAnArchivingPipeline(t *testing.T) {
+	srv, brokers := setup(t, "bound")
+	for _, c := range []struct {
+		name   string
+		source map[string][]string
+		filter string
+		want   int64
+	}{
+		{"fetches sized by the sink", map[string][]string{"brokers": {brokers}, "topic": {"tweets"}}, "", 32 << 20},
+		{"--fetch-max-bytes given", map[string][]string{"brokers": {brokers}, "topic": {"tweets"}, "fetch-max-bytes": {"8MiB"}}, "", 0},
+		{"a filter", map[string][]string{"brokers": {brokers}, "topic": {"tweets"}}, `value.data.lang == "ko"`, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			spec, err := pipeline.NewSpec("archive", "kafka", c.source, "s3", sinkOpts(srv, "bound", "memory", "32MiB"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.filter != "" {
+				f, err := pipeline.NewProcessor("filter", c.filter)
+				if err != nil {
+					t.Fatal(err)
+				}
+				spec.Processors = append(spec.Processors, f)
+			}
+			p, err := spec.Build(pipeline.Env{Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Sink.Close()
+			if got := p.MemoryBound(); got != c.want {
+				t.Fatalf("MemoryBound() = %d, want %d", got, c.want)
+			}
+		})
 	}
 }
