@@ -187,3 +187,33 @@ func FuzzValidateBatch(f *testing.F) {
 		}
 	})
 }
+
+// FuzzQuickRecord holds the validator's fast path to the careful one: a
+// record quickRecord accepts, nextRecord and parseRecord accept too, with
+// the same fields and the same rest.
+func FuzzQuickRecord(f *testing.F) {
+	for _, r := range goodRecords(3) {
+		f.Add(r.encode())
+	}
+	f.Add(records(goodRecords(4)...))
+	f.Add([]byte{2, 0, 0, 0, 1, 1, 0})
+	f.Add([]byte{0x10, 0, 2, 0, 1, 1, 2, 'k', 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, recs []byte) {
+		quick, rest, ok := quickRecord(recs)
+		if !ok {
+			return
+		}
+		body, slowRest, err := nextRecord(recs)
+		if err != nil {
+			t.Fatalf("quickRecord read a record that nextRecord refuses: %v", err)
+		}
+		slow, err := parseRecord(body)
+		if err != nil {
+			t.Fatalf("quickRecord read a record that parseRecord refuses: %v", err)
+		}
+		if quick.tsDelta != slow.tsDelta || quick.offsetDelta != slow.offsetDelta || (quick.key == nil) != (slow.key == nil) ||
+			!bytes.Equal(quick.key, slow.key) || quick.nullValue != slow.nullValue || len(rest) != len(slowRest) {
+			t.Fatalf("quickRecord read %+v (rest %d bytes), the careful way %+v (rest %d bytes)", quick, len(rest), slow, len(slowRest))
+		}
+	})
+}
