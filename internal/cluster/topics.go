@@ -139,6 +139,9 @@ func (c *Cluster) CreateTopic(name string, partitions int32, replication int16, 
 	if clash := c.collidingTopic(name); clash != "" {
 		return nil, fmt.Errorf("%w: %q collides with existing topic %q ('.' and '_' are interchangeable in metric names)", ErrInvalidTopic, name, clash)
 	}
+	if err := checkOpenFiles(int(partitions)); err != nil {
+		return nil, err
+	}
 	if validateOnly {
 		return nil, nil
 	}
@@ -235,6 +238,9 @@ func (c *Cluster) AddPartitions(name string, total int32, validateOnly bool) err
 		return fmt.Errorf("%w: topic %s already has %d partitions", ErrInvalidPartitions, name, have)
 	case total > MaxPartitions:
 		return fmt.Errorf("%w: %d is more than %d", ErrInvalidPartitions, total, MaxPartitions)
+	}
+	if err := checkOpenFiles(int(total - have)); err != nil {
+		return err
 	}
 	if validateOnly {
 		return nil
