@@ -17,10 +17,11 @@ import (
 )
 
 // `creek consume --to s3` keeps what it holds within --s3-memory whatever
-// the number of partitions: with 100 partitions and 150 MB of records the
-// process stays near its budget. The consumer's fetches are sized from the
-// budget and Go's collector is held to twice it; before, it fetched 50 MiB
-// at a time and the process peaked at 275 MiB here.
+// the number of partitions: with 100 partitions, 150 MB of records and the
+// default budget (64 MiB) the process stays under 200 MiB. The consumer's
+// fetches are sized from the budget and Go's collector is held to twice it;
+// before, it fetched 50 MiB at a time and peaked near 300 MiB here (and at
+// 430-480 MiB with a larger topic).
 func TestArchiveToS3StaysWithinItsMemory(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.SetEnv(t)
@@ -54,19 +55,18 @@ func TestArchiveToS3StaysWithinItsMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const budget = 16 << 20
+	const budget = 64 << 20 // --s3-memory's default
 	cmd := exec.CommandContext(ctx, creekBin, "consume", "--brokers", b.Addr(), "--topic", "wide", "--group", "archive", "--from-beginning",
-		"--count", strconv.Itoa(records), "--to", "s3", "--s3-bucket", "memory", "--s3-endpoint", srv.Endpoint, "--s3-compression", "none",
-		"--s3-memory", "16MiB")
+		"--count", strconv.Itoa(records), "--to", "s3", "--s3-bucket", "memory", "--s3-endpoint", srv.Endpoint, "--s3-compression", "none")
 	cmd.Env = srv.Env()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("creek consume --to s3: %v\n%s", err, out)
 	}
 	peak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // kilobytes on Linux
 	t.Logf("peak resident memory %d MiB with a budget of %d MiB for %d partitions", peak>>20, budget>>20, partitions)
-	// Twice the budget for the heap, a little for the rest of the process,
-	// and the binary's own pages: well under what unbounded fetches take.
-	if limit := int64(2*budget + 112<<20); peak > limit {
+	// Twice the budget and 16 MiB for the heap (144 MiB), and the binary's
+	// own pages: under the 200 MiB the archive is meant to need.
+	if limit := int64(200 << 20); peak > limit {
 		t.Fatalf("peak resident memory %d MiB, want at most %d MiB", peak>>20, limit>>20)
 	}
 	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, "archive")
