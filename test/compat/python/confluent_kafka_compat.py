@@ -32,19 +32,25 @@ def admin():
     return _admin
 
 
-def consume_group(n):
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
-                  "enable.auto.commit": False})
-    c.subscribe([topic])
-    got, deadline = [], time.time() + 30
-    while len(got) < n and time.time() < deadline:
+def poll_values(c, done, timeout=30, read=lambda m: m.value().decode()):
+    """Polls c until done(got) or timeout seconds pass; got holds read(m) of each record."""
+    got, deadline = [], time.time() + timeout
+    while not done(got) and time.time() < deadline:
         m = c.poll(0.5)
         if m is None:
             continue
         if m.error():
             raise KafkaException(m.error())
-        hs = dict(m.headers() or [])
-        got.append((m.key().decode(), m.value().decode(), hs.get("codec", b"").decode()))
+        got.append(read(m))
+    return got
+
+
+def consume_group(n):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False})
+    c.subscribe([topic])
+    got = poll_values(c, lambda got: len(got) >= n,
+                      read=lambda m: (m.key().decode(), m.value().decode(), dict(m.headers() or []).get("codec", b"").decode()))
     c.commit(asynchronous=False)
     c.close()
     return got
@@ -137,14 +143,7 @@ def transactions():
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": topic + "-txn-g", "auto.offset.reset": "earliest",
                   "isolation.level": "read_committed", "enable.auto.commit": False})
     c.subscribe([txn_topic])
-    got, deadline = [], time.time() + 30
-    while "end" not in got and time.time() < deadline:
-        m = c.poll(0.5)
-        if m is None:
-            continue
-        if m.error():
-            raise KafkaException(m.error())
-        got.append(m.value().decode())
+    got = poll_values(c, lambda got: "end" in got)
     c.close()
     if got != ["c0", "c1", "c2", "end"]:
         raise AssertionError("read_committed read %s" % got)
@@ -214,14 +213,7 @@ def consumer_protocol():
         c.close()
     produce_values(t, 40, 4)
     c = member()
-    got, deadline = [], time.time() + 30
-    while len(got) < 4 and time.time() < deadline:
-        m = c.poll(0.5)
-        if m is None:
-            continue
-        if m.error():
-            raise KafkaException(m.error())
-        got.append(m.value().decode())
+    got = poll_values(c, lambda got: len(got) >= 4)
     c.close()
     if sorted(got) != ["40", "41", "42", "43"]:
         raise AssertionError("the new member read %s, want only the 4 new records" % got)
@@ -299,14 +291,7 @@ def sec_round_trip(listener, mechanism, scenario):
         raise AssertionError("produce: %s" % errors)
     c = Consumer(dict(sec_conf(listener, mechanism), **{"group.id": t, "auto.offset.reset": "earliest"}))
     c.subscribe([t])
-    got, deadline = [], time.time() + 20
-    while len(got) < len(values) and time.time() < deadline:
-        m = c.poll(0.5)
-        if m is None:
-            continue
-        if m.error():
-            raise KafkaException(m.error())
-        got.append(m.value().decode())
+    got = poll_values(c, lambda got: len(got) >= len(values), timeout=20)
     c.close()
     if got != values:
         raise AssertionError("read %s, want %s" % (got, values))
