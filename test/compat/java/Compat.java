@@ -184,31 +184,29 @@ public class Compat {
     }
 
     static String badPassword() throws Exception {
-        try (KafkaProducer<String, String> p = new KafkaProducer<>(secProps("SASL_SSL", "SCRAM-SHA-512", "wrong"))) {
-            p.send(new ProducerRecord<>("compat-sec-bad-password", "x")).get();
-        } catch (ExecutionException | org.apache.kafka.common.KafkaException e) {
-            Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
-            if (cause instanceof org.apache.kafka.common.errors.SaslAuthenticationException) {
-                return null;
-            }
-            throw new AssertionError("refused with " + cause.getClass().getSimpleName() + ": " + cause.getMessage()
-                    + ", not SaslAuthenticationException");
-        }
-        throw new AssertionError("a wrong password was accepted");
+        return refusedWith(secProps("SASL_SSL", "SCRAM-SHA-512", "wrong"), "compat-sec-bad-password",
+                org.apache.kafka.common.errors.SaslAuthenticationException.class, "a wrong password was accepted");
     }
 
     static String aclDenied() throws Exception {
-        try (KafkaProducer<String, String> p = new KafkaProducer<>(secProps("SASL_SSL", "SCRAM-SHA-512", null))) {
-            p.send(new ProducerRecord<>(System.getenv("CREEK_COMPAT_DENIED"), "x")).get();
+        return refusedWith(secProps("SASL_SSL", "SCRAM-SHA-512", null), System.getenv("CREEK_COMPAT_DENIED"),
+                org.apache.kafka.common.errors.TopicAuthorizationException.class, "producing to a denied topic succeeded");
+    }
+
+    // refusedWith produces one record and expects the send to fail with the
+    // exception named; ifAccepted says what went wrong when it did not fail.
+    static String refusedWith(Properties props, String topic, Class<? extends Throwable> want, String ifAccepted) throws Exception {
+        try (KafkaProducer<String, String> p = new KafkaProducer<>(props)) {
+            p.send(new ProducerRecord<>(topic, "x")).get();
         } catch (ExecutionException | org.apache.kafka.common.KafkaException e) {
             Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
-            if (cause instanceof org.apache.kafka.common.errors.TopicAuthorizationException) {
+            if (want.isInstance(cause)) {
                 return null;
             }
             throw new AssertionError("refused with " + cause.getClass().getSimpleName() + ": " + cause.getMessage()
-                    + ", not TopicAuthorizationException");
+                    + ", not " + want.getSimpleName());
         }
-        throw new AssertionError("producing to a denied topic succeeded");
+        throw new AssertionError(ifAccepted);
     }
 
     static Admin admin() {
