@@ -135,26 +135,22 @@ func checkRecords(recs []byte, rb *kmsg.RecordBatch, requireKeys bool) (maxTs, m
 		if n == rb.NumRecords {
 			return 0, 0, fmt.Errorf("%d bytes follow the %d records the batch declares", len(recs), n)
 		}
-		if r, rest, ok := quickRecord(recs); ok && r.offsetDelta == n && (!requireKeys || r.key != nil) {
-			ts := rb.FirstTimestamp + r.tsDelta
-			maxTs, minTs = max(maxTs, ts), min(minTs, ts)
-			recs = rest
-			n++
-			continue
+		r, rest, ok := quickRecord(recs)
+		if !ok { // the careful way, which says what is wrong
+			var body []byte
+			var err error
+			if body, rest, err = nextRecord(recs); err == nil {
+				r, err = parseRecord(body)
+			}
+			if err != nil {
+				return 0, 0, fmt.Errorf("record %d: %v", n, err)
+			}
 		}
-		body, rest, err := nextRecord(recs)
-		if err != nil {
-			return 0, 0, fmt.Errorf("record %d: %v", n, err)
-		}
-		r, err := parseRecord(body)
-		if err == nil && r.offsetDelta != n {
-			err = fmt.Errorf("offset delta %d, expected %d", r.offsetDelta, n)
-		}
-		if err == nil && requireKeys && r.key == nil {
-			err = fmt.Errorf("no key, and the topic is compacted (cleanup.policy=compact keeps the latest record of each key, so every record needs one)")
-		}
-		if err != nil {
-			return 0, 0, fmt.Errorf("record %d: %v", n, err)
+		switch {
+		case r.offsetDelta != n:
+			return 0, 0, fmt.Errorf("record %d: offset delta %d, expected %d", n, r.offsetDelta, n)
+		case requireKeys && r.key == nil:
+			return 0, 0, fmt.Errorf("record %d: no key, and the topic is compacted (cleanup.policy=compact keeps the latest record of each key, so every record needs one)", n)
 		}
 		ts := rb.FirstTimestamp + r.tsDelta
 		maxTs, minTs = max(maxTs, ts), min(minTs, ts)
