@@ -199,10 +199,12 @@ func FuzzQuickRecord(f *testing.F) {
 	f.Add([]byte{2, 0, 0, 0, 1, 1, 0})
 	f.Add([]byte{0x10, 0, 2, 0, 1, 1, 2, 'k', 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, recs []byte) {
-		quick, rest, ok := quickRecord(recs)
-		if !ok {
+		var quick recordView
+		size := quickRecord(recs, &quick)
+		if size == 0 {
 			return
 		}
+		rest := recs[size:]
 		body, slowRest, err := nextRecord(recs)
 		if err != nil {
 			t.Fatalf("quickRecord read a record that nextRecord refuses: %v", err)
