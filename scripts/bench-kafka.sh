@@ -40,6 +40,7 @@ say() { echo "$*" | tee -a "$out"; }
 export KAFKA_JVM_FLAGS="-Xms1G -Xmx1G -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 peak_rss_mib() { awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 
@@ -86,16 +87,20 @@ topic() {
 	"$creek" topics create "$1" --brokers "${addr[$2]}" --partitions 3 "${cfg[@]}" >/dev/null
 }
 
-# measure LABEL BROKER BYTES CMD...: runs CMD, prints its last line and the broker's CPU per GB.
+# measure LABEL BROKER BYTES CMD...: runs CMD, prints its last line and the
+# broker's CPU per GB, and how much of that CPU was the kernel's (system
+# time: the writes, fsyncs, socket reads and sendfile both brokers make).
 measure() {
 	local label="$1" b="$2" bytes="$3"
 	shift 3
-	local c0 c1 line
+	local c0 c1 s0 s1 line
 	c0="$(cpu_ticks "${pid[$b]}")"
+	s0="$(sys_ticks "${pid[$b]}")"
 	line="$("$@" 2>&1 | grep -v '^\[' | tail -1)"
 	c1="$(cpu_ticks "${pid[$b]}")"
-	say "$(awk -v l="$label" -v b="$b" -v t="$((c1 - c0))" -v hz="$tck" -v by="$bytes" -v line="$line" \
-		'BEGIN { s = t / hz; printf "%-22s %-13s broker CPU %6.2f s = %5.2f s/GB | %s", l, b, s, s / (by / 1e9), line }')"
+	s1="$(sys_ticks "${pid[$b]}")"
+	say "$(awk -v l="$label" -v b="$b" -v t="$((c1 - c0))" -v st="$((s1 - s0))" -v hz="$tck" -v by="$bytes" -v line="$line" \
+		'BEGIN { s = t / hz; gb = by / 1e9; printf "%-22s %-13s broker CPU %6.2f s = %5.2f s/GB (system %5.2f s/GB) | %s", l, b, s, s / gb, st / hz / gb, line }')"
 }
 
 perf_producer() { # BROKER TOPIC RECORDS SIZE ACKS
