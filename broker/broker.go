@@ -64,6 +64,7 @@ type Broker struct {
 	// maxOtherRequestSize bounds requests of APIs other than Produce.
 	maxOtherRequestSize int32
 	writeTimeout        time.Duration
+	requestBudget       *requestBudget // queued.max.request.bytes
 	fetchMaxBytes       int64
 	fsync               config.FsyncPolicy
 	autoCreate          bool
@@ -123,8 +124,10 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		cl.Close()
 		return nil, err
 	}
+	budget := newRequestBudget(values.Int64("queued.max.request.bytes"))
 	if m != nil {
 		m.LogSizes = logSizes(cl)
+		m.QueuedRequestBytes = budget.inUse
 		if err := cfg.Metrics.Register(m); err != nil {
 			closeListeners()
 			cl.Close()
@@ -158,6 +161,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		maxRequestSize:      int32(values.Int64("socket.request.max.bytes")),
 		maxOtherRequestSize: int32(min(values.Int64("request.max.bytes.non.produce"), values.Int64("socket.request.max.bytes"))),
 		writeTimeout:        time.Duration(values.Int64("socket.write.timeout.ms")) * time.Millisecond,
+		requestBudget:       budget,
 		fetchMaxBytes:       values.Int64("fetch.max.bytes"),
 		fsync:               fsync,
 		autoCreate:          values.Bool("auto.create.topics.enable"),

@@ -48,8 +48,6 @@ type conn struct {
 	wbuf   []byte
 	broken bool
 
-	readBuf []byte // request body buffer, reused after produce requests
-
 	gone     chan struct{} // closed when the reader stops: waits on this connection's behalf may end
 	stopOnce sync.Once
 
@@ -225,21 +223,23 @@ func (c *conn) breakConn() {
 	c.nc.Close()
 }
 
-// maxReusedBody bounds the request buffer a connection keeps between requests.
-const maxReusedBody = 16 << 20
-
 // bodyStep is the most a request's buffer grows ahead of the bytes that
 // have arrived.
 const bodyStep = 1 << 20
 
-// readBody reads a request body of size bytes. The buffer grows as the
-// bytes arrive, so a length prefix alone (up to socket.request.max.bytes)
-// cannot make the broker allocate memory the client never sends.
+// readBody reads a request body of size bytes, into a pooled buffer if
+// one is free. A new buffer grows as the bytes arrive, so a length prefix
+// alone (up to socket.request.max.bytes) cannot make the broker allocate
+// memory the client never sends.
 func (c *conn) readBody(r io.Reader, size int) ([]byte, error) {
-	body := c.readBuf[:0]
+	body := pooledBody(size)
 	for len(body) < size {
 		if len(body) == cap(body) {
-			body = slices.Grow(body, min(size, max(bodyStep, 2*cap(body)))-len(body))
+			next := min(size, max(bodyStep, 2*cap(body)))
+			if next == size {
+				next = pooledCapacity(size) // the last step: room for the pool's class, so the buffer can serve the next request of that class
+			}
+			body = slices.Grow(body, next-len(body))
 		}
 		n, err := io.ReadFull(r, body[len(body):min(size, cap(body))])
 		body = body[:len(body)+n]
@@ -282,8 +282,12 @@ func (c *conn) readLoop() error {
 				return protocolError("%s request of %d bytes is larger than %d (request.max.bytes.non.produce)", kmsg.NameForKey(key), size, c.b.maxOtherRequestSize)
 			}
 		}
+		if !c.b.requestBudget.take(int64(size), c.b.closing) {
+			return net.ErrClosed
+		}
 		body, err := c.readBody(r, int(size))
 		if err != nil {
+			c.b.requestBudget.give(int64(size))
 			return err
 		}
 		var arrived time.Time
@@ -291,17 +295,16 @@ func (c *conn) readLoop() error {
 			arrived = time.Now()
 		}
 		p, err := c.handle(body)
+		c.b.requestBudget.give(int64(size))
 		if err != nil {
 			return err
 		}
 		p.arrived, p.size = arrived, int(size)+4
 		// A produce request's data is in the log once its handler returns, so
-		// its buffer can take the next request; other requests may keep
-		// references into theirs.
-		if p.key == kmsg.Produce.Int16() && size <= maxReusedBody {
-			c.readBuf = body
-		} else {
-			c.readBuf = nil
+		// its buffer can take any connection's next request; other requests
+		// may keep references into theirs.
+		if p.key == kmsg.Produce.Int16() {
+			recycleBody(body)
 		}
 		if p.finish == nil && c.queued.Load() == 0 {
 			if err := c.respond(p, true); err != nil {
@@ -437,9 +440,9 @@ func (c *conn) respond(p *pending, flush bool) (err error) {
 		}
 	} else if m := c.b.metrics; m != nil {
 		m.Request(p.key, p.version, p.size, 0, time.Since(p.arrived))
-		if cap(c.wbuf) > 1<<20 {
-			c.wbuf = nil // do not pin a large response's buffer
-		}
+	}
+	if cap(c.wbuf) > 1<<20 {
+		c.wbuf = nil // do not pin a large response's buffer
 	}
 	if err == nil && flush {
 		err = c.w.Flush()

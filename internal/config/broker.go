@@ -84,6 +84,8 @@ var BrokerSettings = newRegistry([]Setting{
 		Doc: "Largest request a client may send; a larger one closes that connection."},
 	{Name: "request.max.bytes.non.produce", Type: Int, Default: "16777216", Min: minimum(1024),
 		Doc: "Largest request of any API other than Produce (which only socket.request.max.bytes limits); a larger one closes that connection. Such requests are lists of small items, each taking many times its size in memory once decoded, and real clients send well under this."},
+	{Name: "queued.max.request.bytes", Type: Long, Default: "536870912", Min: minimum(-1), check: checkQueuedMaxRequestBytes,
+		Doc: "Most bytes of requests the broker reads and handles at once, across all connections; while they are taken, connections wait before reading their next request (a request is let in while anything is left, so a larger one still passes). -1: no limit, Kafka's default."},
 	{Name: "fetch.max.bytes", Type: Int, Default: "57671680", Min: minimum(1024),
 		Doc: "Most record data one fetch answer carries, whatever the consumer asks for (its first batch is always whole, as in Kafka)."},
 	{Name: "socket.write.timeout.ms", Type: Int, Default: "60000", Min: minimum(1),
@@ -342,4 +344,11 @@ func (b *BrokerValues) Float64(name string) float64 {
 func (b *BrokerValues) Bool(name string) bool {
 	v, _ := strconv.ParseBool(b.String(name))
 	return v
+}
+
+func checkQueuedMaxRequestBytes(v string) error {
+	if v == "0" {
+		return fmt.Errorf("0 would let no request in; use -1 for no limit, or a number of bytes")
+	}
+	return nil
 }

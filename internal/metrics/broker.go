@@ -31,6 +31,11 @@ type Broker struct {
 	connectionsDesc    *prometheus.Desc
 	connectionsTotDesc *prometheus.Desc
 	logSizeDesc        *prometheus.Desc
+	queuedRequestDesc  *prometheus.Desc
+
+	// QueuedRequestBytes, when set, is the bytes of requests being read
+	// or handled now (what queued.max.request.bytes bounds).
+	QueuedRequestBytes func() int64
 
 	// LogSizes, when set, lists every partition's size on disk at scrape
 	// time.
@@ -70,6 +75,7 @@ func NewBroker(maxKey, maxVersion int16) *Broker {
 		bytesOutDesc:       prometheus.NewDesc("creek_broker_bytes_out_total", "Bytes of answers sent, framing and record data sent with sendfile included.", nil, nil),
 		connectionsDesc:    prometheus.NewDesc("creek_broker_connections", "Client connections open now.", nil, nil),
 		connectionsTotDesc: prometheus.NewDesc("creek_broker_connections_accepted_total", "Client connections accepted.", nil, nil),
+		queuedRequestDesc:  prometheus.NewDesc("creek_broker_queued_request_bytes", "Bytes of requests being read or handled now, across all connections: what queued.max.request.bytes bounds (Kafka's MemoryPoolUsed).", nil, nil),
 		logSizeDesc:        prometheus.NewDesc("creek_log_size_bytes", "Bytes a partition's segments take on disk.", []string{"topic", "partition"}, nil),
 		byAPI:              make([][]atomic.Pointer[requestMetrics], maxKey+1),
 	}
@@ -132,7 +138,7 @@ func (m *Broker) Describe(ch chan<- *prometheus.Desc) {
 	m.durations.Describe(ch)
 	m.errors.Describe(ch)
 	m.fsync.Describe(ch)
-	for _, d := range []*prometheus.Desc{m.bytesInDesc, m.bytesOutDesc, m.connectionsDesc, m.connectionsTotDesc, m.logSizeDesc} {
+	for _, d := range []*prometheus.Desc{m.bytesInDesc, m.bytesOutDesc, m.connectionsDesc, m.connectionsTotDesc, m.logSizeDesc, m.queuedRequestDesc} {
 		ch <- d
 	}
 }
@@ -147,6 +153,9 @@ func (m *Broker) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.bytesOutDesc, prometheus.CounterValue, float64(m.bytesOut.Load()))
 	ch <- prometheus.MustNewConstMetric(m.connectionsDesc, prometheus.GaugeValue, float64(m.connections.Load()))
 	ch <- prometheus.MustNewConstMetric(m.connectionsTotDesc, prometheus.CounterValue, float64(m.connectionsTotal.Load()))
+	if m.QueuedRequestBytes != nil {
+		ch <- prometheus.MustNewConstMetric(m.queuedRequestDesc, prometheus.GaugeValue, float64(m.QueuedRequestBytes()))
+	}
 	if m.LogSizes != nil {
 		m.LogSizes(func(topic string, partition int32, bytes int64) {
 			ch <- prometheus.MustNewConstMetric(m.logSizeDesc, prometheus.GaugeValue, float64(bytes), topic, strconv.Itoa(int(partition)))

@@ -1,0 +1,133 @@
+package broker
+
+import (
+	"math/bits"
+	"sync"
+)
+
+// The memory that requests take, across every connection.
+//
+// queued.max.request.bytes is a budget for the bytes of requests being read
+// or handled. A connection's reader takes its request's size from the
+// budget before it reads the body and gives it back once the handler's
+// immediate part is done. While the budget is spent, readers wait before
+// reading their next body, and their clients' bytes stay in the kernel's
+// socket buffers: this is how Kafka mutes connections when its memory pool
+// is empty. As in Kafka, a request is let in whenever anything at all is
+// left, so it may overdraw the budget, and one request larger than the
+// whole budget still gets through.
+//
+// Produce bodies, the large ones, go back to a pool shared by every
+// connection once their records are in the log. The next request of any
+// connection reuses them, and the garbage collector empties the pool. An
+// idle connection therefore holds no request buffer.
+
+// requestBudget is queued.max.request.bytes.
+type requestBudget struct {
+	limit int64 // <= 0: no limit
+
+	mu    sync.Mutex
+	used  int64
+	freed chan struct{} // closed when bytes are given back; nil while no reader waits
+}
+
+func newRequestBudget(limit int64) *requestBudget { return &requestBudget{limit: limit} }
+
+// take waits until anything is left in the budget, then takes n bytes. It
+// returns false if stop is closed first.
+func (rb *requestBudget) take(n int64, stop <-chan struct{}) bool {
+	if rb.limit <= 0 {
+		return true
+	}
+	for {
+		rb.mu.Lock()
+		if rb.used < rb.limit {
+			rb.used += n
+			rb.mu.Unlock()
+			return true
+		}
+		if rb.freed == nil {
+			rb.freed = make(chan struct{})
+		}
+		freed := rb.freed
+		rb.mu.Unlock()
+		select {
+		case <-freed:
+		case <-stop:
+			return false
+		}
+	}
+}
+
+// give returns n bytes to the budget and wakes the readers waiting for it.
+func (rb *requestBudget) give(n int64) {
+	if rb.limit <= 0 || n == 0 {
+		return
+	}
+	rb.mu.Lock()
+	rb.used -= n
+	if rb.freed != nil {
+		close(rb.freed)
+		rb.freed = nil
+	}
+	rb.mu.Unlock()
+}
+
+// inUse is the bytes taken now (for the metrics).
+func (rb *requestBudget) inUse() int64 {
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	return rb.used
+}
+
+// Pooled request bodies have capacities of powers of two, from
+// 1<<minBodyShift (64 KiB) to 1<<maxBodyShift (16 MiB).
+const (
+	minBodyShift  = 16
+	maxBodyShift  = 24
+	minPooledBody = 1 << minBodyShift
+	maxPooledBody = 1 << maxBodyShift
+)
+
+var bodyPools [maxBodyShift - minBodyShift + 1]sync.Pool
+
+// bodyClass is the pool of bodies with room for size bytes, or -1.
+func bodyClass(size int) int {
+	if size > maxPooledBody {
+		return -1
+	}
+	return bits.Len(uint(max(size, minPooledBody)-1)) - minBodyShift
+}
+
+// pooledCapacity is the capacity to give a new body of size bytes: that of
+// its pool's class, or size itself for one too small or too large to pool.
+func pooledCapacity(size int) int {
+	if class := bodyClass(size); class >= 0 && size >= minPooledBody {
+		return minPooledBody << class
+	}
+	return size
+}
+
+// pooledBody returns a buffer with room for size bytes if the pool has one
+// (empty, with the capacity of its class), or nil.
+func pooledBody(size int) []byte {
+	class := bodyClass(size)
+	if class < 0 {
+		return nil
+	}
+	if p, ok := bodyPools[class].Get().(*[]byte); ok {
+		return *p
+	}
+	return nil
+}
+
+// recycleBody gives a body whose request is done to the pool of the largest
+// class it has room for.
+func recycleBody(b []byte) {
+	if cap(b) < minPooledBody || cap(b) > 2*maxPooledBody {
+		return
+	}
+	class := min(bits.Len(uint(cap(b)))-1-minBodyShift, len(bodyPools)-1)
+	b = b[: 0 : minPooledBody<<class]
+	bodyPools[class].Put(&b)
+}
