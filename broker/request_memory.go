@@ -22,7 +22,8 @@ import (
 // connection reuses them, and the garbage collector empties the pool. An
 // idle connection therefore holds no request buffer.
 
-// requestBudget is queued.max.request.bytes.
+// requestBudget is queued.max.request.bytes. With no limit it still counts
+// what is taken, for the metrics.
 type requestBudget struct {
 	limit int64 // <= 0: no limit
 
@@ -36,12 +37,9 @@ func newRequestBudget(limit int64) *requestBudget { return &requestBudget{limit:
 // take waits until anything is left in the budget, then takes n bytes. It
 // returns false if stop is closed first.
 func (rb *requestBudget) take(n int64, stop <-chan struct{}) bool {
-	if rb.limit <= 0 {
-		return true
-	}
 	for {
 		rb.mu.Lock()
-		if rb.used < rb.limit {
+		if rb.limit <= 0 || rb.used < rb.limit {
 			rb.used += n
 			rb.mu.Unlock()
 			return true
@@ -61,9 +59,6 @@ func (rb *requestBudget) take(n int64, stop <-chan struct{}) bool {
 
 // give returns n bytes to the budget and wakes the readers waiting for it.
 func (rb *requestBudget) give(n int64) {
-	if rb.limit <= 0 || n == 0 {
-		return
-	}
 	rb.mu.Lock()
 	rb.used -= n
 	if rb.freed != nil {
