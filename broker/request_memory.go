@@ -3,6 +3,7 @@ package broker
 import (
 	"math/bits"
 	"sync"
+	"sync/atomic"
 )
 
 // The memory that requests take, across every connection.
@@ -22,13 +23,15 @@ import (
 // connection reuses them, and the garbage collector empties the pool. An
 // idle connection therefore holds no request buffer.
 
-// requestBudget is queued.max.request.bytes. With no limit it still counts
-// what is taken, for the metrics.
+// requestBudget is queued.max.request.bytes. With no limit (-1, the
+// default, as in Kafka: sizes are only announced, so a bounded budget lets
+// a few clients that announce large requests and send them slowly stall
+// every other client) it still counts what is taken, for the metrics.
 type requestBudget struct {
 	limit int64 // <= 0: no limit
+	used  atomic.Int64
 
-	mu    sync.Mutex
-	used  int64
+	mu    sync.Mutex    // with a limit: taking, and waking the waiters
 	freed chan struct{} // closed when bytes are given back; nil while no reader waits
 }
 
@@ -37,10 +40,14 @@ func newRequestBudget(limit int64) *requestBudget { return &requestBudget{limit:
 // take waits until anything is left in the budget, then takes n bytes. It
 // returns false if stop is closed first.
 func (rb *requestBudget) take(n int64, stop <-chan struct{}) bool {
+	if rb.limit <= 0 {
+		rb.used.Add(n)
+		return true
+	}
 	for {
 		rb.mu.Lock()
-		if rb.limit <= 0 || rb.used < rb.limit {
-			rb.used += n
+		if rb.used.Load() < rb.limit {
+			rb.used.Add(n)
 			rb.mu.Unlock()
 			return true
 		}
@@ -59,8 +66,11 @@ func (rb *requestBudget) take(n int64, stop <-chan struct{}) bool {
 
 // give returns n bytes to the budget and wakes the readers waiting for it.
 func (rb *requestBudget) give(n int64) {
+	rb.used.Add(-n)
+	if rb.limit <= 0 {
+		return
+	}
 	rb.mu.Lock()
-	rb.used -= n
 	if rb.freed != nil {
 		close(rb.freed)
 		rb.freed = nil
@@ -69,11 +79,7 @@ func (rb *requestBudget) give(n int64) {
 }
 
 // inUse is the bytes taken now (for the metrics).
-func (rb *requestBudget) inUse() int64 {
-	rb.mu.Lock()
-	defer rb.mu.Unlock()
-	return rb.used
-}
+func (rb *requestBudget) inUse() int64 { return rb.used.Load() }
 
 // Pooled request bodies have capacities of powers of two, from
 // 1<<minBodyShift (64 KiB) to 1<<maxBodyShift (16 MiB).
