@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/creek-pipeline/creek/internal/clusterview"
 	"github.com/creek-pipeline/creek/internal/source/generate"
 	"github.com/creek-pipeline/creek/internal/testbin"
 )
@@ -85,6 +86,19 @@ output:
 
 	waitFor(t, 60*time.Second, "the producer's first 500 tweets", func() bool { return endOffsets(t, adm, "tweets") >= 500 })
 
+	// The dashboard's view of the cluster, with its own long-lived client,
+	// as `creek dashboard --brokers` runs it.
+	viewCl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.DialTimeout(5*time.Second), kgo.RequestRetries(2), kgo.RetryTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viewCl.Close()
+	view := clusterview.New(kadm.NewClient(viewCl), clusterview.Options{Interval: time.Second})
+	viewCtx, stopView := context.WithCancel(context.Background())
+	defer stopView()
+	go view.Run(viewCtx)
+	waitFor(t, 30*time.Second, "the dashboard's view to show the archive group", func() bool { return viewCommitted(view, "archive", "tweets") >= 0 })
+
 	// kill -9 the broker that coordinates the archive group (it leads
 	// a partition of tweets too: every broker leads one).
 	victim := coordinator(t, adm, "archive")
@@ -99,6 +113,11 @@ output:
 	// pipeline carry on with the other two brokers.
 	waitFor(t, 90*time.Second, "the groups to commit past the tweets produced before the kill", func() bool {
 		return committed(t, brokers, "archive", "tweets") > atKill+300 && committed(t, brokers, "korean", "tweets") > atKill+300
+	})
+	// The view's client had the dead broker as the group's coordinator;
+	// it must find the new one, not go on asking the dead broker.
+	waitFor(t, 60*time.Second, "the dashboard's view to show the archive group's commits after the kill", func() bool {
+		return viewCommitted(view, "archive", "tweets") > atKill+300
 	})
 
 	t.Logf("starting broker %d again at %d tweets", victim, endOffsets(t, adm, "tweets"))
@@ -391,6 +410,24 @@ func committed(t *testing.T, brokers, group, topic string) int64 {
 		}
 	})
 	return n
+}
+
+// viewCommitted sums what the dashboard's view shows a group has committed
+// on a topic; -1 while the view shows no such group, or an error for it.
+func viewCommitted(v *clusterview.View, group, topic string) int64 {
+	for _, g := range v.Snapshot().Groups {
+		if g.Group != group || g.Err != "" {
+			continue
+		}
+		n := int64(0)
+		for _, p := range g.Partitions {
+			if p.Topic == topic && p.Committed > 0 {
+				n += p.Committed
+			}
+		}
+		return n
+	}
+	return -1
 }
 
 func coordinator(t *testing.T, adm *kadm.Client, group string) int32 {
