@@ -92,18 +92,20 @@ const (
 
 var bodyPools [maxBodyShift - minBodyShift + 1]sync.Pool
 
-// bodyClass is the pool of bodies with room for size bytes, or -1.
+// bodyClass is the pool of bodies with room for size bytes, or -1 for a
+// body too small to pool (most requests but Produce: they would take a
+// pooled buffer each and never give it back) or too large.
 func bodyClass(size int) int {
-	if size > maxPooledBody {
+	if size < minPooledBody || size > maxPooledBody {
 		return -1
 	}
-	return bits.Len(uint(max(size, minPooledBody)-1)) - minBodyShift
+	return bits.Len(uint(size-1)) - minBodyShift
 }
 
 // pooledCapacity is the capacity to give a new body of size bytes: that of
-// its pool's class, or size itself for one too small or too large to pool.
+// its pool's class, or size itself for one that is not pooled.
 func pooledCapacity(size int) int {
-	if class := bodyClass(size); class >= 0 && size >= minPooledBody {
+	if class := bodyClass(size); class >= 0 {
 		return minPooledBody << class
 	}
 	return size
@@ -123,9 +125,10 @@ func pooledBody(size int) []byte {
 }
 
 // recycleBody gives a body whose request is done to the pool of the largest
-// class it has room for.
+// class it has room for. (A body grown to a class's capacity may have been
+// given more by append's rounding.)
 func recycleBody(b []byte) {
-	if cap(b) < minPooledBody || cap(b) > 2*maxPooledBody {
+	if cap(b) < minPooledBody || cap(b) >= 2*maxPooledBody {
 		return
 	}
 	class := min(bits.Len(uint(cap(b)))-1-minBodyShift, len(bodyPools)-1)
