@@ -40,8 +40,8 @@ say() { echo "$*" | tee -a "$out"; }
 export KAFKA_JVM_FLAGS="-Xms1G -Xmx1G -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# ticks PID: the process's user and system CPU ticks so far.
+ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 peak_rss_mib() { awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 
 declare -A addr pid
@@ -93,13 +93,11 @@ topic() {
 measure() {
 	local label="$1" b="$2" bytes="$3"
 	shift 3
-	local c0 c1 s0 s1 line
-	c0="$(cpu_ticks "${pid[$b]}")"
-	s0="$(sys_ticks "${pid[$b]}")"
+	local u0 s0 u1 s1 line
+	read -r u0 s0 < <(ticks "${pid[$b]}")
 	line="$("$@" 2>&1 | grep -v '^\[' | tail -1)"
-	c1="$(cpu_ticks "${pid[$b]}")"
-	s1="$(sys_ticks "${pid[$b]}")"
-	say "$(awk -v l="$label" -v b="$b" -v t="$((c1 - c0))" -v st="$((s1 - s0))" -v hz="$tck" -v by="$bytes" -v line="$line" \
+	read -r u1 s1 < <(ticks "${pid[$b]}")
+	say "$(awk -v l="$label" -v b="$b" -v t="$((u1 - u0 + s1 - s0))" -v st="$((s1 - s0))" -v hz="$tck" -v by="$bytes" -v line="$line" \
 		'BEGIN { s = t / hz; gb = by / 1e9; printf "%-22s %-13s broker CPU %6.2f s = %5.2f s/GB (system %5.2f s/GB) | %s", l, b, s, s / gb, st / hz / gb, line }')"
 }
 
