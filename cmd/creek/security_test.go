@@ -114,6 +114,22 @@ func TestSecurityCLI(t *testing.T) {
 		!strings.Contains(err.Error(), "refused the login") || !strings.Contains(err.Error(), "SASL_AUTHENTICATION_FAILED") {
 		t.Errorf("a wrong password: %v", err)
 	}
+	t.Setenv("CREEK_SASL_PASSWORD", "")
+	// The broker's certificate variables, exported in the shell that
+	// started it, leave its clients alone; the client's own turn TLS on.
+	plain := b.ListenerAddr("PLAINTEXT")
+	t.Setenv("CREEK_TLS_CERT", filepath.Join(certs, "broker.crt"))
+	t.Setenv("CREEK_TLS_KEY", filepath.Join(certs, "broker.key"))
+	if _, _, err := runCreek(t, "topics", "list", "--brokers", plain); err != nil {
+		t.Errorf("a PLAINTEXT client in a shell with the broker's CREEK_TLS_CERT: %v", err)
+	}
+	t.Setenv("CREEK_CLIENT_TLS_CERT", filepath.Join(certs, "broker.crt"))
+	t.Setenv("CREEK_CLIENT_TLS_KEY", filepath.Join(certs, "broker.key"))
+	if _, _, err := runCreek(t, "topics", "list", "--brokers", plain); err == nil {
+		t.Error("CREEK_CLIENT_TLS_CERT did not turn TLS on: a TLS client was answered by the PLAINTEXT listener")
+	}
+	t.Setenv("CREEK_CLIENT_TLS_CERT", "")
+	t.Setenv("CREEK_CLIENT_TLS_KEY", "")
 	// Without --tls-ca the broker's certificate is not trusted.
 	if _, _, err := runCreek(t, "topics", "list", "--brokers", secure, "--tls", "--sasl-mechanism", "PLAIN", "--sasl-user", "alice"); err == nil {
 		t.Error("a certificate from an unknown authority was accepted")

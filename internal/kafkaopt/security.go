@@ -40,9 +40,13 @@ var SecurityOptions = []pipeline.Option{
 		Doc: "Connect to the brokers with TLS, trusting the system's certificate authorities unless --tls-ca is given (e.g. Amazon MSK on port 9094/9096/9098, creek's SASL_SSL listener)."},
 	{Name: "tls-ca", Flag: "tls-ca", Env: []string{"CREEK_TLS_CA"}, Type: pipeline.TypeString,
 		Doc: "PEM file of the certificate authorities that sign the brokers' certificates (implies --tls)."},
-	{Name: "tls-cert", Flag: "tls-cert", Env: []string{"CREEK_TLS_CERT"}, Type: pipeline.TypeString,
+	// The client certificate's variables are not the broker's
+	// CREEK_TLS_CERT and CREEK_TLS_KEY: a shell that starts a broker would
+	// otherwise make every creek client in it present the broker's
+	// certificate and turn TLS on.
+	{Name: "tls-cert", Flag: "tls-cert", Env: []string{"CREEK_CLIENT_TLS_CERT"}, Type: pipeline.TypeString,
 		Doc: "PEM file with this client's certificate chain, for brokers that require client certificates (mTLS; implies --tls)."},
-	{Name: "tls-key", Flag: "tls-key", Env: []string{"CREEK_TLS_KEY"}, Type: pipeline.TypeString,
+	{Name: "tls-key", Flag: "tls-key", Env: []string{"CREEK_CLIENT_TLS_KEY"}, Type: pipeline.TypeString,
 		Doc: "PEM file with the private key of --tls-cert."},
 	{Name: "sasl-mechanism", Flag: "sasl-mechanism", Env: []string{"CREEK_SASL_MECHANISM"}, Type: pipeline.TypeString,
 		Enum: []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", auth.AWSMSKIAM},
