@@ -32,6 +32,9 @@ type ObjectWriter struct {
 	// Release, when set, gets back the slices given to WriteOwned once
 	// they are uploaded or dropped, for reuse.
 	Release func([]byte)
+	// Requests, when set, is shared by writers to bound the requests they
+	// have in flight at once (see RequestLimit).
+	Requests RequestLimit
 
 	chunks   [][]byte
 	owned    []bool // chunks given to WriteOwned
@@ -40,6 +43,33 @@ type ObjectWriter struct {
 	uploadID string
 	parts    []types.CompletedPart
 	written  int64
+}
+
+// RequestLimit bounds how many requests that store data (CreateMultipartUpload,
+// UploadPart, PutObject, CompleteMultipartUpload) writers sharing it send at
+// once: a slot is taken for each request and given back when it is answered.
+// Its capacity is the bound; nil is no bound.
+type RequestLimit chan struct{}
+
+// NewRequestLimit allows n requests at once; n <= 0 is no bound.
+func NewRequestLimit(n int) RequestLimit {
+	if n <= 0 {
+		return nil
+	}
+	return make(RequestLimit, n)
+}
+
+// do runs one request in a slot, waiting for one unless ctx ends first.
+func (l RequestLimit) do(ctx context.Context, request func() error) error {
+	if l != nil {
+		select {
+		case l <- struct{}{}:
+			defer func() { <-l }()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return request()
 }
 
 // Write copies p into the part being gathered, uploading it when full.
@@ -104,17 +134,25 @@ func (w *ObjectWriter) drop() {
 
 func (w *ObjectWriter) uploadPart(ctx context.Context) error {
 	if w.uploadID == "" {
-		out, err := w.Client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
-			Bucket: aws.String(w.Bucket), Key: aws.String(w.Key), ContentType: w.contentType()})
+		var out *s3.CreateMultipartUploadOutput
+		err := w.Requests.do(ctx, func() (err error) {
+			out, err = w.Client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+				Bucket: aws.String(w.Bucket), Key: aws.String(w.Key), ContentType: w.contentType()})
+			return err
+		})
 		if err != nil {
 			return w.Client.Explain(err, w.Bucket)
 		}
 		w.uploadID = aws.ToString(out.UploadId)
 	}
 	n := int32(len(w.parts) + 1)
-	out, err := w.Client.UploadPart(ctx, &s3.UploadPartInput{
-		Bucket: aws.String(w.Bucket), Key: aws.String(w.Key), UploadId: aws.String(w.uploadID),
-		PartNumber: aws.Int32(n), Body: w.body(), ContentLength: aws.Int64(int64(w.size))})
+	var out *s3.UploadPartOutput
+	err := w.Requests.do(ctx, func() (err error) {
+		out, err = w.Client.UploadPart(ctx, &s3.UploadPartInput{
+			Bucket: aws.String(w.Bucket), Key: aws.String(w.Key), UploadId: aws.String(w.uploadID),
+			PartNumber: aws.Int32(n), Body: w.body(), ContentLength: aws.Int64(int64(w.size))})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("upload part %d of %s: %w", n, w.Key, w.Client.Explain(err, w.Bucket))
 	}
@@ -128,9 +166,12 @@ func (w *ObjectWriter) uploadPart(ctx context.Context) error {
 func (w *ObjectWriter) Close(ctx context.Context) error {
 	defer w.drop()
 	if w.uploadID == "" {
-		_, err := w.Client.PutObject(ctx, &s3.PutObjectInput{
-			Bucket: aws.String(w.Bucket), Key: aws.String(w.Key), ContentType: w.contentType(),
-			Body: w.body(), ContentLength: aws.Int64(int64(w.size))})
+		err := w.Requests.do(ctx, func() error {
+			_, err := w.Client.PutObject(ctx, &s3.PutObjectInput{
+				Bucket: aws.String(w.Bucket), Key: aws.String(w.Key), ContentType: w.contentType(),
+				Body: w.body(), ContentLength: aws.Int64(int64(w.size))})
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("store %s: %w", w.Key, w.Client.Explain(err, w.Bucket))
 		}
@@ -141,9 +182,12 @@ func (w *ObjectWriter) Close(ctx context.Context) error {
 			return err
 		}
 	}
-	_, err := w.Client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
-		Bucket: aws.String(w.Bucket), Key: aws.String(w.Key), UploadId: aws.String(w.uploadID),
-		MultipartUpload: &types.CompletedMultipartUpload{Parts: w.parts}})
+	err := w.Requests.do(ctx, func() error {
+		_, err := w.Client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+			Bucket: aws.String(w.Bucket), Key: aws.String(w.Key), UploadId: aws.String(w.uploadID),
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: w.parts}})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("complete %s: %w", w.Key, w.Client.Explain(err, w.Bucket))
 	}

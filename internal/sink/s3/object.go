@@ -116,7 +116,7 @@ func (o *object) run() {
 	defer s.wg.Done()
 	defer close(o.done)
 	ctx := s.ctx
-	w := &s3client.ObjectWriter{Client: s.client, Bucket: s.bucket, Key: o.key, PartSize: s.cfg.PartSize, ContentType: contentType(s.cfg), Release: putChunk}
+	w := &s3client.ObjectWriter{Client: s.client, Bucket: s.bucket, Key: o.key, PartSize: s.cfg.PartSize, ContentType: contentType(s.cfg), Release: putChunk, Requests: s.requests}
 	var pq *parquetFile
 	if o.rows != nil {
 		pq = newParquetFile(ctx, w, o.rows.tweets, s.cfg.Compression)

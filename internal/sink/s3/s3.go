@@ -59,6 +59,8 @@ func init() {
 				Doc: "Close an object this long after its first record arrived, by the wall clock, even if no more records come."},
 			{Name: "partition-by", Flag: "s3-partition-by", Type: pipeline.TypeString, Default: "offset", Enum: []string{"offset", "time"},
 				Doc: "offset: TOPIC/partition=N/; time: TOPIC/dt=YYYY-MM-DD/hour=HH/ by record timestamp (UTC)."},
+			{Name: "uploads", Flag: "s3-uploads", Type: pipeline.TypeInt, Default: "16",
+				Doc: "Most requests that store data (parts and whole objects) in flight at once, over all partitions: more helps against a distant region's latency, fewer keeps connections few."},
 			{Name: "memory", Flag: "s3-memory", Type: pipeline.TypeString, Default: "64MiB",
 				Doc: "Most bytes of records the consumer holds, whatever the number of partitions: three quarters for open objects (at the limit the largest is closed early), a quarter for the fetches that feed them."},
 		},
@@ -68,6 +70,10 @@ func init() {
 				Client: s3client.Options{Region: v.String("region"), Endpoint: v.String("endpoint"), Profile: v.String("profile")},
 				Format: v.String("format"), Compression: v.String("compression"), Columns: v.String("columns"),
 				FlushRecords: v.Int("flush-records"), FlushInterval: v.Duration("flush-interval"), PartitionBy: v.String("partition-by"),
+				Uploads: int(v.Int("uploads")),
+			}
+			if cfg.Uploads < 1 {
+				return nil, fmt.Errorf("uploads %d: want at least 1 request in flight", cfg.Uploads)
 			}
 			var err error
 			if cfg.FlushBytes, err = pipeline.ParseSize(v.String("flush-bytes")); err != nil {
@@ -96,6 +102,12 @@ type Config struct {
 	// the rest for the source's fetches (see UsePositions).
 	Memory int64
 
+	// Uploads bounds the requests that store data in flight at once:
+	// without a bound, a small memory budget over many partitions means
+	// as many small objects being stored at once, each on a connection of
+	// its own. 0 for 16.
+	Uploads int
+
 	// PartSize is the multipart part size; 0 for S3's smallest, 5 MiB.
 	PartSize int
 	// CloseTimeout bounds how long Close waits for open objects to be
@@ -123,7 +135,8 @@ type Sink struct {
 	ctx    context.Context // uploads; cancelled when Close gives up
 	cancel context.CancelFunc
 
-	pos *pipeline.Positions
+	pos      *pipeline.Positions
+	requests s3client.RequestLimit // shared by the objects' writers
 
 	mu       sync.Mutex
 	cond     *sync.Cond // signalled when memory is freed or an object finishes
@@ -168,6 +181,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 	if cfg.Memory*objectShare/4 < 2*chunkSize {
 		return nil, fmt.Errorf("memory: at least %d KiB", (2*chunkSize*4/objectShare+1023)>>10)
 	}
+	if cfg.Uploads < 0 {
+		return nil, fmt.Errorf("uploads %d: want at least 1 request in flight", cfg.Uploads)
+	}
+	if cfg.Uploads == 0 {
+		cfg.Uploads = 16
+	}
 	if cfg.Format == "" {
 		cfg.Format = "json"
 	}
@@ -177,7 +196,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Sink{cfg: cfg, bucket: cfg.Bucket, log: log, parts: map[topicPartition]*partition{}}
+	s := &Sink{cfg: cfg, bucket: cfg.Bucket, log: log, parts: map[topicPartition]*partition{}, requests: s3client.NewRequestLimit(cfg.Uploads)}
 	s.cond = sync.NewCond(&s.mu)
 	switch cfg.Compression {
 	case "gzip", "":

@@ -6,12 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -678,5 +683,68 @@ func TestMemoryBoundOfAnArchivingPipeline(t *testing.T) {
 				t.Fatalf("MemoryBound() = %d, want %d", got, c.want)
 			}
 		})
+	}
+}
+
+// inFlight is a proxy in front of the S3 server that counts the requests
+// storing data (PUT and POST) it is forwarding at once, each held 20 ms
+// as a distant region would, so that requests sent together overlap.
+type inFlight struct {
+	proxy     http.Handler
+	mu        sync.Mutex
+	now, most int
+}
+
+func (f *inFlight) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPut || r.Method == http.MethodPost {
+		f.mu.Lock()
+		f.now++
+		f.most = max(f.most, f.now)
+		f.mu.Unlock()
+		defer func() { f.mu.Lock(); f.now--; f.mu.Unlock() }()
+		time.Sleep(20 * time.Millisecond)
+	}
+	f.proxy.ServeHTTP(w, r)
+}
+
+// --s3-uploads bounds the requests storing objects at once over all the
+// partitions, whose objects close together; every record is stored once.
+func TestUploadsBoundRequestsInFlight(t *testing.T) {
+	srv, brokers := setup(t, "uploads")
+	target, err := url.Parse(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const partitions = 48
+	produce(t, brokers, "tweets", partitions, 2400, time.Now())
+	for _, uploads := range []int{4, partitions} {
+		t.Run(fmt.Sprint(uploads), func(t *testing.T) {
+			counter := &inFlight{proxy: httputil.NewSingleHostReverseProxy(target)}
+			proxy := httptest.NewServer(counter)
+			defer proxy.Close()
+			group, prefix := fmt.Sprint("archive-", uploads), fmt.Sprint("u", uploads, "/")
+			err := runArchive(t, brokers, map[string][]string{"brokers": {brokers}, "topic": {"tweets"}, "group": {group}, "from-beginning": {"true"}, "count": {"2400"}},
+				map[string][]string{"bucket": {"uploads"}, "endpoint": {proxy.URL}, "region": {"us-east-1"}, "prefix": {prefix},
+					"flush-records": {"10"}, "uploads": {fmt.Sprint(uploads)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[int32]int64{}
+			for p := range int32(partitions) {
+				want[p] = 50
+			}
+			checkExactlyOnce(t, readBucket(t, srv, "uploads", prefix), "tweets", want)
+			switch {
+			case counter.most > uploads:
+				t.Fatalf("%d requests storing objects at once, with --s3-uploads %d", counter.most, uploads)
+			case uploads == partitions && counter.most <= 4:
+				t.Fatalf("only %d requests at once with --s3-uploads %d: the bound of 4 above proves nothing", counter.most, uploads)
+			}
+			t.Logf("--s3-uploads %d: at most %d requests storing objects at once", uploads, counter.most)
+		})
+	}
+	if _, err := s3sink.New(context.Background(), s3sink.Config{Bucket: "uploads", Client: s3client.Options{Endpoint: srv.Endpoint, Region: "us-east-1"},
+		FlushRecords: 1, FlushBytes: 1, FlushInterval: time.Second, Memory: 64 << 20, Uploads: -1}, quiet); err == nil || !strings.Contains(err.Error(), "at least 1") {
+		t.Errorf("uploads -1: %v", err)
 	}
 }
