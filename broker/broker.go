@@ -66,6 +66,7 @@ type Broker struct {
 	writeTimeout        time.Duration
 	requestBudget       *requestBudget // queued.max.request.bytes
 	fetchMaxBytes       int64
+	fetchSessions       *fetchSessions // KIP-227
 	fsync               config.FsyncPolicy
 	autoCreate          bool
 	metrics             *metrics.Broker // nil: not measured
@@ -163,6 +164,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		writeTimeout:        time.Duration(values.Int64("socket.write.timeout.ms")) * time.Millisecond,
 		requestBudget:       budget,
 		fetchMaxBytes:       values.Int64("fetch.max.bytes"),
+		fetchSessions:       newFetchSessions(int(values.Int64("max.incremental.fetch.session.cache.slots"))),
 		fsync:               fsync,
 		autoCreate:          values.Bool("auto.create.topics.enable"),
 		metrics:             m,

@@ -14,24 +14,22 @@ import (
 	"github.com/creek-pipeline/creek/internal/storage"
 )
 
-// handleFetch serves consumers. Incremental fetch sessions (KIP-227) are
-// not kept, so only full fetches are served, with Kafka's rules for the
-// session id and epoch: epoch 0 (start a session) and -1 (no session) are
-// full fetches whatever session id they name (Kafka closes that session
-// first), and the answer's session id 0 tells the client that no session
-// was made; any other epoch names an incremental fetch of a session, which
-// is FETCH_SESSION_ID_NOT_FOUND. Clients then keep sending full fetches.
+// handleFetch serves consumers, with incremental fetch sessions
+// (fetch_session.go): the session the request names is looked up and
+// updated here, in the connection's reader, so a client's fetches apply in
+// the order sent.
 //
 // The fetch itself (long polling up to MaxWaitMillis until MinBytes are
 // available) runs in the finish step, so it never holds up the reading of
 // the connection's next requests.
 func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) (kmsg.Response, func()) {
 	resp := &fetchResponse{FetchResponse: req.ResponseKind().(*kmsg.FetchResponse)}
-	if req.Version >= 7 && req.SessionEpoch != 0 && req.SessionEpoch != -1 {
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+	fc := b.fetchSessions.context(req)
+	if fc.errorCode != 0 {
+		resp.ErrorCode = fc.errorCode
 		return resp, nil
 	}
-	return resp, func() { b.fetch(r, req, resp) }
+	return resp, func() { b.fetch(r, req, resp, fc) }
 }
 
 // fetchPart is one requested partition during a fetch.
@@ -45,9 +43,14 @@ type fetchPart struct {
 
 // fetch reads, long polling until the request's max wait, the broker's
 // shutdown or the end of its connection's reader.
-func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse) {
+func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse, fc fetchContext) {
 	gone := r.conn.gone
 	resp := fr.FetchResponse
+	if fc.session != nil { // an incremental fetch reads every partition of its session
+		whole := *req
+		whole.Topics = fc.session.requestTopics()
+		req = &whole
+	}
 	parts := b.fetchPlan(req, resp)
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	minBytes := int64(req.MinBytes)
@@ -75,7 +78,13 @@ func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse) {
 		b.quotas.Unrecord(quota.ConsumerByteRate, r.quotaClient(), total)
 		resp.Topics = nil
 		resp.ThrottleMillis = r.throttle(d)
+		if fc.session != nil { // a full fetch's session is not made (Kafka's rule)
+			resp.SessionID = fc.session.id
+		}
 		return
+	}
+	if fc.full || fc.session != nil {
+		parts = b.sessionAnswer(req, resp, parts, fc)
 	}
 	for _, p := range parts {
 		sp := &resp.Topics[p.ti].Partitions[p.pi]
@@ -97,6 +106,55 @@ func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse) {
 			b.logger.Error("fetch read failed", "partition", filepath.Base(p.log.Dir()), "err", err)
 		}
 	}
+}
+
+// sessionAnswer makes the session of a full fetch that asks for one, or
+// cuts an incremental fetch's answer down to what the client has not been
+// told; it returns the parts that stay, at their places in the answer.
+func (b *Broker) sessionAnswer(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, parts []fetchPart, fc fetchContext) []fetchPart {
+	if fc.full {
+		resp.SessionID = b.fetchSessions.create(req, resp)
+		return parts
+	}
+	fs := fc.session
+	hasRecords := make(map[[2]int]bool, len(parts))
+	for _, p := range parts {
+		if p.chunk.Len > 0 && resp.Topics[p.ti].Partitions[p.pi].ErrorCode == 0 {
+			hasRecords[[2]int{p.ti, p.pi}] = true
+		}
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	resp.SessionID = fs.id
+	if fs.epoch != nextEpoch(fc.epoch) { // another fetch of the session came after this one
+		resp.ErrorCode, resp.Topics = kerr.InvalidFetchSessionEpoch.Code, nil
+		return nil
+	}
+	keep := fs.answered(req.Version, resp, hasRecords, true)
+	moved := make(map[[2]int][2]int, len(parts))
+	var topics []kmsg.FetchResponseTopic
+	for i, t := range resp.Topics {
+		var kept []kmsg.FetchResponseTopicPartition
+		for j, sp := range t.Partitions {
+			if keep[i][j] {
+				moved[[2]int{i, j}] = [2]int{len(topics), len(kept)}
+				kept = append(kept, sp)
+			}
+		}
+		if len(kept) > 0 {
+			t.Partitions = kept
+			topics = append(topics, t)
+		}
+	}
+	resp.Topics = topics
+	out := parts[:0]
+	for _, p := range parts {
+		if at, ok := moved[[2]int{p.ti, p.pi}]; ok {
+			p.ti, p.pi = at[0], at[1]
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // fetchPlan builds the response skeleton and resolves each partition.

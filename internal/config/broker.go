@@ -88,6 +88,8 @@ var BrokerSettings = newRegistry([]Setting{
 		Doc: "Most bytes of requests the broker reads and handles at once, across all connections, counted by the size each request announces; while they are taken, connections wait before reading their next request (a request is let in while anything is left, so a larger one still passes). -1: no limit, as in Kafka."},
 	{Name: "fetch.max.bytes", Type: Int, Default: "57671680", Min: minimum(1024),
 		Doc: "Most record data one fetch answer carries, whatever the consumer asks for (its first batch is always whole, as in Kafka)."},
+	{Name: "max.incremental.fetch.session.cache.slots", Type: Int, Default: "1000", Min: minimum(0),
+		Doc: "Most incremental fetch sessions (KIP-227) kept at once: a consumer in a session sends and is answered only the partitions that changed. When all are taken, a new session takes the slot of one unused for two minutes, else of a smaller one, else the consumer fetches without a session. 0: no sessions."},
 	{Name: "socket.write.timeout.ms", Type: Int, Default: "60000", Min: minimum(1),
 		Doc: "How long the broker waits for a client to read its answers: when a write to a connection makes no progress for this long, that connection is closed and what it held is freed."},
 	{Name: "producer.id.expiration.ms", Type: Int, Default: "86400000", Min: minimum(1),

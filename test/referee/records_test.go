@@ -180,6 +180,81 @@ func TestFetch(t *testing.T) {
 	}
 }
 
+// sessionReq is a fetch of a session: each broker's own session id, the
+// partitions given (partition → fetch offset) and those to forget.
+func sessionReq(topic string, sessions map[string]int32, epoch int32, offsets map[int32]int64, forget ...int32) func(string) kmsg.Request {
+	return func(side string) kmsg.Request {
+		req := kmsg.NewPtrFetchRequest()
+		req.ReplicaID = -1
+		req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 10, 1, 1<<20
+		req.SessionID, req.SessionEpoch = sessions[side], epoch
+		if len(offsets) > 0 {
+			ft := kmsg.NewFetchRequestTopic()
+			ft.Topic = topic
+			for partition := range int32(3) {
+				offset, ok := offsets[partition]
+				if !ok {
+					continue
+				}
+				fp := kmsg.NewFetchRequestTopicPartition()
+				fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes = partition, offset, 1<<20
+				fp.CurrentLeaderEpoch, fp.LogStartOffset = -1, -1
+				ft.Partitions = append(ft.Partitions, fp)
+			}
+			req.Topics = append(req.Topics, ft)
+		}
+		if len(forget) > 0 {
+			f := kmsg.NewFetchRequestForgottenTopic()
+			f.Topic, f.Partitions = topic, forget
+			req.ForgottenTopics = append(req.ForgottenTopics, f)
+		}
+		return req
+	}
+}
+
+// An incremental fetch session's life (KIP-227) on both brokers: made by a
+// full fetch, then fetches carrying and answered only what changed (new
+// records, a new log start offset), a repeated epoch, a forgotten
+// partition, the session closed by epoch -1 and then unknown.
+func TestFetchSession(t *testing.T) {
+	p := newPair(t)
+	topic := uniqueName(t, "session")
+	p.createTopic(topic, 3, nil)
+	produceTo := func(partition int32, values ...string) {
+		p.both(func(side string, c *conn) {
+			req := produceReq(-1, topic, partition, batch(kgo.CompressionCodec{}, -1, 0, values...))(side)
+			req.SetVersion(7)
+			c.must(req)
+		})
+	}
+	produceTo(0, "a", "b", "c")
+	const v = 12
+	sessions := map[string]int32{}
+	creek, kafka := p.same("Fetch that makes a session", v, sessionReq(topic, sessions, 0, map[int32]int64{0: 0, 1: 0, 2: 0}), fetchAnswer)
+	if creek == nil || kafka == nil {
+		t.Fatal("the first fetch was not answered")
+	}
+	sessions["creek"], sessions["kafka"] = creek.(*kmsg.FetchResponse).SessionID, kafka.(*kmsg.FetchResponse).SessionID
+	if sessions["creek"] == 0 || sessions["kafka"] == 0 {
+		t.Fatalf("sessions made: creek %d, kafka %d", sessions["creek"], sessions["kafka"])
+	}
+	p.same("Fetch of the session, partition 0 moved on", v, sessionReq(topic, sessions, 1, map[int32]int64{0: 3}), fetchAnswer)
+	produceTo(2, "d")
+	p.same("Fetch of the session after a record to partition 2", v, sessionReq(topic, sessions, 2, nil), fetchAnswer)
+	p.same("Fetch of the session with an epoch used before", v, sessionReq(topic, sessions, 2, nil), fetchAnswer)
+	p.same("Fetch of the session forgetting partition 2", v, sessionReq(topic, sessions, 3, map[int32]int64{2: 1}, 2), fetchAnswer)
+	produceTo(2, "e")
+	p.same("Fetch of the session after a record to the forgotten partition", v, sessionReq(topic, sessions, 4, nil), fetchAnswer)
+	p.both(func(side string, c *conn) {
+		req := deleteRecordsReq(topic, 0, 1)(side)
+		req.SetVersion(1)
+		c.must(req)
+	})
+	p.same("Fetch of the session after DeleteRecords on partition 0", v, sessionReq(topic, sessions, 5, nil), fetchAnswer)
+	p.same("Fetch closing the session", v, sessionReq(topic, sessions, -1, map[int32]int64{1: 0}), fetchAnswer)
+	p.same("Fetch of the closed session", v, sessionReq(topic, sessions, 6, nil), fetchAnswer)
+}
+
 func listOffsetsReq(topic string, partition int32, ts int64) func(string) kmsg.Request {
 	return func(string) kmsg.Request {
 		req := kmsg.NewPtrListOffsetsRequest()

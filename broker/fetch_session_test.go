@@ -1,0 +1,260 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// sessionFetch is a fetch of a session: the partitions given (partition →
+// fetch offset), and those to forget.
+func sessionFetch(topic string, id [16]byte, session, epoch int32, offsets map[int32]int64, forget ...int32) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = -1
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 10, 1, 50<<20
+	req.SessionID, req.SessionEpoch = session, epoch
+	if len(offsets) > 0 {
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = topic, id
+		for _, p := range slices.Sorted(func(yield func(int32) bool) {
+			for p := range offsets {
+				if !yield(p) {
+					return
+				}
+			}
+		}) {
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = p, offsets[p], 10<<20
+			rp.CurrentLeaderEpoch, rp.LastFetchedEpoch, rp.LogStartOffset = -1, -1, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	if len(forget) > 0 {
+		ft := kmsg.NewFetchRequestForgottenTopic()
+		ft.Topic, ft.TopicID, ft.Partitions = topic, id, forget
+		req.ForgottenTopics = append(req.ForgottenTopics, ft)
+	}
+	return req
+}
+
+// answeredPartitions lists an answer's partitions as "p=HWM" or
+// "p=HWM+records", in the answer's order.
+func answeredPartitions(resp *kmsg.FetchResponse) []string {
+	var got []string
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			s := fmt.Sprintf("%d=%d", p.Partition, p.HighWatermark)
+			if len(p.RecordBatches) > 0 {
+				s += "+records"
+			}
+			if p.ErrorCode != 0 {
+				s += "!" + kerr.ErrorForCode(p.ErrorCode).Error()
+			}
+			got = append(got, s)
+		}
+	}
+	return got
+}
+
+func produceTo(t *testing.T, cl *kgo.Client, topic string, partition int32, n int) {
+	t.Helper()
+	for i := range n {
+		r := &kgo.Record{Topic: topic, Partition: partition, Value: fmt.Appendf(nil, "v%d", i)}
+		if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A session's life, as KIP-227 and Kafka define it: a full fetch makes it,
+// incremental fetches carry only what changed and are answered only what
+// changed (records, a new high watermark or log start offset), forgotten
+// partitions leave it, a wrong epoch is refused, epoch -1 closes it.
+func TestIncrementalFetchSession(t *testing.T) {
+	for _, version := range []int16{12, 18} { // topics by name, by id
+		t.Run(fmt.Sprint("v", version), func(t *testing.T) {
+			b := protoBroker(t, nil)
+			topic := "sessions"
+			id := protoCreateTopic(t, b, topic, 3, nil)
+			cl := protoClient(t, b, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+			produceTo(t, cl, topic, 0, 2)
+			c := protoDial(t, b)
+			fetch := func(req *kmsg.FetchRequest) *kmsg.FetchResponse {
+				t.Helper()
+				return c.roundTrip(req, version).(*kmsg.FetchResponse)
+			}
+			check := func(what string, resp *kmsg.FetchResponse, want ...string) {
+				t.Helper()
+				if resp.ErrorCode != 0 {
+					t.Fatalf("%s: %v", what, kerr.ErrorForCode(resp.ErrorCode))
+				}
+				if got := answeredPartitions(resp); !slices.Equal(got, want) {
+					t.Fatalf("%s answered %q, want %q", what, got, want)
+				}
+			}
+
+			full := fetch(sessionFetch(topic, id, 0, 0, map[int32]int64{0: 0, 1: 0, 2: 0}))
+			check("the full fetch", full, "0=2+records", "1=0", "2=0")
+			session := full.SessionID
+			if session == 0 {
+				t.Fatal("a full fetch with epoch 0 made no session")
+			}
+			check("an incremental fetch with the next offset of partition 0",
+				fetch(sessionFetch(topic, id, session, 1, map[int32]int64{0: 2})))
+
+			produceTo(t, cl, topic, 2, 1)
+			resp := fetch(sessionFetch(topic, id, session, 2, nil))
+			check("an incremental fetch after a record to partition 2", resp, "2=1+records")
+			if resp.SessionID != session {
+				t.Fatalf("the answer names session %d, want %d", resp.SessionID, session)
+			}
+			protoErr(t, "an epoch used before", fetch(sessionFetch(topic, id, session, 2, nil)).ErrorCode, kerr.InvalidFetchSessionEpoch)
+
+			// Partition 2 is forgotten: its next record is not answered.
+			check("forgetting partition 2", fetch(sessionFetch(topic, id, session, 3, map[int32]int64{2: 1}, 2)))
+			produceTo(t, cl, topic, 2, 1)
+			check("a record to the forgotten partition", fetch(sessionFetch(topic, id, session, 4, nil)))
+
+			// A new log start offset is news too.
+			if _, err := protoAdmin(t, b).DeleteRecords(context.Background(), offsetsAt(topic, 0, 1)); err != nil {
+				t.Fatal(err)
+			}
+			resp = fetch(sessionFetch(topic, id, session, 5, nil))
+			check("after records of partition 0 were deleted", resp, "0=2")
+			if lso := resp.Topics[0].Partitions[0].LogStartOffset; lso != 1 {
+				t.Fatalf("log start offset %d answered, want 1", lso)
+			}
+
+			// A fetch of the other way of naming topics is refused.
+			other := int16(18)
+			if version >= 13 {
+				other = 12
+			}
+			req := sessionFetch(topic, id, session, 6, nil)
+			if got := c.roundTrip(req, other).(*kmsg.FetchResponse).ErrorCode; got != kerr.FetchSessionTopicIDError.Code {
+				t.Fatalf("a v%d fetch of a v%d session: %v, want FETCH_SESSION_TOPIC_ID_ERROR", other, version, kerr.ErrorForCode(got))
+			}
+
+			// Epoch -1 closes the session: a full fetch without one.
+			closed := fetch(sessionFetch(topic, id, session, -1, map[int32]int64{1: 0}))
+			check("closing the session", closed, "1=0")
+			if closed.SessionID != 0 {
+				t.Fatalf("the closing fetch answered session %d, want 0", closed.SessionID)
+			}
+			protoErr(t, "a fetch of the closed session", fetch(sessionFetch(topic, id, session, 6, nil)).ErrorCode, kerr.FetchSessionIDNotFound)
+		})
+	}
+}
+
+func offsetsAt(topic string, partition int32, offset int64) kadm.Offsets {
+	o := kadm.Offsets{}
+	o.Add(kadm.Offset{Topic: topic, Partition: partition, At: offset})
+	return o
+}
+
+// The partitions that answered records go to the back of the session, so
+// that a fetch whose byte limit holds one partition's records serves each
+// partition in turn rather than the first one over and over.
+func TestFetchSessionServesPartitionsInTurn(t *testing.T) {
+	b := protoBroker(t, nil)
+	topic := "turns"
+	id := protoCreateTopic(t, b, topic, 2, nil)
+	cl := protoClient(t, b, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produceTo(t, cl, topic, 0, 1)
+	produceTo(t, cl, topic, 1, 1)
+	c := protoDial(t, b)
+	fetch := func(session, epoch int32, offsets map[int32]int64) *kmsg.FetchResponse {
+		req := sessionFetch(topic, id, session, epoch, offsets)
+		req.MaxBytes = 1 // one partition's first batch, as KIP-74 allows
+		return c.roundTrip(req, 12).(*kmsg.FetchResponse)
+	}
+	full := fetch(0, 0, map[int32]int64{0: 0, 1: 0})
+	if got := answeredPartitions(full); !slices.Equal(got, []string{"0=1+records", "1=1"}) {
+		t.Fatalf("the full fetch answered %q", got)
+	}
+	// The client fetches both from offset 0 again and again (as one would
+	// that has no room for more): after each answer with records the
+	// partition that had them goes last, so the byte limit is spent on
+	// each partition in turn.
+	for epoch, want := range []string{"", "0=1+records", "1=1+records", "0=1+records", "1=1+records"} {
+		if epoch == 0 {
+			continue
+		}
+		if got := answeredPartitions(fetch(full.SessionID, int32(epoch), nil)); !slices.Equal(got, []string{want}) {
+			t.Fatalf("incremental fetch %d answered %q, want %q", epoch, got, want)
+		}
+	}
+}
+
+// With every slot taken, a new session takes the slot of a smaller one,
+// and a smaller new one gets none: the fetch is answered without a session.
+func TestFetchSessionSlots(t *testing.T) {
+	b := protoBroker(t, map[string]string{"max.incremental.fetch.session.cache.slots": "1"})
+	topic := "slots"
+	id := protoCreateTopic(t, b, topic, 3, nil)
+	c := protoDial(t, b)
+	fetch := func(req *kmsg.FetchRequest) *kmsg.FetchResponse { return c.roundTrip(req, 12).(*kmsg.FetchResponse) }
+
+	two := fetch(sessionFetch(topic, id, 0, 0, map[int32]int64{0: 0, 1: 0})).SessionID
+	if two == 0 {
+		t.Fatal("no session made while a slot was free")
+	}
+	if got := fetch(sessionFetch(topic, id, 0, 0, map[int32]int64{0: 0})).SessionID; got != 0 {
+		t.Fatalf("a one-partition session (%d) took the only slot from a two-partition one", got)
+	}
+	if fetch(sessionFetch(topic, id, two, 1, nil)).ErrorCode != 0 {
+		t.Fatal("the two-partition session was lost")
+	}
+	three := fetch(sessionFetch(topic, id, 0, 0, map[int32]int64{0: 0, 1: 0, 2: 0})).SessionID
+	if three == 0 {
+		t.Fatal("a three-partition session did not take the slot of a two-partition one")
+	}
+	protoErr(t, "the evicted session", fetch(sessionFetch(topic, id, two, 2, nil)).ErrorCode, kerr.FetchSessionIDNotFound)
+
+	off := protoBroker(t, map[string]string{"max.incremental.fetch.session.cache.slots": "0"})
+	id = protoCreateTopic(t, off, topic, 1, nil)
+	if got := protoDial(t, off).roundTrip(sessionFetch(topic, id, 0, 0, map[int32]int64{0: 0}), 12).(*kmsg.FetchResponse); got.SessionID != 0 || got.ErrorCode != 0 {
+		t.Fatalf("with no slots: session %d, %v", got.SessionID, kerr.ErrorForCode(got.ErrorCode))
+	}
+}
+
+// Sessions hold what clients ask for, made-up partitions too, so the
+// partitions all sessions hold are bounded: past the bound a full fetch
+// gets no session and an incremental one ends its session.
+func TestFetchSessionsHoldBoundedPartitions(t *testing.T) {
+	b := protoBroker(t, nil)
+	b.fetchSessions.most = 5
+	c := protoDial(t, b)
+	madeUp := func(n int) map[int32]int64 {
+		m := map[int32]int64{}
+		for p := range int32(n) {
+			m[p] = 0
+		}
+		return m
+	}
+	fetch := func(req *kmsg.FetchRequest) *kmsg.FetchResponse { return c.roundTrip(req, 12).(*kmsg.FetchResponse) }
+	first := fetch(sessionFetch("no-such-topic", [16]byte{}, 0, 0, madeUp(4)))
+	if first.SessionID == 0 {
+		t.Fatal("no session for 4 partitions with room for 5")
+	}
+	if got := answeredPartitions(first); len(got) != 4 || got[0] != "0=-1!UNKNOWN_TOPIC_OR_PARTITION: This server does not host this topic-partition." {
+		t.Fatalf("made-up partitions answered %q", got)
+	}
+	if got := fetch(sessionFetch("other", [16]byte{}, 0, 0, madeUp(2))).SessionID; got != 0 {
+		t.Fatalf("a session (%d) made past the bound", got)
+	}
+	protoErr(t, "an incremental fetch growing past the bound", fetch(sessionFetch("other", [16]byte{}, first.SessionID, 1, madeUp(2))).ErrorCode, kerr.FetchSessionIDNotFound)
+	if n := b.fetchSessions.cached.Load(); n != 0 {
+		t.Fatalf("%d partitions still counted once the only session ended", n)
+	}
+	if fetch(sessionFetch("other", [16]byte{}, 0, 0, madeUp(5))).SessionID == 0 {
+		t.Fatal("no session for 5 partitions once the room was freed")
+	}
+}
