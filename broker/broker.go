@@ -126,9 +126,11 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	budget := newRequestBudget(values.Int64("queued.max.request.bytes"))
+	sessions := newFetchSessions(int(values.Int64("max.incremental.fetch.session.cache.slots")))
 	if m != nil {
 		m.LogSizes = logSizes(cl)
 		m.QueuedRequestBytes = budget.inUse
+		m.FetchSessions = sessions.count
 		if err := cfg.Metrics.Register(m); err != nil {
 			closeListeners()
 			cl.Close()
@@ -164,7 +166,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		writeTimeout:        time.Duration(values.Int64("socket.write.timeout.ms")) * time.Millisecond,
 		requestBudget:       budget,
 		fetchMaxBytes:       values.Int64("fetch.max.bytes"),
-		fetchSessions:       newFetchSessions(int(values.Int64("max.incremental.fetch.session.cache.slots"))),
+		fetchSessions:       sessions,
 		fsync:               fsync,
 		autoCreate:          values.Bool("auto.create.topics.enable"),
 		metrics:             m,

@@ -49,6 +49,13 @@ func newFetchSessions(slots int) *fetchSessions {
 	return &fetchSessions{slots: slots, byID: map[int32]*fetchSession{}, most: maxCachedPartitions}
 }
 
+// count is the sessions kept and the partitions they hold, for the metrics.
+func (s *fetchSessions) count() (sessions, partitions int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return int64(len(s.byID)), s.cached.Load()
+}
+
 // fetchSession is one consumer's session.
 type fetchSession struct {
 	id        int32

@@ -3,8 +3,11 @@ package broker
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -256,5 +259,25 @@ func TestFetchSessionsHoldBoundedPartitions(t *testing.T) {
 	}
 	if fetch(sessionFetch("other", [16]byte{}, 0, 0, madeUp(5))).SessionID == 0 {
 		t.Fatal("no session for 5 partitions once the room was freed")
+	}
+}
+
+// The sessions kept and the partitions they hold are metrics.
+func TestFetchSessionMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	b, err := Start(context.Background(), Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Metrics: reg, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	id := protoCreateTopic(t, b, "measured", 2, nil)
+	c := protoDial(t, b)
+	session := c.roundTrip(sessionFetch("measured", id, 0, 0, map[int32]int64{0: 0, 1: 0}), 12).(*kmsg.FetchResponse).SessionID
+	if s, p := gaugeValue(t, reg, "creek_broker_fetch_sessions"), gaugeValue(t, reg, "creek_broker_fetch_session_partitions"); s != 1 || p != 2 {
+		t.Fatalf("with one session of two partitions: %v sessions, %v partitions", s, p)
+	}
+	c.roundTrip(sessionFetch("measured", id, session, -1, map[int32]int64{0: 0}), 12)
+	if s, p := gaugeValue(t, reg, "creek_broker_fetch_sessions"), gaugeValue(t, reg, "creek_broker_fetch_session_partitions"); s != 0 || p != 0 {
+		t.Fatalf("once the session is closed: %v sessions, %v partitions", s, p)
 	}
 }

@@ -32,6 +32,12 @@ type Broker struct {
 	connectionsTotDesc *prometheus.Desc
 	logSizeDesc        *prometheus.Desc
 	queuedRequestDesc  *prometheus.Desc
+	fetchSessionsDesc  *prometheus.Desc
+	sessionPartsDesc   *prometheus.Desc
+
+	// FetchSessions, when set, is the incremental fetch sessions kept now
+	// and the partitions they hold.
+	FetchSessions func() (sessions, partitions int64)
 
 	// QueuedRequestBytes, when set, is the bytes of requests being read
 	// or handled now (what queued.max.request.bytes bounds).
@@ -76,6 +82,8 @@ func NewBroker(maxKey, maxVersion int16) *Broker {
 		connectionsDesc:    prometheus.NewDesc("creek_broker_connections", "Client connections open now.", nil, nil),
 		connectionsTotDesc: prometheus.NewDesc("creek_broker_connections_accepted_total", "Client connections accepted.", nil, nil),
 		queuedRequestDesc:  prometheus.NewDesc("creek_broker_queued_request_bytes", "Bytes of requests being read or handled now, across all connections: what queued.max.request.bytes bounds (Kafka's MemoryPoolUsed).", nil, nil),
+		fetchSessionsDesc:  prometheus.NewDesc("creek_broker_fetch_sessions", "Incremental fetch sessions (KIP-227) kept now; max.incremental.fetch.session.cache.slots bounds them (Kafka's NumIncrementalFetchSessions).", nil, nil),
+		sessionPartsDesc:   prometheus.NewDesc("creek_broker_fetch_session_partitions", "Partitions held by all incremental fetch sessions (Kafka's NumIncrementalFetchPartitionsCached).", nil, nil),
 		logSizeDesc:        prometheus.NewDesc("creek_log_size_bytes", "Bytes a partition's segments take on disk.", []string{"topic", "partition"}, nil),
 		byAPI:              make([][]atomic.Pointer[requestMetrics], maxKey+1),
 	}
@@ -138,7 +146,7 @@ func (m *Broker) Describe(ch chan<- *prometheus.Desc) {
 	m.durations.Describe(ch)
 	m.errors.Describe(ch)
 	m.fsync.Describe(ch)
-	for _, d := range []*prometheus.Desc{m.bytesInDesc, m.bytesOutDesc, m.connectionsDesc, m.connectionsTotDesc, m.logSizeDesc, m.queuedRequestDesc} {
+	for _, d := range []*prometheus.Desc{m.bytesInDesc, m.bytesOutDesc, m.connectionsDesc, m.connectionsTotDesc, m.logSizeDesc, m.queuedRequestDesc, m.fetchSessionsDesc, m.sessionPartsDesc} {
 		ch <- d
 	}
 }
@@ -155,6 +163,11 @@ func (m *Broker) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.connectionsTotDesc, prometheus.CounterValue, float64(m.connectionsTotal.Load()))
 	if m.QueuedRequestBytes != nil {
 		ch <- prometheus.MustNewConstMetric(m.queuedRequestDesc, prometheus.GaugeValue, float64(m.QueuedRequestBytes()))
+	}
+	if m.FetchSessions != nil {
+		sessions, partitions := m.FetchSessions()
+		ch <- prometheus.MustNewConstMetric(m.fetchSessionsDesc, prometheus.GaugeValue, float64(sessions))
+		ch <- prometheus.MustNewConstMetric(m.sessionPartsDesc, prometheus.GaugeValue, float64(partitions))
 	}
 	if m.LogSizes != nil {
 		m.LogSizes(func(topic string, partition int32, bytes int64) {
