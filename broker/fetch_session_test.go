@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -279,5 +280,25 @@ func TestFetchSessionMetrics(t *testing.T) {
 	c.roundTrip(sessionFetch("measured", id, session, -1, map[int32]int64{0: 0}), 12)
 	if s, p := gaugeValue(t, reg, "creek_broker_fetch_sessions"), gaugeValue(t, reg, "creek_broker_fetch_session_partitions"); s != 0 || p != 0 {
 		t.Fatalf("once the session is closed: %v sessions, %v partitions", s, p)
+	}
+
+	// franz-go fetches in a session: it reads every record through one.
+	producer := protoClient(t, b, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produceTo(t, producer, "measured", 0, 10)
+	consumer := protoClient(t, b, kgo.ConsumeTopics("measured"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	ctx := protoCtx(t)
+	got := 0
+	for got < 20 {
+		fs := consumer.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of 20 records", got)
+		}
+		got += len(fs.Records())
+		if got == 10 {
+			produceTo(t, producer, "measured", 1, 10) // found by an incremental fetch
+		}
+	}
+	if s := gaugeValue(t, reg, "creek_broker_fetch_sessions"); s != 1 {
+		t.Fatalf("%v sessions while franz-go consumes, want 1", s)
 	}
 }
