@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -300,5 +302,69 @@ func TestFetchSessionMetrics(t *testing.T) {
 	}
 	if s := gaugeValue(t, reg, "creek_broker_fetch_sessions"); s != 1 {
 		t.Fatalf("%v sessions while franz-go consumes, want 1", s)
+	}
+}
+
+// Clients racing over the same sessions with any ids, epochs, partitions
+// and forgotten partitions leave the cache consistent: every fetch is
+// answered, and the partitions counted are those the sessions hold.
+func TestFetchSessionsUnderConcurrentAbuse(t *testing.T) {
+	b := protoBroker(t, map[string]string{"max.incremental.fetch.session.cache.slots": "4"})
+	id := protoCreateTopic(t, b, "abused", 4, nil)
+	var ids sync.Map // session ids seen
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := protoDial(t, b)
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			for range 150 {
+				session, epoch := int32(0), int32(rng.IntN(4)-1)
+				ids.Range(func(k, _ any) bool {
+					if rng.IntN(3) == 0 {
+						session = k.(int32)
+						return false
+					}
+					return true
+				})
+				offsets := map[int32]int64{}
+				for p := range int32(6) { // two partitions that do not exist
+					if rng.IntN(2) == 0 {
+						offsets[p] = int64(rng.IntN(3))
+					}
+				}
+				var forget []int32
+				if rng.IntN(3) == 0 {
+					forget = []int32{int32(rng.IntN(6))}
+				}
+				req := sessionFetch("abused", id, session, epoch, offsets, forget...)
+				req.MaxWaitMillis = 0
+				resp := c.roundTrip(req, 12).(*kmsg.FetchResponse)
+				if resp.SessionID != 0 {
+					ids.Store(resp.SessionID, true)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	fs := b.fetchSessions
+	fs.mu.Lock()
+	held := 0
+	for _, s := range fs.byID {
+		s.mu.Lock()
+		held += len(s.parts)
+		if len(s.index) != len(s.parts) {
+			t.Errorf("session %d: %d partitions indexed, %d listed", s.id, len(s.index), len(s.parts))
+		}
+		s.mu.Unlock()
+	}
+	n := len(fs.byID)
+	fs.mu.Unlock()
+	if got := fs.cached.Load(); got != int64(held) {
+		t.Fatalf("%d partitions counted, the %d sessions hold %d", got, n, held)
+	}
+	if n > 4 {
+		t.Fatalf("%d sessions kept with 4 slots", n)
 	}
 }
