@@ -17,7 +17,9 @@ import (
 // that is denied as a whole; for one denied in part, it takes the denied
 // topics, groups or ids out of the request and, once the handler has
 // answered the rest, adds their errors to the response. Handlers never see
-// what they may not serve, and know nothing of ACLs.
+// what they may not serve, and know nothing of ACLs; the one exception is
+// Fetch, whose sessions read partitions the request does not name, so its
+// gate gives the handler a check to make for each topic it reads.
 //
 // Without an authorizer (no listener authenticates clients, the default)
 // authorized is a plain call of the handler.
@@ -103,7 +105,14 @@ func init() {
 		}
 		return z.topics(req, "Topics", auth.Write, topicDenied)
 	}
-	gates[kmsg.Fetch.Int16()] = topicsGate(auth.Read)
+	gates[kmsg.Fetch.Int16()] = func(z access, req kmsg.Request) (kmsg.Response, func(kmsg.Response)) {
+		// A fetch in a session reads the session's partitions, not only
+		// those it names, and a denied one stays in the session (as in
+		// Kafka, which answers it TOPIC_AUTHORIZATION_FAILED each time):
+		// so READ is checked by the handler for every topic it reads.
+		z.r.mayRead = func(topic string) bool { return z.may(auth.Read, auth.Topic, topic) }
+		return nil, nil
+	}
 	gates[kmsg.ListOffsets.Int16()] = topicsGate(auth.Describe)
 	gates[kmsg.OffsetForLeaderEpoch.Int16()] = topicsGate(auth.Describe)
 	gates[kmsg.DeleteRecords.Int16()] = topicsGate(auth.Delete)

@@ -101,6 +101,10 @@ type request struct {
 	conn     *conn
 	clientID string
 	version  int16
+	// mayRead, set by Fetch's gate when ACLs are enforced, says whether
+	// the client may read a topic: a fetch in a session reads partitions
+	// the request does not name, so it checks each one it reads.
+	mayRead func(topic string) bool
 }
 
 // maxPipelined bounds the requests of one connection in flight at once.

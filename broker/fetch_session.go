@@ -3,6 +3,7 @@ package broker
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,9 +25,10 @@ import (
 // incremental fetch is FETCH_SESSION_ID_NOT_FOUND and it starts over with
 // a full one.
 
-// sessionEvictableAfter is how long a session must have been unused before
-// a new one may take its slot (Kafka's min.incremental.fetch.session.eviction.ms).
-const sessionEvictableAfter = 120 * time.Second
+// sessionEvictionAge is Kafka's min.incremental.fetch.session.eviction.ms:
+// a session unused this long may give its slot to any new one, and one
+// made this long ago to a larger new one.
+const sessionEvictionAge = 120 * time.Second
 
 // maxCachedPartitions bounds the partitions all sessions hold together
 // (about 150 bytes each): a session holds what its client asks for, known
@@ -41,7 +43,7 @@ type fetchSessions struct {
 	mu     sync.Mutex // guards byID; taken before a session's own
 	slots  int
 	byID   map[int32]*fetchSession
-	cached atomic.Int64 // partitions held by all sessions
+	cached atomic.Int64 // partitions held by the sessions not retired
 	most   int64        // maxCachedPartitions (smaller in tests)
 }
 
@@ -60,9 +62,10 @@ func (s *fetchSessions) count() (sessions, partitions int64) {
 type fetchSession struct {
 	id        int32
 	byTopicID bool // made by a fetch of v13 or later, which names topics by id
+	created   time.Time
 
 	mu       sync.Mutex
-	dropped  bool  // no longer in the cache
+	retired  bool  // out of the cache (or about to be): fetches of it are refused
 	epoch    int32 // what the next incremental fetch must carry
 	parts    []*sessionPart
 	index    map[sessionKey]*sessionPart
@@ -89,6 +92,7 @@ type sessionPart struct {
 	// so that it is answered again once the error is gone.
 	highWatermark int64
 	logStart      int64
+	served        bool // returned records in the answer being made
 }
 
 // nextEpoch is the epoch after e, as Kafka counts: 1 after MaxInt32.
@@ -120,7 +124,10 @@ func (s *fetchSessions) context(req *kmsg.FetchRequest) fetchContext {
 		if req.SessionID != 0 {
 			s.mu.Lock()
 			if fs := s.byID[req.SessionID]; fs != nil {
-				s.drop(fs)
+				fs.mu.Lock()
+				s.retire(fs)
+				fs.mu.Unlock()
+				delete(s.byID, fs.id)
 			}
 			s.mu.Unlock()
 		}
@@ -133,48 +140,60 @@ func (s *fetchSessions) context(req *kmsg.FetchRequest) fetchContext {
 		return fetchContext{errorCode: kerr.FetchSessionIDNotFound.Code}
 	}
 	fs.mu.Lock()
+	fc, ended := s.incremental(fs, req)
+	fs.mu.Unlock()
+	if ended {
+		s.forget(fs)
+	}
+	return fc
+}
+
+// incremental checks an incremental fetch against its session and applies
+// it; fs.mu is held. ended says the fetch retired the session.
+func (s *fetchSessions) incremental(fs *fetchSession, req *kmsg.FetchRequest) (fc fetchContext, ended bool) {
 	switch {
-	case fs.dropped:
-		fs.mu.Unlock()
-		return fetchContext{errorCode: kerr.FetchSessionIDNotFound.Code}
+	case fs.retired:
+		return fetchContext{errorCode: kerr.FetchSessionIDNotFound.Code}, false
 	case fs.epoch != req.SessionEpoch:
-		fs.mu.Unlock()
-		return fetchContext{errorCode: kerr.InvalidFetchSessionEpoch.Code}
+		return fetchContext{errorCode: kerr.InvalidFetchSessionEpoch.Code}, false
 	case fs.byTopicID != (req.Version >= 13):
-		fs.mu.Unlock()
-		return fetchContext{errorCode: kerr.FetchSessionTopicIDError.Code}
+		return fetchContext{errorCode: kerr.FetchSessionTopicIDError.Code}, false
 	}
 	before := len(fs.parts)
 	fs.update(req)
-	empty := len(fs.parts) == 0
-	if s.cached.Add(int64(len(fs.parts)-before)) > s.most || empty {
-		// Everything forgotten ends the session; so does growing past
-		// what the cache may hold, and the client starts over with a
-		// full fetch.
-		fs.mu.Unlock()
-		s.mu.Lock()
-		s.drop(fs)
-		s.mu.Unlock()
-		if empty {
-			return fetchContext{}
-		}
-		return fetchContext{errorCode: kerr.FetchSessionIDNotFound.Code}
+	grown := int64(len(fs.parts) - before)
+	switch {
+	case s.cached.Add(grown) > s.most && grown > 0:
+		// Growing past what the cache may hold ends the session, and
+		// the client starts over with a full fetch.
+		s.retire(fs)
+		return fetchContext{errorCode: kerr.FetchSessionIDNotFound.Code}, true
+	case len(fs.parts) == 0: // everything forgotten ends it too: a fetch without a session
+		s.retire(fs)
+		return fetchContext{}, true
 	}
-	defer fs.mu.Unlock()
 	fs.lastUsed = time.Now()
 	fs.epoch = nextEpoch(fs.epoch)
-	return fetchContext{session: fs, epoch: req.SessionEpoch}
+	return fetchContext{session: fs, epoch: req.SessionEpoch}, false
 }
 
-// drop takes a session out of the cache; s.mu is held.
-func (s *fetchSessions) drop(fs *fetchSession) {
-	delete(s.byID, fs.id)
-	fs.mu.Lock()
-	if !fs.dropped {
-		fs.dropped = true
+// retire takes a session out of use, so that no fetch of it gets through,
+// and its partitions out of the count; fs.mu is held. The session then
+// leaves the map (forget, or the caller holding s.mu).
+func (s *fetchSessions) retire(fs *fetchSession) {
+	if !fs.retired {
+		fs.retired = true
 		s.cached.Add(-int64(len(fs.parts)))
 	}
-	fs.mu.Unlock()
+}
+
+// forget deletes a retired session from the map.
+func (s *fetchSessions) forget(fs *fetchSession) {
+	s.mu.Lock()
+	if s.byID[fs.id] == fs {
+		delete(s.byID, fs.id)
+	}
+	s.mu.Unlock()
 }
 
 // update applies an incremental request: its partitions are added or take
@@ -192,20 +211,23 @@ func (fs *fetchSession) update(req *kmsg.FetchRequest) {
 			p.fetchOffset, p.maxBytes, p.leaderEpoch, p.logStartOffset = rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LogStartOffset
 		}
 	}
-	forget := map[sessionKey]bool{}
+	var forgotten map[*sessionPart]bool
 	for _, ft := range req.ForgottenTopics {
 		for _, n := range ft.Partitions {
 			k := keyOf(req.Version, ft.Topic, ft.TopicID, n)
-			if fs.index[k] != nil {
-				forget[k] = true
+			if p := fs.index[k]; p != nil {
+				if forgotten == nil {
+					forgotten = map[*sessionPart]bool{}
+				}
+				forgotten[p] = true
 				delete(fs.index, k)
 			}
 		}
 	}
-	if len(forget) > 0 {
+	if len(forgotten) > 0 {
 		kept := fs.parts[:0]
 		for _, p := range fs.parts {
-			if !forget[p.key] {
+			if !forgotten[p] {
 				kept = append(kept, p)
 			}
 		}
@@ -223,11 +245,10 @@ func keyOf(version int16, topic string, id [16]byte, partition int32) sessionKey
 
 // requestTopics lists the session's partitions as the topics of a fetch
 // request, in the session's order, a topic's neighbouring partitions
-// together (as Kafka answers them).
-func (fs *fetchSession) requestTopics() []kmsg.FetchRequestTopic {
+// together; parts are the same partitions in the same order.
+func (fs *fetchSession) requestTopics() (topics []kmsg.FetchRequestTopic, parts []*sessionPart) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	var topics []kmsg.FetchRequestTopic
 	for _, p := range fs.parts {
 		if n := len(topics); n == 0 || topics[n-1].Topic != p.key.topic || topics[n-1].TopicID != p.key.topicID {
 			t := kmsg.NewFetchRequestTopic()
@@ -240,38 +261,48 @@ func (fs *fetchSession) requestTopics() []kmsg.FetchRequestTopic {
 		t := &topics[len(topics)-1]
 		t.Partitions = append(t.Partitions, rp)
 	}
-	return topics
+	return topics, slices.Clone(fs.parts)
 }
 
 // create makes a session of a full fetch's partitions and what it answers
-// for them, and returns its id; 0 when every slot is taken by a session
-// used in the last two minutes that is at least as large (Kafka's rule).
+// for them, and returns its id; 0 when no slot (or no room for its
+// partitions) can be had by Kafka's eviction rules.
 func (s *fetchSessions) create(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) int32 {
-	size := 0
-	for _, t := range req.Topics {
-		size += len(t.Partitions)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.slots <= 0 || s.cached.Load()+int64(size) > s.most || (len(s.byID) >= s.slots && !s.evictFor(size)) {
+	if s.slots <= 0 {
 		return 0
 	}
 	now := time.Now()
-	fs := &fetchSession{byTopicID: req.Version >= 13, epoch: nextEpoch(0), index: map[sessionKey]*sessionPart{}, lastUsed: now}
+	fs := &fetchSession{byTopicID: req.Version >= 13, created: now, epoch: nextEpoch(0), index: map[sessionKey]*sessionPart{}, lastUsed: now}
 	fs.update(req)
-	fs.answered(req.Version, resp, nil, false)
-	s.cached.Add(int64(len(fs.parts)))
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		for j := range rt.Partitions {
+			if p := fs.index[keyOf(req.Version, rt.Topic, rt.TopicID, rt.Partitions[j].Partition)]; p != nil {
+				p.told(&rt.Partitions[j])
+			}
+		}
+	}
+	size := int64(len(fs.parts))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.byID) >= s.slots || s.cached.Load()+size > s.most {
+		if !s.evictFor(int(size), now) {
+			return 0
+		}
+	}
 	for fs.id == 0 || s.byID[fs.id] != nil {
 		fs.id = rand.Int32N(math.MaxInt32) + 1
 	}
 	s.byID[fs.id] = fs
+	s.cached.Add(size)
 	return fs.id
 }
 
-// evictFor frees a slot for a new session of size partitions: the least
-// recently used session idle for sessionEvictableAfter, else the smallest
-// session if it is smaller. s.mu is held.
-func (s *fetchSessions) evictFor(size int) bool {
+// evictFor frees a slot for a new session of size partitions, by Kafka's
+// rules: the least recently used session unused for sessionEvictionAge,
+// else the smallest of those made that long ago, if it is smaller. s.mu is
+// held.
+func (s *fetchSessions) evictFor(size int, now time.Time) bool {
 	var stale, smallest *fetchSession
 	var staleUsed time.Time
 	smallestSize := 0
@@ -279,67 +310,71 @@ func (s *fetchSessions) evictFor(size int) bool {
 		fs.mu.Lock()
 		used, n := fs.lastUsed, len(fs.parts)
 		fs.mu.Unlock()
-		if time.Since(used) >= sessionEvictableAfter && (stale == nil || used.Before(staleUsed)) {
+		if now.Sub(used) > sessionEvictionAge && (stale == nil || used.Before(staleUsed)) {
 			stale, staleUsed = fs, used
 		}
-		if smallest == nil || n < smallestSize {
+		if now.Sub(fs.created) > sessionEvictionAge && (smallest == nil || n < smallestSize) {
 			smallest, smallestSize = fs, n
 		}
 	}
-	switch {
-	case stale != nil:
-		s.drop(stale)
-	case smallest != nil && smallestSize < size:
-		s.drop(smallest)
-	default:
+	victim := stale
+	if victim == nil && smallest != nil && smallestSize < size {
+		victim = smallest
+	}
+	if victim == nil {
 		return false
 	}
+	victim.mu.Lock()
+	s.retire(victim)
+	victim.mu.Unlock()
+	delete(s.byID, victim.id)
 	return true
 }
 
-// answered records what a fetch answer tells the client of each partition
-// of the session. For an incremental fetch (prune) it also drops from the
-// answer the partitions with nothing new, as Kafka does, and moves those
-// that return records (hasRecords, by place in the answer) to the back of
-// the session, so that a fetch's byte limits serve every partition in
-// turn. keep[i][j] says whether resp.Topics[i].Partitions[j] stays.
-func (fs *fetchSession) answered(version int16, resp *kmsg.FetchResponse, hasRecords map[[2]int]bool, prune bool) (keep [][]bool) {
-	keep = make([][]bool, len(resp.Topics))
-	var moved []*sessionPart
+// told records what an answer tells the client of the partition.
+func (p *sessionPart) told(sp *kmsg.FetchResponseTopicPartition) {
+	p.highWatermark, p.logStart = sp.HighWatermark, sp.LogStartOffset
+	if sp.ErrorCode != 0 {
+		p.highWatermark = -1
+	}
+}
+
+// answered cuts an incremental fetch's answer down to the partitions with
+// news, as Kafka does: records, an error, or a high watermark or log start
+// offset the client was not told. parts are the session's partitions in
+// the answer's order, served those that return records: they go to the
+// back of the session, so that a fetch's byte limits serve every partition
+// in turn. It reports, in the answer's order, which partitions stay. fs.mu
+// is held.
+func (fs *fetchSession) answered(resp *kmsg.FetchResponse, parts []*sessionPart) (keep []bool) {
+	keep = make([]bool, 0, len(parts))
+	k := 0
+	moved := 0
 	for i := range resp.Topics {
-		rt := &resp.Topics[i]
-		keep[i] = make([]bool, len(rt.Partitions))
-		for j := range rt.Partitions {
-			sp := &rt.Partitions[j]
-			p := fs.index[keyOf(version, rt.Topic, rt.TopicID, sp.Partition)]
-			if p == nil {
-				keep[i][j] = true
-				continue
-			}
-			records := hasRecords[[2]int{i, j}]
-			must := records || sp.ErrorCode != 0 || p.highWatermark != sp.HighWatermark || p.logStart != sp.LogStartOffset
-			p.highWatermark, p.logStart = sp.HighWatermark, sp.LogStartOffset
-			if sp.ErrorCode != 0 {
-				p.highWatermark = -1
-			}
-			keep[i][j] = must || !prune
-			if prune && records {
-				moved = append(moved, p)
+		for j := range resp.Topics[i].Partitions {
+			sp, p := &resp.Topics[i].Partitions[j], parts[k]
+			k++
+			keep = append(keep, p.served || sp.ErrorCode != 0 || p.highWatermark != sp.HighWatermark || p.logStart != sp.LogStartOffset)
+			p.told(sp)
+			if p.served {
+				moved++
 			}
 		}
 	}
-	if len(moved) > 0 {
-		back := make(map[*sessionPart]bool, len(moved))
-		for _, p := range moved {
-			back[p] = true
-		}
+	if moved > 0 {
 		order := make([]*sessionPart, 0, len(fs.parts))
+		var back []*sessionPart
 		for _, p := range fs.parts {
-			if !back[p] {
+			if p.served {
+				back = append(back, p)
+			} else {
 				order = append(order, p)
 			}
 		}
-		fs.parts = append(order, moved...)
+		fs.parts = append(order, back...)
+	}
+	for _, p := range parts {
+		p.served = false
 	}
 	return keep
 }

@@ -1,11 +1,14 @@
 package broker
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -199,30 +202,48 @@ func TestFetchSessionServesPartitionsInTurn(t *testing.T) {
 	}
 }
 
-// With every slot taken, a new session takes the slot of a smaller one,
-// and a smaller new one gets none: the fetch is answered without a session.
+// With every slot taken, Kafka's eviction rules: a session unused for two
+// minutes gives its slot to any new one; one made two minutes ago to a
+// larger one; otherwise the fetch is answered without a session.
 func TestFetchSessionSlots(t *testing.T) {
 	b := protoBroker(t, map[string]string{"max.incremental.fetch.session.cache.slots": "1"})
 	topic := "slots"
 	id := protoCreateTopic(t, b, topic, 3, nil)
 	c := protoDial(t, b)
 	fetch := func(req *kmsg.FetchRequest) *kmsg.FetchResponse { return c.roundTrip(req, 12).(*kmsg.FetchResponse) }
+	age := func(session int32, created, used time.Duration) {
+		fs := b.fetchSessions
+		fs.mu.Lock()
+		defer fs.mu.Unlock()
+		s := fs.byID[session]
+		s.mu.Lock()
+		s.created, s.lastUsed = s.created.Add(-created), s.lastUsed.Add(-used)
+		s.mu.Unlock()
+	}
 
 	two := fetch(sessionFetch(topic, id, 0, 0, map[int32]int64{0: 0, 1: 0})).SessionID
 	if two == 0 {
 		t.Fatal("no session made while a slot was free")
 	}
+	if got := fetch(sessionFetch(topic, id, 0, 0, map[int32]int64{0: 0, 1: 0, 2: 0})).SessionID; got != 0 {
+		t.Fatalf("a larger session (%d) took the slot of one made just now", got)
+	}
+	age(two, 3*time.Minute, 0)
 	if got := fetch(sessionFetch(topic, id, 0, 0, map[int32]int64{0: 0})).SessionID; got != 0 {
-		t.Fatalf("a one-partition session (%d) took the only slot from a two-partition one", got)
+		t.Fatalf("a smaller session (%d) took the slot of one in use", got)
 	}
 	if fetch(sessionFetch(topic, id, two, 1, nil)).ErrorCode != 0 {
 		t.Fatal("the two-partition session was lost")
 	}
 	three := fetch(sessionFetch(topic, id, 0, 0, map[int32]int64{0: 0, 1: 0, 2: 0})).SessionID
 	if three == 0 {
-		t.Fatal("a three-partition session did not take the slot of a two-partition one")
+		t.Fatal("a larger session did not take the slot of one made three minutes ago")
 	}
 	protoErr(t, "the evicted session", fetch(sessionFetch(topic, id, two, 2, nil)).ErrorCode, kerr.FetchSessionIDNotFound)
+	age(three, 0, 3*time.Minute)
+	if fetch(sessionFetch(topic, id, 0, 0, map[int32]int64{0: 0})).SessionID == 0 {
+		t.Fatal("a new session did not take the slot of one unused for three minutes")
+	}
 
 	off := protoBroker(t, map[string]string{"max.incremental.fetch.session.cache.slots": "0"})
 	id = protoCreateTopic(t, off, topic, 1, nil)
@@ -260,8 +281,15 @@ func TestFetchSessionsHoldBoundedPartitions(t *testing.T) {
 	if n := b.fetchSessions.cached.Load(); n != 0 {
 		t.Fatalf("%d partitions still counted once the only session ended", n)
 	}
-	if fetch(sessionFetch("other", [16]byte{}, 0, 0, madeUp(5))).SessionID == 0 {
+	full := fetch(sessionFetch("other", [16]byte{}, 0, 0, madeUp(5))).SessionID
+	if full == 0 {
 		t.Fatal("no session for 5 partitions once the room was freed")
+	}
+	// A client that fills the room and goes away holds it for two minutes.
+	fs := b.fetchSessions.byID[full]
+	fs.lastUsed = fs.lastUsed.Add(-3 * time.Minute)
+	if fetch(sessionFetch("other", [16]byte{}, 0, 0, madeUp(2))).SessionID == 0 {
+		t.Fatal("the room of a session unused for three minutes was not given to a new one")
 	}
 }
 
@@ -366,5 +394,65 @@ func TestFetchSessionsUnderConcurrentAbuse(t *testing.T) {
 	}
 	if n > 4 {
 		t.Fatalf("%d sessions kept with 4 slots", n)
+	}
+}
+
+// READ is checked on every fetch of a session, for the partitions it reads
+// without naming them: once the ACL is gone, they are answered
+// TOPIC_AUTHORIZATION_FAILED, as by Kafka.
+func TestFetchSessionChecksReadOnEveryFetch(t *testing.T) {
+	s := startSecure(t, nil)
+	admin := s.client(t, "SASL_SSL", scram512("admin", adminPassword))
+	adm := kadm.NewClient(admin)
+	if _, err := adm.CreateTopic(protoCtx(t), 1, 1, nil, "watched"); err != nil {
+		t.Fatal(err)
+	}
+	if err := produceOne(protoCtx(t), admin, "watched", "v"); err != nil {
+		t.Fatal(err)
+	}
+	readers := kadm.NewACLs().Allow("User:ANONYMOUS").Topics("watched").Operations(kadm.OpRead)
+	s.allow(t, readers)
+
+	nc, err := net.DialTimeout("tcp", s.b.ListenerAddr("PLAINTEXT"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c := &protoConn{t: t, nc: nc, r: bufio.NewReader(nc), fmt: kmsg.NewRequestFormatter(kmsg.FormatterClientID("reader"))}
+	full := c.roundTrip(sessionFetch("watched", [16]byte{}, 0, 0, map[int32]int64{0: 0}), 12).(*kmsg.FetchResponse)
+	if got := answeredPartitions(full); !slices.Equal(got, []string{"0=1+records"}) || full.SessionID == 0 {
+		t.Fatalf("the allowed full fetch answered %q in session %d", got, full.SessionID)
+	}
+	deleted, err := adm.DeleteACLs(protoCtx(t), kadm.NewACLs().Allow("User:ANONYMOUS").AllowHosts("*").Topics("watched").Operations(kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral))
+	if err != nil || deleted[0].Err != nil || len(deleted[0].Deleted) != 1 {
+		t.Fatalf("delete the ACL: %v %+v", err, deleted)
+	}
+	resp := c.roundTrip(sessionFetch("watched", [16]byte{}, full.SessionID, 1, nil), 12).(*kmsg.FetchResponse)
+	if got := answeredPartitions(resp); len(got) != 1 || !strings.Contains(got[0], "TOPIC_AUTHORIZATION_FAILED") {
+		t.Fatalf("the session's fetch after the ACL was deleted answered %q", got)
+	}
+}
+
+// After the partitions that returned records move to the back of the
+// session, a topic's partitions answered together are one entry of the
+// answer, as Kafka merges them once the quiet partitions are left out.
+func TestFetchSessionAnswersATopicOnce(t *testing.T) {
+	b := protoBroker(t, nil)
+	protoCreateTopic(t, b, "a", 2, nil)
+	protoCreateTopic(t, b, "b", 1, nil)
+	cl := protoClient(t, b, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	c := protoDial(t, b)
+	req := sessionFetch("a", [16]byte{}, 0, 0, map[int32]int64{0: 0, 1: 0})
+	req.Topics = append(req.Topics, sessionFetch("b", [16]byte{}, 0, 0, map[int32]int64{0: 0}).Topics...)
+	full := c.roundTrip(req, 12).(*kmsg.FetchResponse)
+	produceTo(t, cl, "a", 0, 1)
+	// a/0 returns its record and goes to the back: a/1, b/0, a/0.
+	if got := answeredPartitions(c.roundTrip(sessionFetch("a", [16]byte{}, full.SessionID, 1, nil), 12).(*kmsg.FetchResponse)); !slices.Equal(got, []string{"0=1+records"}) {
+		t.Fatalf("first incremental fetch answered %q", got)
+	}
+	produceTo(t, cl, "a", 1, 1)
+	resp := c.roundTrip(sessionFetch("a", [16]byte{}, full.SessionID, 2, map[int32]int64{0: 0}), 12).(*kmsg.FetchResponse)
+	if len(resp.Topics) != 1 || resp.Topics[0].Topic != "a" || !slices.Equal(answeredPartitions(resp), []string{"1=1+records", "0=1+records"}) {
+		t.Fatalf("answer of a/1 and a/0 around a quiet b/0: %d topics, %q", len(resp.Topics), answeredPartitions(resp))
 	}
 }

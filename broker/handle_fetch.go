@@ -35,10 +35,12 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) (kmsg.Response, 
 // fetchPart is one requested partition during a fetch.
 type fetchPart struct {
 	ti, pi int // place in the response
+	k      int // place among the request's partitions, in order
 	log    *storage.Log
 	offset int64
 	max    int64
 	chunk  storage.Chunk
+	data   []byte // the records of a chunk too small for sendfile, once read
 }
 
 // fetch reads, long polling until the request's max wait, the broker's
@@ -46,12 +48,13 @@ type fetchPart struct {
 func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse, fc fetchContext) {
 	gone := r.conn.gone
 	resp := fr.FetchResponse
+	var session []*sessionPart
 	if fc.session != nil { // an incremental fetch reads every partition of its session
 		whole := *req
-		whole.Topics = fc.session.requestTopics()
+		whole.Topics, session = fc.session.requestTopics()
 		req = &whole
 	}
-	parts := b.fetchPlan(req, resp)
+	parts := b.fetchPlan(r, req, resp)
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	minBytes := int64(req.MinBytes)
 	for {
@@ -74,55 +77,69 @@ func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse, fc
 	}
 	if d := b.quotas.Throttle(quota.ConsumerByteRate, r.quotaClient(), total); d > 0 {
 		// As Kafka: a consumer over its quota gets an empty answer with
-		// the time to wait, and what it was not sent is not counted.
+		// the time to wait, and what it was not sent is not counted. A
+		// full fetch's session is not made; an incremental one's answer
+		// still says whether its epoch held.
 		b.quotas.Unrecord(quota.ConsumerByteRate, r.quotaClient(), total)
 		resp.Topics = nil
 		resp.ThrottleMillis = r.throttle(d)
-		if fc.session != nil { // a full fetch's session is not made (Kafka's rule)
-			resp.SessionID = fc.session.id
+		if fs := fc.session; fs != nil {
+			fs.mu.Lock()
+			resp.SessionID = fs.id
+			if fs.epoch != nextEpoch(fc.epoch) {
+				resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
+			}
+			fs.mu.Unlock()
 		}
 		return
 	}
-	if fc.full || fc.session != nil {
-		parts = b.sessionAnswer(req, resp, parts, fc)
-	}
-	for _, p := range parts {
+	// Small record sets are read now, before the session learns what the
+	// answer says: a read that fails makes it an error answer.
+	for i := range parts {
+		p := &parts[i]
 		sp := &resp.Topics[p.ti].Partitions[p.pi]
-		if sp.ErrorCode != 0 || p.chunk.Len == 0 {
-			continue
-		}
-		if p.chunk.Len >= sendfileMin {
-			sp.RecordBatches = placeholder
-			fr.regions = append(fr.regions, region{chunk: p.chunk, dst: &sp.RecordBatches})
+		if sp.ErrorCode != 0 || p.chunk.Len == 0 || p.chunk.Len >= sendfileMin {
 			continue
 		}
 		data, err := p.chunk.Bytes()
 		switch {
 		case err == nil:
-			sp.RecordBatches = data
+			p.data = data
 		case errors.Is(err, storage.ErrSegmentGone): // retention won the race; the client fetches again
+			p.chunk.Len = 0
 		default:
+			p.chunk.Len = 0
 			sp.ErrorCode = kerr.KafkaStorageError.Code
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			b.logger.Error("fetch read failed", "partition", filepath.Base(p.log.Dir()), "err", err)
+		}
+	}
+	switch {
+	case fc.full:
+		resp.SessionID = b.fetchSessions.create(req, resp)
+	case fc.session != nil:
+		parts = sessionAnswer(fc, resp, parts, session)
+	}
+	for _, p := range parts {
+		sp := &resp.Topics[p.ti].Partitions[p.pi]
+		switch {
+		case sp.ErrorCode != 0 || p.chunk.Len == 0:
+		case p.data != nil:
+			sp.RecordBatches = p.data
+		default:
+			sp.RecordBatches = placeholder
+			fr.regions = append(fr.regions, region{chunk: p.chunk, dst: &sp.RecordBatches})
 		}
 	}
 }
 
-// sessionAnswer makes the session of a full fetch that asks for one, or
-// cuts an incremental fetch's answer down to what the client has not been
-// told; it returns the parts that stay, at their places in the answer.
-func (b *Broker) sessionAnswer(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, parts []fetchPart, fc fetchContext) []fetchPart {
-	if fc.full {
-		resp.SessionID = b.fetchSessions.create(req, resp)
-		return parts
-	}
+// sessionAnswer cuts an incremental fetch's answer down to what the client
+// has not been told (see fetchSession.answered), a topic's neighbouring
+// partitions together as Kafka answers them, and returns the parts that
+// stay, at their new places. session is the session's partitions in the
+// answer's order.
+func sessionAnswer(fc fetchContext, resp *kmsg.FetchResponse, parts []fetchPart, session []*sessionPart) []fetchPart {
 	fs := fc.session
-	hasRecords := make(map[[2]int]bool, len(parts))
-	for _, p := range parts {
-		if p.chunk.Len > 0 && resp.Topics[p.ti].Partitions[p.pi].ErrorCode == 0 {
-			hasRecords[[2]int{p.ti, p.pi}] = true
-		}
-	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	resp.SessionID = fs.id
@@ -130,53 +147,74 @@ func (b *Broker) sessionAnswer(req *kmsg.FetchRequest, resp *kmsg.FetchResponse,
 		resp.ErrorCode, resp.Topics = kerr.InvalidFetchSessionEpoch.Code, nil
 		return nil
 	}
-	keep := fs.answered(req.Version, resp, hasRecords, true)
-	moved := make(map[[2]int][2]int, len(parts))
-	var topics []kmsg.FetchResponseTopic
-	for i, t := range resp.Topics {
-		var kept []kmsg.FetchResponseTopicPartition
-		for j, sp := range t.Partitions {
-			if keep[i][j] {
-				moved[[2]int{i, j}] = [2]int{len(topics), len(kept)}
-				kept = append(kept, sp)
-			}
+	for _, p := range parts {
+		if p.chunk.Len > 0 && resp.Topics[p.ti].Partitions[p.pi].ErrorCode == 0 {
+			session[p.k].served = true
 		}
-		if len(kept) > 0 {
-			t.Partitions = kept
-			topics = append(topics, t)
+	}
+	keep := fs.answered(resp, session)
+	at := make([][2]int, len(keep)) // each partition's new place
+	var topics []kmsg.FetchResponseTopic
+	k := 0
+	for _, t := range resp.Topics {
+		for _, sp := range t.Partitions {
+			if keep[k] {
+				n := len(topics)
+				if n == 0 || topics[n-1].Topic != t.Topic || topics[n-1].TopicID != t.TopicID {
+					nt := t
+					nt.Partitions = nil
+					topics = append(topics, nt)
+					n++
+				}
+				at[k] = [2]int{n - 1, len(topics[n-1].Partitions)}
+				topics[n-1].Partitions = append(topics[n-1].Partitions, sp)
+			}
+			k++
 		}
 	}
 	resp.Topics = topics
 	out := parts[:0]
 	for _, p := range parts {
-		if at, ok := moved[[2]int{p.ti, p.pi}]; ok {
-			p.ti, p.pi = at[0], at[1]
+		if keep[p.k] {
+			p.ti, p.pi = at[p.k][0], at[p.k][1]
 			out = append(out, p)
 		}
 	}
 	return out
 }
 
-// fetchPlan builds the response skeleton and resolves each partition.
-func (b *Broker) fetchPlan(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) []fetchPart {
+// fetchPlan builds the response skeleton and resolves each partition. A
+// topic the client may not read (r.mayRead) is TOPIC_AUTHORIZATION_FAILED,
+// after an unknown topic id and before an unknown name, as in Kafka.
+func (b *Broker) fetchPlan(r *request, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) []fetchPart {
 	var parts []fetchPart
+	k := -1
 	for ti, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		var t *cluster.Topic
 		topicErr := int16(0)
+		name := rt.Topic
 		if req.Version >= 13 {
 			var ok bool
-			if t, ok = b.cluster.TopicByID(rt.TopicID); !ok {
+			if t, ok = b.cluster.TopicByID(rt.TopicID); ok {
+				name = t.Name()
+			} else {
 				topicErr = kerr.UnknownTopicID.Code
 			}
-		} else {
+		}
+		switch {
+		case topicErr != 0:
+		case r.mayRead != nil && !r.mayRead(name):
+			topicErr = kerr.TopicAuthorizationFailed.Code
+		case req.Version < 13:
 			var ok bool
-			if t, ok = b.cluster.Topic(rt.Topic); !ok {
+			if t, ok = b.cluster.Topic(name); !ok {
 				topicErr = kerr.UnknownTopicOrPartition.Code
 			}
 		}
 		for pi, rp := range rt.Partitions {
+			k++
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
@@ -193,7 +231,7 @@ func (b *Broker) fetchPlan(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) []f
 			}
 			st.Partitions = append(st.Partitions, sp)
 			if sp.ErrorCode == 0 {
-				parts = append(parts, fetchPart{ti: ti, pi: pi, log: l, offset: rp.FetchOffset, max: int64(rp.PartitionMaxBytes)})
+				parts = append(parts, fetchPart{ti: ti, pi: pi, k: k, log: l, offset: rp.FetchOffset, max: int64(rp.PartitionMaxBytes)})
 			}
 		}
 		resp.Topics = append(resp.Topics, st)
