@@ -267,19 +267,18 @@ func (fs *fetchSession) requestTopics() (topics []kmsg.FetchRequestTopic, parts 
 // create makes a session of a full fetch's partitions and what it answers
 // for them, and returns its id; 0 when no slot (or no room for its
 // partitions) can be had by Kafka's eviction rules.
-func (s *fetchSessions) create(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) int32 {
+func (s *fetchSessions) create(req *kmsg.FetchRequest, parts []fetchPart) int32 {
 	if s.slots <= 0 {
 		return 0
 	}
 	now := time.Now()
 	fs := &fetchSession{byTopicID: req.Version >= 13, created: now, epoch: nextEpoch(0), index: map[sessionKey]*sessionPart{}, lastUsed: now}
 	fs.update(req)
-	for i := range resp.Topics {
-		rt := &resp.Topics[i]
-		for j := range rt.Partitions {
-			if p := fs.index[keyOf(req.Version, rt.Topic, rt.TopicID, rt.Partitions[j].Partition)]; p != nil {
-				p.told(&rt.Partitions[j])
-			}
+	for i := range parts {
+		p := &parts[i]
+		rt := &req.Topics[p.topic]
+		if sp := fs.index[keyOf(req.Version, rt.Topic, rt.TopicID, p.partition)]; sp != nil {
+			sp.told(p)
 		}
 	}
 	size := int64(len(fs.parts))
@@ -332,49 +331,53 @@ func (s *fetchSessions) evictFor(size int, now time.Time) bool {
 }
 
 // told records what an answer tells the client of the partition.
-func (p *sessionPart) told(sp *kmsg.FetchResponseTopicPartition) {
-	p.highWatermark, p.logStart = sp.HighWatermark, sp.LogStartOffset
-	if sp.ErrorCode != 0 {
-		p.highWatermark = -1
+func (sp *sessionPart) told(p *fetchPart) {
+	sp.highWatermark, sp.logStart = p.highWatermark, p.logStart
+	if p.errorCode != 0 {
+		sp.highWatermark = -1
 	}
 }
 
-// answered cuts an incremental fetch's answer down to the partitions with
-// news, as Kafka does: records, an error, or a high watermark or log start
-// offset the client was not told. parts are the session's partitions in
-// the answer's order, served those that return records: they go to the
-// back of the session, so that a fetch's byte limits serve every partition
-// in turn. It reports, in the answer's order, which partitions stay. fs.mu
-// is held.
-func (fs *fetchSession) answered(resp *kmsg.FetchResponse, parts []*sessionPart) (keep []bool) {
-	keep = make([]bool, 0, len(parts))
-	k := 0
-	moved := 0
-	for i := range resp.Topics {
-		for j := range resp.Topics[i].Partitions {
-			sp, p := &resp.Topics[i].Partitions[j], parts[k]
-			k++
-			keep = append(keep, p.served || sp.ErrorCode != 0 || p.highWatermark != sp.HighWatermark || p.logStart != sp.LogStartOffset)
-			p.told(sp)
-			if p.served {
-				moved++
-			}
+// sessionAnswer decides which partitions of an incremental fetch's answer
+// the client has news of, as Kafka does: records, an error, or a high
+// watermark or log start offset it was not told. session is the session's
+// partitions, one for each part in the same order. The partitions that
+// return records go to the back of the session, so that a fetch's byte
+// limits serve every partition in turn. ok is false, and the answer an
+// error, when a later fetch of the session has overtaken this one.
+func sessionAnswer(fc fetchContext, resp *kmsg.FetchResponse, parts []fetchPart, session []*sessionPart) (keep func(int) bool, ok bool) {
+	fs := fc.session
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	resp.SessionID = fs.id
+	if fs.epoch != nextEpoch(fc.epoch) {
+		resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
+		return nil, false
+	}
+	news := make([]bool, len(parts))
+	served := 0
+	for i := range parts {
+		p, sp := &parts[i], session[i]
+		records := p.errorCode == 0 && p.chunk.Len > 0
+		news[i] = records || p.errorCode != 0 || sp.highWatermark != p.highWatermark || sp.logStart != p.logStart
+		sp.told(p)
+		if records {
+			sp.served = true
+			served++
 		}
 	}
-	if moved > 0 {
+	if served > 0 {
 		order := make([]*sessionPart, 0, len(fs.parts))
-		var back []*sessionPart
-		for _, p := range fs.parts {
-			if p.served {
-				back = append(back, p)
+		back := make([]*sessionPart, 0, served)
+		for _, sp := range fs.parts {
+			if sp.served {
+				back = append(back, sp)
+				sp.served = false
 			} else {
-				order = append(order, p)
+				order = append(order, sp)
 			}
 		}
 		fs.parts = append(order, back...)
 	}
-	for _, p := range parts {
-		p.served = false
-	}
-	return keep
+	return func(i int) bool { return news[i] }, true
 }

@@ -72,7 +72,7 @@ func answeredPartitions(resp *kmsg.FetchResponse) []string {
 	return got
 }
 
-func produceTo(t *testing.T, cl *kgo.Client, topic string, partition int32, n int) {
+func produceTo(t testing.TB, cl *kgo.Client, topic string, partition int32, n int) {
 	t.Helper()
 	for i := range n {
 		r := &kgo.Record{Topic: topic, Partition: partition, Value: fmt.Appendf(nil, "v%d", i)}

@@ -32,15 +32,21 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) (kmsg.Response, 
 	return resp, func() { b.fetch(r, req, resp, fc) }
 }
 
-// fetchPart is one requested partition during a fetch.
+// fetchPart is one requested partition during a fetch: where to read, and
+// what the read found. The answer is built from the parts at the end, so
+// that a session's partitions with nothing new cost no answer entry.
 type fetchPart struct {
-	ti, pi int // place in the response
-	k      int // place among the request's partitions, in order
-	log    *storage.Log
-	offset int64
-	max    int64
-	chunk  storage.Chunk
-	data   []byte // the records of a chunk too small for sendfile, once read
+	topic     int // the request topic it is listed under
+	partition int32
+	log       *storage.Log // nil when errorCode is set by the plan
+	offset    int64
+	max       int64
+
+	errorCode                    int16
+	highWatermark, lso, logStart int64
+	aborted                      []storage.AbortedTxn
+	chunk                        storage.Chunk
+	data                         []byte // the records of a chunk too small for sendfile, once read
 }
 
 // fetch reads, long polling until the request's max wait, the broker's
@@ -54,26 +60,28 @@ func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse, fc
 		whole.Topics, session = fc.session.requestTopics()
 		req = &whole
 	}
-	parts := b.fetchPlan(r, req, resp)
+	parts, readable := b.fetchPlan(r, req)
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	minBytes := int64(req.MinBytes)
 	for {
-		waits := make([]<-chan struct{}, 0, len(parts))
-		for _, p := range parts {
-			waits = append(waits, p.log.Appended())
+		waits := make([]<-chan struct{}, 0, readable)
+		for i := range parts {
+			if parts[i].log != nil {
+				waits = append(waits, parts[i].log.Appended())
+			}
 		}
-		total, failed := b.fetchRead(req, resp, parts)
-		if total >= minBytes || failed || !time.Now().Before(deadline) || len(parts) == 0 {
+		total, failed := b.fetchRead(req, parts)
+		if total >= minBytes || failed || !time.Now().Before(deadline) || readable == 0 {
 			break
 		}
 		if !b.waitForData(waits, deadline, gone) {
-			b.fetchRead(req, resp, parts)
+			b.fetchRead(req, parts)
 			break
 		}
 	}
 	var total int64
-	for _, p := range parts {
-		total += p.chunk.Len
+	for i := range parts {
+		total += parts[i].chunk.Len
 	}
 	if d := b.quotas.Throttle(quota.ConsumerByteRate, r.quotaClient(), total); d > 0 {
 		// As Kafka: a consumer over its quota gets an empty answer with
@@ -81,7 +89,6 @@ func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse, fc
 		// full fetch's session is not made; an incremental one's answer
 		// still says whether its epoch held.
 		b.quotas.Unrecord(quota.ConsumerByteRate, r.quotaClient(), total)
-		resp.Topics = nil
 		resp.ThrottleMillis = r.throttle(d)
 		if fs := fc.session; fs != nil {
 			fs.mu.Lock()
@@ -97,8 +104,7 @@ func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse, fc
 	// answer says: a read that fails makes it an error answer.
 	for i := range parts {
 		p := &parts[i]
-		sp := &resp.Topics[p.ti].Partitions[p.pi]
-		if sp.ErrorCode != 0 || p.chunk.Len == 0 || p.chunk.Len >= sendfileMin {
+		if p.errorCode != 0 || p.chunk.Len == 0 || p.chunk.Len >= sendfileMin {
 			continue
 		}
 		data, err := p.chunk.Bytes()
@@ -109,89 +115,78 @@ func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse, fc
 			p.chunk.Len = 0
 		default:
 			p.chunk.Len = 0
-			sp.ErrorCode = kerr.KafkaStorageError.Code
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			p.errorCode = kerr.KafkaStorageError.Code
+			p.highWatermark, p.lso, p.logStart = -1, -1, -1
 			b.logger.Error("fetch read failed", "partition", filepath.Base(p.log.Dir()), "err", err)
 		}
 	}
+	keep := func(int) bool { return true }
 	switch {
 	case fc.full:
-		resp.SessionID = b.fetchSessions.create(req, resp)
+		resp.SessionID = b.fetchSessions.create(req, parts)
 	case fc.session != nil:
-		parts = sessionAnswer(fc, resp, parts, session)
+		var ok bool
+		if keep, ok = sessionAnswer(fc, resp, parts, session); !ok {
+			return
+		}
 	}
-	for _, p := range parts {
-		sp := &resp.Topics[p.ti].Partitions[p.pi]
+	fetchAnswer(fr, req, parts, keep)
+}
+
+// fetchAnswer builds the answer from the parts keep lets through, a topic's
+// neighbouring partitions in one entry, as Kafka answers them.
+func fetchAnswer(fr *fetchResponse, req *kmsg.FetchRequest, parts []fetchPart, keep func(int) bool) {
+	resp := fr.FetchResponse
+	type place struct{ ti, pi, part int }
+	var sent []place // record sets sent from their files, placed once the answer is whole
+	for i := range parts {
+		p := &parts[i]
+		if !keep(i) {
+			continue
+		}
+		rt := &req.Topics[p.topic]
+		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != rt.Topic || resp.Topics[n-1].TopicID != rt.TopicID {
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			resp.Topics = append(resp.Topics, st)
+		}
+		st := &resp.Topics[len(resp.Topics)-1]
+		sp := kmsg.NewFetchResponseTopicPartition()
+		sp.Partition, sp.ErrorCode = p.partition, p.errorCode
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = p.highWatermark, p.lso, p.logStart
+		sp.RecordBatches = []byte{} // empty, not null: librdkafka rejects a null record set
+		for _, a := range p.aborted {
+			at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+			at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+			sp.AbortedTransactions = append(sp.AbortedTransactions, at)
+		}
 		switch {
-		case sp.ErrorCode != 0 || p.chunk.Len == 0:
+		case p.errorCode != 0 || p.chunk.Len == 0:
 		case p.data != nil:
 			sp.RecordBatches = p.data
 		default:
 			sp.RecordBatches = placeholder
-			fr.regions = append(fr.regions, region{chunk: p.chunk, dst: &sp.RecordBatches})
+			sent = append(sent, place{len(resp.Topics) - 1, len(st.Partitions), i})
 		}
+		st.Partitions = append(st.Partitions, sp)
+	}
+	for _, at := range sent {
+		sp := &resp.Topics[at.ti].Partitions[at.pi]
+		fr.regions = append(fr.regions, region{chunk: parts[at.part].chunk, dst: &sp.RecordBatches})
 	}
 }
 
-// sessionAnswer cuts an incremental fetch's answer down to what the client
-// has not been told (see fetchSession.answered), a topic's neighbouring
-// partitions together as Kafka answers them, and returns the parts that
-// stay, at their new places. session is the session's partitions in the
-// answer's order.
-func sessionAnswer(fc fetchContext, resp *kmsg.FetchResponse, parts []fetchPart, session []*sessionPart) []fetchPart {
-	fs := fc.session
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	resp.SessionID = fs.id
-	if fs.epoch != nextEpoch(fc.epoch) { // another fetch of the session came after this one
-		resp.ErrorCode, resp.Topics = kerr.InvalidFetchSessionEpoch.Code, nil
-		return nil
+// fetchPlan resolves each requested partition, in the request's order; the
+// readable ones get their log, the others the error to answer. A topic the
+// client may not read (r.mayRead) is TOPIC_AUTHORIZATION_FAILED, after an
+// unknown topic id and before an unknown name, as in Kafka.
+func (b *Broker) fetchPlan(r *request, req *kmsg.FetchRequest) (parts []fetchPart, readable int) {
+	n := 0
+	for _, rt := range req.Topics {
+		n += len(rt.Partitions)
 	}
-	for _, p := range parts {
-		if p.chunk.Len > 0 && resp.Topics[p.ti].Partitions[p.pi].ErrorCode == 0 {
-			session[p.k].served = true
-		}
-	}
-	keep := fs.answered(resp, session)
-	at := make([][2]int, len(keep)) // each partition's new place
-	var topics []kmsg.FetchResponseTopic
-	k := 0
-	for _, t := range resp.Topics {
-		for _, sp := range t.Partitions {
-			if keep[k] {
-				n := len(topics)
-				if n == 0 || topics[n-1].Topic != t.Topic || topics[n-1].TopicID != t.TopicID {
-					nt := t
-					nt.Partitions = nil
-					topics = append(topics, nt)
-					n++
-				}
-				at[k] = [2]int{n - 1, len(topics[n-1].Partitions)}
-				topics[n-1].Partitions = append(topics[n-1].Partitions, sp)
-			}
-			k++
-		}
-	}
-	resp.Topics = topics
-	out := parts[:0]
-	for _, p := range parts {
-		if keep[p.k] {
-			p.ti, p.pi = at[p.k][0], at[p.k][1]
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// fetchPlan builds the response skeleton and resolves each partition. A
-// topic the client may not read (r.mayRead) is TOPIC_AUTHORIZATION_FAILED,
-// after an unknown topic id and before an unknown name, as in Kafka.
-func (b *Broker) fetchPlan(r *request, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) []fetchPart {
-	var parts []fetchPart
-	k := -1
+	parts = make([]fetchPart, 0, n)
 	for ti, rt := range req.Topics {
-		st := kmsg.NewFetchResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		var t *cluster.Topic
 		topicErr := int16(0)
 		name := rt.Topic
@@ -213,37 +208,33 @@ func (b *Broker) fetchPlan(r *request, req *kmsg.FetchRequest, resp *kmsg.FetchR
 				topicErr = kerr.UnknownTopicOrPartition.Code
 			}
 		}
-		for pi, rp := range rt.Partitions {
-			k++
-			sp := kmsg.NewFetchResponseTopicPartition()
-			sp.Partition = rp.Partition
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
-			sp.RecordBatches = []byte{} // empty, not null: librdkafka rejects a null record set
-			sp.ErrorCode = topicErr
-			var l *storage.Log
-			if sp.ErrorCode == 0 {
-				if l = t.Partition(rp.Partition); l == nil {
-					sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		for _, rp := range rt.Partitions {
+			p := fetchPart{topic: ti, partition: rp.Partition, offset: rp.FetchOffset, max: int64(rp.PartitionMaxBytes),
+				errorCode: topicErr, highWatermark: -1, lso: -1, logStart: -1}
+			if p.errorCode == 0 {
+				if p.log = t.Partition(rp.Partition); p.log == nil {
+					p.errorCode = kerr.UnknownTopicOrPartition.Code
 				}
 			}
-			if sp.ErrorCode == 0 && req.Version >= 9 {
-				sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch)
+			if p.errorCode == 0 && req.Version >= 9 {
+				p.errorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch)
 			}
-			st.Partitions = append(st.Partitions, sp)
-			if sp.ErrorCode == 0 {
-				parts = append(parts, fetchPart{ti: ti, pi: pi, k: k, log: l, offset: rp.FetchOffset, max: int64(rp.PartitionMaxBytes)})
+			if p.errorCode != 0 {
+				p.log = nil
+			} else {
+				readable++
 			}
+			parts = append(parts, p)
 		}
-		resp.Topics = append(resp.Topics, st)
 	}
-	return parts
+	return parts, readable
 }
 
-// fetchRead locates the data of every partition, within the partition and
-// response byte limits. The first batch of the first partition with data is
-// returned whole even when it is over the limits (KIP-74), so a consumer
-// never gets stuck behind a large batch.
-func (b *Broker) fetchRead(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, parts []fetchPart) (total int64, failed bool) {
+// fetchRead locates the data of every readable partition, within the
+// partition and response byte limits. The first batch of the first
+// partition with data is returned whole even when it is over the limits
+// (KIP-74), so a consumer never gets stuck behind a large batch.
+func (b *Broker) fetchRead(req *kmsg.FetchRequest, parts []fetchPart) (total int64, failed bool) {
 	// fetch.max.bytes bounds what a consumer may ask for, as in Kafka: the
 	// same partition listed 10,000 times with 2 GiB asked must not be
 	// read into memory 10,000 times.
@@ -253,7 +244,9 @@ func (b *Broker) fetchRead(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, par
 	}
 	for i := range parts {
 		p := &parts[i]
-		sp := &resp.Topics[p.ti].Partitions[p.pi]
+		if p.log == nil {
+			continue
+		}
 		limit := min(p.max, budget-total)
 		// The LSO is taken before reading: what lies below it stays decided.
 		lso := p.log.LastStableOffset()
@@ -264,23 +257,20 @@ func (b *Broker) fetchRead(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, par
 		} else {
 			res, err = p.log.Read(p.offset, max(limit, 0), total == 0)
 		}
-		p.chunk = res.Chunk
+		p.chunk, p.aborted = res.Chunk, nil
 		if err != nil {
 			// As Kafka: an answer with an error carries no offsets.
-			sp.ErrorCode = errorCode(err)
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			p.errorCode = errorCode(err)
+			p.highWatermark, p.lso, p.logStart = -1, -1, -1
 			failed = true
 			continue
 		}
-		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, lso, res.LogStartOffset
+		p.errorCode = 0
+		p.highWatermark, p.lso, p.logStart = res.HighWatermark, lso, res.LogStartOffset
 		if req.IsolationLevel == 1 && res.Chunk.Len > 0 {
 			// The consumer drops the records of these producers' aborted
 			// transactions; the markers tell it where each one ends.
-			for _, a := range p.log.AbortedTxns(p.offset, lso) {
-				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
-				at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
-				sp.AbortedTransactions = append(sp.AbortedTransactions, at)
-			}
+			p.aborted = p.log.AbortedTxns(p.offset, lso)
 		}
 		total += res.Chunk.Len
 	}

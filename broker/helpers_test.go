@@ -31,7 +31,7 @@ import (
 const protoTimeout = 20 * time.Second
 
 // protoCtx is a context that ends with the test or after protoTimeout.
-func protoCtx(t *testing.T) context.Context {
+func protoCtx(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), protoTimeout)
 	t.Cleanup(cancel)
@@ -40,14 +40,14 @@ func protoCtx(t *testing.T) context.Context {
 
 // protoBroker starts a broker on a fresh data dir with extra Kafka-named
 // settings; it is closed when the test ends.
-func protoBroker(t *testing.T, settings map[string]string) *Broker {
+func protoBroker(t testing.TB, settings map[string]string) *Broker {
 	t.Helper()
 	return protoBrokerAt(t, t.TempDir(), settings)
 }
 
 // protoBrokerAt starts a broker on dir (to restart one on the same data).
 // Closing it again at cleanup is harmless.
-func protoBrokerAt(t *testing.T, dir string, settings map[string]string) *Broker {
+func protoBrokerAt(t testing.TB, dir string, settings map[string]string) *Broker {
 	t.Helper()
 	b, err := Start(context.Background(), Config{Listen: "127.0.0.1:0", DataDir: dir, Settings: settings})
 	if err != nil {
@@ -58,7 +58,7 @@ func protoBrokerAt(t *testing.T, dir string, settings map[string]string) *Broker
 }
 
 // protoClient is a franz-go client of b, closed when the test ends.
-func protoClient(t *testing.T, b *Broker, opts ...kgo.Opt) *kgo.Client {
+func protoClient(t testing.TB, b *Broker, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	base := []kgo.Opt{kgo.SeedBrokers(b.Addr()), kgo.RetryTimeout(5 * time.Second), kgo.ProduceRequestTimeout(5 * time.Second)}
 	cl, err := kgo.NewClient(append(base, opts...)...)
@@ -76,7 +76,7 @@ func protoAdmin(t *testing.T, b *Broker) *kadm.Client {
 }
 
 // protoCreateTopic creates a topic with config overrides and returns its id.
-func protoCreateTopic(t *testing.T, b *Broker, topic string, partitions int32, configs map[string]string) [16]byte {
+func protoCreateTopic(t testing.TB, b *Broker, topic string, partitions int32, configs map[string]string) [16]byte {
 	t.Helper()
 	req := kmsg.NewPtrCreateTopicsRequest()
 	rt := kmsg.NewCreateTopicsRequestTopic()
@@ -265,14 +265,14 @@ func protoDecode(t *testing.T, raw []byte) (recs []protoRec, batches int) {
 // protoConn is a bare Kafka connection for requests that need an exact
 // version or fields a franz-go client would rewrite (such as acks).
 type protoConn struct {
-	t    *testing.T
+	t    testing.TB
 	nc   net.Conn
 	r    *bufio.Reader
 	corr int32
 	fmt  *kmsg.RequestFormatter
 }
 
-func protoDial(t *testing.T, b *Broker) *protoConn {
+func protoDial(t testing.TB, b *Broker) *protoConn {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", b.Addr(), 5*time.Second)
 	if err != nil {
