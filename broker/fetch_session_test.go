@@ -456,3 +456,18 @@ func TestFetchSessionAnswersATopicOnce(t *testing.T) {
 		t.Fatalf("answer of a/1 and a/0 around a quiet b/0: %d topics, %q", len(resp.Topics), answeredPartitions(resp))
 	}
 }
+
+// A long poll that reads twice (its first read short of MinBytes) lists
+// each aborted transaction once.
+func TestLongPollListsAbortedTransactionsOnce(t *testing.T) {
+	b := protoBroker(t, nil)
+	id := protoCreateTopic(t, b, "aborts", 1, nil)
+	produceTxn(t, txnProducer(t, b, "aborter", kgo.RecordPartitioner(kgo.ManualPartitioner())), "aborts", false, "gone")
+	produceTo(t, protoClient(t, b, kgo.RecordPartitioner(kgo.ManualPartitioner())), "aborts", 0, 1)
+	req := sessionFetch("aborts", id, 0, -1, map[int32]int64{0: 0})
+	req.IsolationLevel, req.MinBytes, req.MaxWaitMillis = 1, 1<<20, 100
+	resp := protoDial(t, b).roundTrip(req, 12).(*kmsg.FetchResponse)
+	if got := resp.Topics[0].Partitions[0].AbortedTransactions; len(got) != 1 {
+		t.Fatalf("aborted transactions listed: %+v, want the one", got)
+	}
+}
