@@ -117,7 +117,7 @@ func (l *Log) appendLocked(raws [][]byte, hdrs []kmsg.RecordBatch, now time.Time
 				return res, err
 			}
 		} else {
-			l.producers.record(rb, nowMs)
+			l.recordProducerBatch(rb, nowMs)
 		}
 		if i == 0 {
 			res.BaseOffset = rb.FirstOffset

@@ -107,9 +107,13 @@ type Log struct {
 	segments  []*segment
 	start     int64 // log start offset: first readable offset
 	producers producerState
-	aborted   []AbortedTxn  // aborted transactions, by marker offset
-	appended  chan struct{} // closed and replaced on every append, for long polls
-	closed    bool
+	// txnsSeen is set once a transactional batch was recorded (or loaded
+	// open): until then no open transaction can hold the last stable
+	// offset back, and reads skip looking through the producers.
+	txnsSeen bool
+	aborted  []AbortedTxn  // aborted transactions, by marker offset
+	appended chan struct{} // closed and replaced on every append, for long polls
+	closed   bool
 
 	// tailNotCut is set when a failed append left bytes at the end of the
 	// active segment that could not be cut off; the cut is retried before
@@ -232,6 +236,9 @@ func (l *Log) openActive(base int64, clean bool) error {
 		l.logger.Warn("producer state snapshot unreadable; idempotent producers start afresh", "err", err)
 	}
 	l.producers = ps
+	for _, e := range ps {
+		l.txnsSeen = l.txnsSeen || e.OpenTxn
+	}
 	if clean && snapOffset >= 0 {
 		if err := l.trustActive(s); err == nil {
 			return nil
@@ -349,7 +356,7 @@ func (l *Log) recoverActive(s *segment, snapOffset int64) error {
 		if isControl(rb) {
 			return l.noteMarker(rb, rb.MaxTimestamp, false)
 		}
-		l.producers.record(rb, rb.MaxTimestamp)
+		l.recordProducerBatch(rb, rb.MaxTimestamp)
 		return nil
 	})
 	if err != nil {

@@ -187,12 +187,22 @@ func (l *Log) LastStableOffset() int64 {
 
 func (l *Log) lastStableLocked() int64 {
 	lso := l.active().next
+	if !l.txnsSeen {
+		return lso
+	}
 	for _, e := range l.producers {
 		if e.OpenTxn && e.TxnStart < lso {
 			lso = e.TxnStart
 		}
 	}
 	return lso
+}
+
+// recordProducerBatch notes a producer's batch in the producer state; l.mu
+// is held (or the log is being opened).
+func (l *Log) recordProducerBatch(rb *kmsg.RecordBatch, ts int64) {
+	l.producers.record(rb, ts)
+	l.txnsSeen = l.txnsSeen || isTransactional(rb)
 }
 
 // AbortedTxns lists the aborted transactions that overlap [from, to).

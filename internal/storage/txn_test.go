@@ -87,7 +87,6 @@ func TestTransactionsBoundTheLastStableOffset(t *testing.T) {
 		t.Fatal(err)
 	}
 	l3 := openTest(t, dir, DefaultConfig())
-	defer l3.Close()
 	if lso, end := l3.LastStableOffset(), l3.active().next; lso != end {
 		t.Fatalf("after a clean restart LSO %d, end %d", lso, end)
 	}
@@ -98,6 +97,39 @@ func TestTransactionsBoundTheLastStableOffset(t *testing.T) {
 		if p.TxnStart != -1 {
 			t.Fatalf("producer %d still has an open transaction", p.ProducerID)
 		}
+	}
+
+	// A transaction open at a clean close holds the LSO back once the log
+	// is opened again from its snapshot.
+	openAgain := func() int64 {
+		r, err := l3.Append(makeBatch(t, batchSpec{values: []string{"open at close"}, pid: 4, txn: true}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.BaseOffset
+	}()
+	if err := l3.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l4 := openTest(t, dir, DefaultConfig())
+	defer l4.Close()
+	if lso := l4.LastStableOffset(); lso != openAgain {
+		t.Fatalf("after a clean restart with a transaction open: LSO %d, want %d", lso, openAgain)
+	}
+}
+
+// A partition that never saw a transaction has its end as LSO, whatever
+// its idempotent producers.
+func TestLastStableOffsetWithoutTransactions(t *testing.T) {
+	l := openTest(t, t.TempDir(), DefaultConfig())
+	defer l.Close()
+	for pid := range int64(3) {
+		if _, err := l.Append(makeBatch(t, batchSpec{values: []string{"a"}, pid: pid + 1})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lso, end := l.LastStableOffset(), l.active().next; lso != end || l.txnsSeen {
+		t.Fatalf("LSO %d, end %d, transactions seen %v", lso, end, l.txnsSeen)
 	}
 }
 
