@@ -3,7 +3,6 @@ package broker
 import (
 	"errors"
 	"path/filepath"
-	"reflect"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -63,20 +62,32 @@ func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse, fc
 	parts, readable := b.fetchPlan(r, req)
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	minBytes := int64(req.MinBytes)
-	for {
-		waits := make([]<-chan struct{}, 0, readable)
+	// A fetch that may wait watches its partitions before it first reads
+	// them, so no append in between goes unnoticed.
+	var wake chan struct{}
+	if req.MaxWaitMillis > 0 && readable > 0 {
+		wake = make(chan struct{}, 1)
 		for i := range parts {
-			if parts[i].log != nil {
-				waits = append(waits, parts[i].log.Appended())
+			if l := parts[i].log; l != nil {
+				l.WatchAppends(wake)
 			}
 		}
+	}
+	for {
 		total, failed := b.fetchRead(req, parts)
-		if total >= minBytes || failed || !time.Now().Before(deadline) || readable == 0 {
+		if total >= minBytes || failed || !time.Now().Before(deadline) || wake == nil {
 			break
 		}
-		if !b.waitForData(waits, deadline, gone) {
+		if !b.waitForData(wake, deadline, gone) {
 			b.fetchRead(req, parts)
 			break
+		}
+	}
+	if wake != nil {
+		for i := range parts {
+			if l := parts[i].log; l != nil {
+				l.UnwatchAppends(wake)
+			}
 		}
 	}
 	var total int64
@@ -277,32 +288,20 @@ func (b *Broker) fetchRead(req *kmsg.FetchRequest, parts []fetchPart) (total int
 	return total, failed
 }
 
-// waitForData blocks until one of the partitions gets an append, the
-// deadline passes, the broker shuts down or gone is closed; it reports
-// whether to read again.
-func (b *Broker) waitForData(waits []<-chan struct{}, deadline time.Time, gone <-chan struct{}) bool {
+// waitForData blocks until wake is signalled (an append to one of the
+// partitions), the deadline passes, the broker shuts down or gone is closed;
+// it reports whether to read again.
+func (b *Broker) waitForData(wake <-chan struct{}, deadline time.Time, gone <-chan struct{}) bool {
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
-	if len(waits) == 1 {
-		select {
-		case <-waits[0]:
-			return true
-		case <-timer.C:
-		case <-b.closing:
-		case <-gone:
-		}
-		return false
+	select {
+	case <-wake:
+		return true
+	case <-timer.C:
+	case <-b.closing:
+	case <-gone:
 	}
-	cases := make([]reflect.SelectCase, 0, len(waits)+3)
-	cases = append(cases,
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(b.closing)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(gone)})
-	for _, w := range waits {
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w)})
-	}
-	chosen, _, _ := reflect.Select(cases)
-	return chosen >= 3
+	return false
 }
 
 // checkLeaderEpoch validates the leader epoch a client believes in (KIP-320).

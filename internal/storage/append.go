@@ -124,8 +124,7 @@ func (l *Log) appendLocked(raws [][]byte, hdrs []kmsg.RecordBatch, now time.Time
 		}
 	}
 
-	close(l.appended)
-	l.appended = make(chan struct{})
+	l.notifyAppended()
 	if rolled && cfg.RetentionCheckOnRolls {
 		if _, err := l.enforceRetention(now); err != nil {
 			l.logger.Warn("retention after roll failed", "err", err)

@@ -421,3 +421,48 @@ func TestProducerExpiration(t *testing.T) {
 		t.Fatal("expiry dropped a producer with an open transaction")
 	}
 }
+
+// WatchAppends signals at appends and at close, once per channel however
+// often it is watched, and not after UnwatchAppends.
+func TestWatchAppends(t *testing.T) {
+	l := openTest(t, t.TempDir(), DefaultConfig())
+	wake := make(chan struct{}, 1)
+	l.WatchAppends(wake)
+	l.WatchAppends(wake)
+	if len(l.watchers) != 1 {
+		t.Fatalf("%d watchers after watching one channel twice", len(l.watchers))
+	}
+	if _, err := l.Append(makeBatch(t, batchSpec{values: []string{"a"}})); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wake:
+	default:
+		t.Fatal("no signal at an append")
+	}
+	l.UnwatchAppends(wake)
+	if _, err := l.Append(makeBatch(t, batchSpec{values: []string{"b"}})); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wake:
+		t.Fatal("a signal after UnwatchAppends")
+	default:
+	}
+	l.WatchAppends(wake)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wake:
+	default:
+		t.Fatal("no signal at close")
+	}
+	late := make(chan struct{}, 1)
+	l.WatchAppends(late)
+	select {
+	case <-late:
+	default:
+		t.Fatal("watching a closed log does not signal at once")
+	}
+}
