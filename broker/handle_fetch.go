@@ -60,36 +60,7 @@ func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse, fc
 		req = &whole
 	}
 	parts, readable := b.fetchPlan(r, req)
-	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
-	minBytes := int64(req.MinBytes)
-	// A fetch that may wait watches its partitions before it first reads
-	// them, so no append in between goes unnoticed.
-	var wake chan struct{}
-	if req.MaxWaitMillis > 0 && readable > 0 {
-		wake = make(chan struct{}, 1)
-		for i := range parts {
-			if l := parts[i].log; l != nil {
-				l.WatchAppends(wake)
-			}
-		}
-	}
-	for {
-		total, failed := b.fetchRead(req, parts)
-		if total >= minBytes || failed || !time.Now().Before(deadline) || wake == nil {
-			break
-		}
-		if !b.waitForData(wake, deadline, gone) {
-			b.fetchRead(req, parts)
-			break
-		}
-	}
-	if wake != nil {
-		for i := range parts {
-			if l := parts[i].log; l != nil {
-				l.UnwatchAppends(wake)
-			}
-		}
-	}
+	b.longPoll(req, parts, readable, gone)
 	var total int64
 	for i := range parts {
 		total += parts[i].chunk.Len
@@ -142,6 +113,41 @@ func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse, fc
 		}
 	}
 	fetchAnswer(fr, req, parts, keep)
+}
+
+// longPoll reads the parts until they hold the request's MinBytes, or its
+// MaxWaitMillis pass (or the broker shuts down, or gone is closed). A fetch
+// that may wait watches its partitions before it first reads them, so no
+// append in between goes unnoticed.
+func (b *Broker) longPoll(req *kmsg.FetchRequest, parts []fetchPart, readable int, gone <-chan struct{}) {
+	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	minBytes := int64(req.MinBytes)
+	var wake chan struct{}
+	if req.MaxWaitMillis > 0 && readable > 0 {
+		wake = make(chan struct{}, 1)
+		for i := range parts {
+			if l := parts[i].log; l != nil {
+				l.WatchAppends(wake)
+			}
+		}
+		defer func() {
+			for i := range parts {
+				if l := parts[i].log; l != nil {
+					l.UnwatchAppends(wake)
+				}
+			}
+		}()
+	}
+	for {
+		total, failed := b.fetchRead(req, parts)
+		if total >= minBytes || failed || !time.Now().Before(deadline) || wake == nil {
+			return
+		}
+		if !b.waitForData(wake, deadline, gone) {
+			b.fetchRead(req, parts)
+			return
+		}
+	}
 }
 
 // fetchAnswer builds the answer from the parts keep lets through, a topic's
