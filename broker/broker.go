@@ -130,7 +130,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if m != nil {
 		m.LogSizes = logSizes(cl)
 		m.QueuedRequestBytes = budget.inUse
-		m.FetchSessions = sessions.count
+		m.FetchSessions = sessions.report
 		if err := cfg.Metrics.Register(m); err != nil {
 			closeListeners()
 			cl.Close()

@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/creek-pipeline/creek/internal/metrics"
 )
 
 // Incremental fetch sessions (KIP-227), as Kafka keeps them. A consumer's
@@ -45,17 +47,20 @@ type fetchSessions struct {
 	byID   map[int32]*fetchSession
 	cached atomic.Int64 // partitions held by the sessions not retired
 	most   int64        // maxCachedPartitions (smaller in tests)
+
+	made, incrementals atomic.Int64 // sessions made, incremental fetches answered: for the metrics
 }
 
 func newFetchSessions(slots int) *fetchSessions {
 	return &fetchSessions{slots: slots, byID: map[int32]*fetchSession{}, most: maxCachedPartitions}
 }
 
-// count is the sessions kept and the partitions they hold, for the metrics.
-func (s *fetchSessions) count() (sessions, partitions int64) {
+// report is the sessions kept, the partitions they hold, the sessions made
+// and the incremental fetches answered, for the metrics.
+func (s *fetchSessions) report() metrics.FetchSessions {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return int64(len(s.byID)), s.cached.Load()
+	return metrics.FetchSessions{Sessions: int64(len(s.byID)), Partitions: s.cached.Load(), Made: s.made.Load(), Incremental: s.incrementals.Load()}
 }
 
 // fetchSession is one consumer's session.
@@ -174,6 +179,7 @@ func (s *fetchSessions) incremental(fs *fetchSession, req *kmsg.FetchRequest) (f
 	}
 	fs.lastUsed = time.Now()
 	fs.epoch = nextEpoch(fs.epoch)
+	s.incrementals.Add(1)
 	return fetchContext{session: fs, epoch: req.SessionEpoch}, false
 }
 
@@ -294,6 +300,7 @@ func (s *fetchSessions) create(req *kmsg.FetchRequest, parts []fetchPart) int32 
 	}
 	s.byID[fs.id] = fs
 	s.cached.Add(size)
+	s.made.Add(1)
 	return fs.id
 }
 

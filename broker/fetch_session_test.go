@@ -331,6 +331,24 @@ func TestFetchSessionMetrics(t *testing.T) {
 	if s := gaugeValue(t, reg, "creek_broker_fetch_sessions"); s != 1 {
 		t.Fatalf("%v sessions while franz-go consumes, want 1", s)
 	}
+	if made, incremental := counterValue(t, reg, "creek_broker_fetch_sessions_made_total"), counterValue(t, reg, "creek_broker_incremental_fetches_total"); made != 2 || incremental < 1 {
+		t.Fatalf("sessions made %v (want 2: ours and franz-go's), incremental fetches %v", made, incremental)
+	}
+}
+
+func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
 
 // Clients racing over the same sessions with any ids, epochs, partitions

@@ -34,10 +34,11 @@ type Broker struct {
 	queuedRequestDesc  *prometheus.Desc
 	fetchSessionsDesc  *prometheus.Desc
 	sessionPartsDesc   *prometheus.Desc
+	sessionsMadeDesc   *prometheus.Desc
+	incrementalDesc    *prometheus.Desc
 
-	// FetchSessions, when set, is the incremental fetch sessions kept now
-	// and the partitions they hold.
-	FetchSessions func() (sessions, partitions int64)
+	// FetchSessions, when set, reports the incremental fetch sessions.
+	FetchSessions func() FetchSessions
 
 	// QueuedRequestBytes, when set, is the bytes of requests being read
 	// or handled now (what queued.max.request.bytes bounds).
@@ -46,6 +47,13 @@ type Broker struct {
 	// LogSizes, when set, lists every partition's size on disk at scrape
 	// time.
 	LogSizes func(yield func(topic string, partition int32, bytes int64))
+}
+
+// FetchSessions is what the broker reports of its incremental fetch
+// sessions (KIP-227).
+type FetchSessions struct {
+	Sessions, Partitions int64 // kept now
+	Made, Incremental    int64 // sessions made, fetches answered in one, since the start
 }
 
 type requestMetrics struct {
@@ -84,6 +92,8 @@ func NewBroker(maxKey, maxVersion int16) *Broker {
 		queuedRequestDesc:  prometheus.NewDesc("creek_broker_queued_request_bytes", "Bytes of requests being read or handled now, across all connections: what queued.max.request.bytes bounds (Kafka's MemoryPoolUsed).", nil, nil),
 		fetchSessionsDesc:  prometheus.NewDesc("creek_broker_fetch_sessions", "Incremental fetch sessions (KIP-227) kept now; max.incremental.fetch.session.cache.slots bounds them (Kafka's NumIncrementalFetchSessions).", nil, nil),
 		sessionPartsDesc:   prometheus.NewDesc("creek_broker_fetch_session_partitions", "Partitions held by all incremental fetch sessions (Kafka's NumIncrementalFetchPartitionsCached).", nil, nil),
+		sessionsMadeDesc:   prometheus.NewDesc("creek_broker_fetch_sessions_made_total", "Incremental fetch sessions made by full fetches.", nil, nil),
+		incrementalDesc:    prometheus.NewDesc("creek_broker_incremental_fetches_total", "Fetches answered in a session: only the partitions with news.", nil, nil),
 		logSizeDesc:        prometheus.NewDesc("creek_log_size_bytes", "Bytes a partition's segments take on disk.", []string{"topic", "partition"}, nil),
 		byAPI:              make([][]atomic.Pointer[requestMetrics], maxKey+1),
 	}
@@ -146,7 +156,7 @@ func (m *Broker) Describe(ch chan<- *prometheus.Desc) {
 	m.durations.Describe(ch)
 	m.errors.Describe(ch)
 	m.fsync.Describe(ch)
-	for _, d := range []*prometheus.Desc{m.bytesInDesc, m.bytesOutDesc, m.connectionsDesc, m.connectionsTotDesc, m.logSizeDesc, m.queuedRequestDesc, m.fetchSessionsDesc, m.sessionPartsDesc} {
+	for _, d := range []*prometheus.Desc{m.bytesInDesc, m.bytesOutDesc, m.connectionsDesc, m.connectionsTotDesc, m.logSizeDesc, m.queuedRequestDesc, m.fetchSessionsDesc, m.sessionPartsDesc, m.sessionsMadeDesc, m.incrementalDesc} {
 		ch <- d
 	}
 }
@@ -165,9 +175,11 @@ func (m *Broker) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.queuedRequestDesc, prometheus.GaugeValue, float64(m.QueuedRequestBytes()))
 	}
 	if m.FetchSessions != nil {
-		sessions, partitions := m.FetchSessions()
-		ch <- prometheus.MustNewConstMetric(m.fetchSessionsDesc, prometheus.GaugeValue, float64(sessions))
-		ch <- prometheus.MustNewConstMetric(m.sessionPartsDesc, prometheus.GaugeValue, float64(partitions))
+		fs := m.FetchSessions()
+		ch <- prometheus.MustNewConstMetric(m.fetchSessionsDesc, prometheus.GaugeValue, float64(fs.Sessions))
+		ch <- prometheus.MustNewConstMetric(m.sessionPartsDesc, prometheus.GaugeValue, float64(fs.Partitions))
+		ch <- prometheus.MustNewConstMetric(m.sessionsMadeDesc, prometheus.CounterValue, float64(fs.Made))
+		ch <- prometheus.MustNewConstMetric(m.incrementalDesc, prometheus.CounterValue, float64(fs.Incremental))
 	}
 	if m.LogSizes != nil {
 		m.LogSizes(func(topic string, partition int32, bytes int64) {

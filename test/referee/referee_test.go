@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -29,9 +30,10 @@ import (
 )
 
 var (
-	creekAddr string // the embedded creek broker
-	kafkaAddr string // Apache Kafka's bootstrap address
-	skipWhy   string // why Kafka is not here, when it is not
+	creekAddr    string               // the embedded creek broker
+	creekMetrics *prometheus.Registry // its metrics
+	kafkaAddr    string               // Apache Kafka's bootstrap address
+	skipWhy      string               // why Kafka is not here, when it is not
 
 	// The version ranges each broker serves, by API key.
 	creekVersions, kafkaVersions map[int16][2]int16
@@ -49,8 +51,9 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 
+	creekMetrics = prometheus.NewRegistry()
 	b, err := broker.Start(context.Background(), broker.Config{
-		Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "creek"),
+		Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "creek"), Metrics: creekMetrics,
 		Settings: map[string]string{"group.initial.rebalance.delay.ms": "0"},
 	})
 	if err != nil {
@@ -75,6 +78,22 @@ func run(m *testing.M) int {
 		}
 	}
 	return m.Run()
+}
+
+// creekCounter is the value of one of creek's counters.
+func creekCounter(t *testing.T, name string) float64 {
+	t.Helper()
+	families, err := creekMetrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("creek has no metric %s", name)
+	return 0
 }
 
 // apiVersions asks a broker which versions of which APIs it serves.

@@ -257,12 +257,17 @@ func TestToolConsoleAndConsumerGroups(t *testing.T) {
 		"--reader-property", "parse.key=true", "--reader-property", "key.separator=:")
 	sameRun(t, "kafka-console-producer", c, k)
 
+	made, incremental := creekCounter(t, "creek_broker_fetch_sessions_made_total"), creekCounter(t, "creek_broker_incremental_fetches_total")
 	c, k = onBoth(t, "", consumerTool, bootstrapFlag, brokerArg, "--topic", topic, "--group", group, "--from-beginning",
 		"--max-messages", "20", "--timeout-ms", "30000", "--formatter-property", "print.key=true",
 		"--formatter-property", "print.partition=true", "--formatter-property", "print.offset=true")
 	sameRun(t, "kafka-console-consumer", c, k)
 	if n := strings.Count(c.stdout, "안녕"); n != 20 {
 		t.Errorf("the console consumer read %d records from creek, want 20:\n%s", n, c)
+	}
+	// The Java consumer fetched from creek in an incremental fetch session.
+	if m, i := creekCounter(t, "creek_broker_fetch_sessions_made_total")-made, creekCounter(t, "creek_broker_incremental_fetches_total")-incremental; m < 1 || i < 1 {
+		t.Errorf("the Java console consumer made %v fetch sessions on creek and sent %v incremental fetches; want both", m, i)
 	}
 
 	describe := []string{bootstrapFlag, brokerArg, "--describe", "--group", group}
