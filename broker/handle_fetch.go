@@ -59,7 +59,7 @@ func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse, fc
 		whole.Topics, session = fc.session.requestTopics()
 		req = &whole
 	}
-	parts, readable := b.fetchPlan(r, req)
+	parts, readable := b.fetchPlan(r, req, fc.session == nil)
 	b.longPoll(req, parts, readable, gone)
 	var total int64
 	for i := range parts {
@@ -196,13 +196,20 @@ func fetchAnswer(fr *fetchResponse, req *kmsg.FetchRequest, parts []fetchPart, k
 // fetchPlan resolves each requested partition, in the request's order; the
 // readable ones get their log, the others the error to answer. A topic the
 // client may not read (r.mayRead) is TOPIC_AUTHORIZATION_FAILED, after an
-// unknown topic id and before an unknown name, as in Kafka.
-func (b *Broker) fetchPlan(r *request, req *kmsg.FetchRequest) (parts []fetchPart, readable int) {
+// unknown topic id and before an unknown name, as in Kafka. A partition
+// named again is read and answered once, at its first place with its last
+// position, as Kafka does (a session's partitions are each named once, so
+// named is false for them and the check is spared).
+func (b *Broker) fetchPlan(r *request, req *kmsg.FetchRequest, named bool) (parts []fetchPart, readable int) {
 	n := 0
 	for _, rt := range req.Topics {
 		n += len(rt.Partitions)
 	}
 	parts = make([]fetchPart, 0, n)
+	var seen map[sessionKey]int // place in parts
+	if named && n > 1 {
+		seen = make(map[sessionKey]int, n)
+	}
 	for ti, rt := range req.Topics {
 		var t *cluster.Topic
 		topicErr := int16(0)
@@ -226,6 +233,14 @@ func (b *Broker) fetchPlan(r *request, req *kmsg.FetchRequest) (parts []fetchPar
 			}
 		}
 		for _, rp := range rt.Partitions {
+			if seen != nil {
+				k := keyOf(req.Version, rt.Topic, rt.TopicID, rp.Partition)
+				if at, again := seen[k]; again {
+					parts[at].offset, parts[at].max = rp.FetchOffset, int64(rp.PartitionMaxBytes)
+					continue
+				}
+				seen[k] = len(parts)
+			}
 			p := fetchPart{topic: ti, partition: rp.Partition, offset: rp.FetchOffset, max: int64(rp.PartitionMaxBytes),
 				errorCode: topicErr, highWatermark: -1, lso: -1, logStart: -1}
 			if p.errorCode == 0 {

@@ -603,9 +603,9 @@ func TestHostileResourceListedTwiceIsRefused(t *testing.T) {
 // answered with every copy (10,000 copies of a 10,000-partition topic: 10^8
 // partition entries from a 200 KB request), and DescribeLogDirs likewise;
 // a fetch of the same partition many times, asking for 2 GiB, read its
-// data into memory for every copy. Like Kafka, Metadata and
-// DescribeLogDirs answer each topic and partition once, and a fetch
-// carries at most fetch.max.bytes.
+// data into memory for every copy. Like Kafka, Metadata, DescribeLogDirs
+// and Fetch answer each topic and partition once, and a fetch carries at
+// most fetch.max.bytes.
 func TestHostileRepeatedTopicsAreAnsweredOnce(t *testing.T) {
 	b := protoBroker(t, map[string]string{"fetch.max.bytes": "1048576"})
 	id := protoCreateTopic(t, b, "hostile-many", 50, nil)
@@ -641,6 +641,9 @@ func TestHostileRepeatedTopicsAreAnsweredOnce(t *testing.T) {
 		fetch.Topics[0].Partitions = append(fetch.Topics[0].Partitions, one)
 	}
 	fr := c.roundTrip(fetch, 13).(*kmsg.FetchResponse)
+	if n := len(fr.Topics[0].Partitions); n != 1 {
+		t.Errorf("a fetch of one partition named 100 times answered %d partitions, want 1", n)
+	}
 	total := 0
 	for _, p := range fr.Topics[0].Partitions {
 		total += len(p.RecordBatches)

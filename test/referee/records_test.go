@@ -170,6 +170,14 @@ func TestFetch(t *testing.T) {
 		p.same("Fetch before the start", v, fetchReq(topic, 0, -5, 0, -1), fetchAnswer)
 		p.same("Fetch of an unknown partition", v, fetchReq(topic, 4, 0, 0, -1), fetchAnswer)
 		p.same("Fetch of an unknown topic", v, fetchReq(topic+"-none", 0, 0, 0, -1), fetchAnswer)
+		p.same("Fetch of a partition named twice", v, func(side string) kmsg.Request {
+			req := fetchReq(topic, 0, 0, 0, -1)(side).(*kmsg.FetchRequest)
+			again := req.Topics[0].Partitions[0]
+			again.FetchOffset = 2
+			req.Topics[0].Partitions = append(req.Topics[0].Partitions, again)
+			req.Topics = append(req.Topics, req.Topics[0])
+			return req
+		}, fetchAnswer)
 		if v >= 7 {
 			// KIP-227's session id and epoch combinations.
 			p.same("Fetch session id -1 epoch -1", v, fetchReq(topic, 0, 0, -1, -1), fetchAnswer)
