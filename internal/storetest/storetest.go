@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -63,10 +64,12 @@ type Server struct {
 	ready   func(ctx context.Context) error
 	stopSig syscall.Signal
 
-	mu   sync.Mutex // guards cmd and done
-	cmd  *exec.Cmd
-	done chan struct{}
-	logs SyncBuffer
+	mu       sync.Mutex // guards cmd, done and stopped
+	cmd      *exec.Cmd
+	done     chan struct{}
+	stopped  bool // by Stop: a crash before is not restarted after
+	restarts atomic.Int32
+	logs     SyncBuffer
 }
 
 // lazy starts a server once per test binary; a failure is remembered and
@@ -106,12 +109,17 @@ func (l *lazy) try(t testing.TB, start func() (*Server, string, error)) (*Server
 }
 
 // Start starts the server (again, after Stop) and waits until it answers.
-func (s *Server) Start() error {
+func (s *Server) Start() error { return s.start(false) }
+
+// start starts the server; again is a restart after it died under the
+// tests, which a Stop meanwhile cancels.
+func (s *Server) start(again bool) error {
 	s.mu.Lock()
-	if s.cmd != nil {
+	if s.cmd != nil || (again && s.stopped) {
 		s.mu.Unlock()
 		return nil
 	}
+	s.stopped = false
 	cmd := exec.Command(s.args[0], s.args[1:]...)
 	cmd.Env = append(os.Environ(), s.env...)
 	cmd.Dir = s.dir
@@ -133,7 +141,28 @@ func (s *Server) Start() error {
 		return fmt.Errorf("start %s: %w", s.Name, err)
 	}
 	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	go func() {
+		err := cmd.Wait()
+		s.mu.Lock()
+		died := s.cmd == cmd // not stopped: it died under the tests
+		if died {
+			s.cmd = nil
+			msg := fmt.Sprintf("storetest: %s exited while in use (%v, %s); starting it again on the same port and data", s.Name, err, cmd.ProcessState)
+			fmt.Fprintln(os.Stderr, msg)
+			fmt.Fprintf(&s.logs, "\n[%s]\n", msg)
+		}
+		s.mu.Unlock()
+		close(done)
+		// A test server is the tests' fixture, not what they test: one
+		// that crashes (dynalite once did, under a full suite) is started
+		// again, a few times at most, rather than failing creek's tests.
+		if died && s.restarts.Add(1) <= 3 {
+			s.WaitGone()
+			if err := s.start(true); err != nil && !s.isStopped() {
+				fmt.Fprintf(os.Stderr, "storetest: %s did not start again: %v\n", s.Name, err)
+			}
+		}
+	}()
 	s.cmd, s.done = cmd, done
 	s.mu.Unlock()
 	return s.waitReady(done)
@@ -161,7 +190,7 @@ func (s *Server) waitReady(done chan struct{}) error {
 func (s *Server) Stop() {
 	s.mu.Lock()
 	cmd, done := s.cmd, s.done
-	s.cmd = nil
+	s.cmd, s.stopped = nil, true
 	s.mu.Unlock()
 	if cmd == nil {
 		return
@@ -173,6 +202,12 @@ func (s *Server) Stop() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	}
+}
+
+func (s *Server) isStopped() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopped
 }
 
 // Logs returns what the server printed.

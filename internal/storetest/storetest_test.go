@@ -4,7 +4,10 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -41,4 +44,38 @@ func TestServersStartAndRestart(t *testing.T) {
 	resp.Body.Close()
 	// OpenSearch, the slowest to start, is started by the Elasticsearch
 	// sink's tests and test/stores, not once more here.
+}
+
+// A server that dies under the tests (kill -9 here) is started again on
+// its port, and says so in its log; one stopped on purpose stays stopped.
+func TestServerThatDiesStartsAgain(t *testing.T) {
+	d := Dynalite(t)
+	d.mu.Lock()
+	pid := d.cmd.Process.Pid
+	d.mu.Unlock()
+	syscall.Kill(-pid, syscall.SIGKILL)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		d.mu.Lock()
+		back := d.cmd != nil && d.cmd.Process.Pid != pid
+		d.mu.Unlock()
+		if back && dialReady(d.Addr)(context.Background()) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dynalite not back a minute after it was killed:\n%s", d.Logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(d.Logs(), "exited while in use") {
+		t.Errorf("the restart is not in the server's log:\n%s", d.Logs())
+	}
+	d.Stop()
+	time.Sleep(500 * time.Millisecond)
+	if dialReady(d.Addr)(context.Background()) == nil {
+		t.Fatal("dynalite answers after Stop")
+	}
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -183,6 +183,11 @@ func checkStored(t *testing.T, st *store, sent map[string]pipeline.Message) {
 
 // The whole story for one store.
 func runStore(t *testing.T, st *store) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s log:\n%s", st.server.Name, lastLines(st.server.Logs(), 40))
+		}
+	})
 	b, err := broker.Start(context.Background(), broker.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(),
 		Settings: map[string]string{"group.initial.rebalance.delay.ms": "0", "num.partitions": "3"}})
 	if err != nil {
@@ -260,6 +265,12 @@ func runStore(t *testing.T, st *store) {
 		sent[id] = m
 	}
 	checkStored(t, st, sent)
+}
+
+// lastLines is the end of a log.
+func lastLines(log string, n int) string {
+	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // readAll reads a topic from its start to its end.
