@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/creek-pipeline/creek/internal/storage"
 )
 
 // Share sessions: a member opens one with ShareFetch epoch 0 naming its
@@ -127,16 +129,16 @@ func (c *Coordinator) Fetch(conn any, req *kmsg.ShareFetchRequest) (*kmsg.ShareF
 				return
 			}
 			changed := c.changed
-			var appended []<-chan struct{}
+			var logs []*storage.Log
 			for tp := range s.parts {
 				if name, _, ok := c.topics.TopicByID(tp.id); ok {
 					if l, ok := c.topics.Log(name, tp.partition); ok {
-						appended = append(appended, l.Appended())
+						logs = append(logs, l)
 					}
 				}
 			}
 			c.mu.Unlock()
-			c.waitAny(changed, appended, deadline)
+			c.waitAny(changed, logs, deadline)
 			c.mu.Lock()
 		}
 	}
@@ -358,23 +360,18 @@ func trimAfter(data []byte, offset int64) []byte {
 	return data[:pos]
 }
 
-// waitAny blocks until records may be available, or the deadline.
-func (c *Coordinator) waitAny(changed <-chan struct{}, appended []<-chan struct{}, deadline time.Time) {
-	done := make(chan struct{})
-	defer close(done)
+// waitAny blocks until records may be available (the group changed, or
+// one of the logs was appended to), or the deadline.
+func (c *Coordinator) waitAny(changed <-chan struct{}, logs []*storage.Log, deadline time.Time) {
 	woke := make(chan struct{}, 1)
-	for _, a := range appended {
-		go func(a <-chan struct{}) {
-			select {
-			case <-a:
-				select {
-				case woke <- struct{}{}:
-				default:
-				}
-			case <-done:
-			}
-		}(a)
+	for _, l := range logs {
+		l.WatchAppends(woke)
 	}
+	defer func() {
+		for _, l := range logs {
+			l.UnwatchAppends(woke)
+		}
+	}()
 	due := make(chan struct{})
 	t := c.clock.AfterFunc(deadline.Sub(c.now()), func() { close(due) })
 	defer t.Stop()

@@ -183,7 +183,7 @@ func (l *Log) closeFiles() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.closed = true
-	close(l.appended)
+	l.notifyAppended()
 	for _, s := range l.segments {
 		s.close()
 	}

@@ -113,8 +113,7 @@ type Log struct {
 	// offset back, and reads skip looking through the producers.
 	txnsSeen bool
 	aborted  []AbortedTxn    // aborted transactions, by marker offset
-	appended chan struct{}   // closed and replaced on every append, for long polls
-	watchers []chan struct{} // signalled at every append (WatchAppends)
+	watchers []chan struct{} // signalled at every append and at close (WatchAppends)
 	closed   bool
 
 	// tailNotCut is set when a failed append left bytes at the end of the
@@ -158,7 +157,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create partition dir: %w", err)
 	}
-	l := &Log{dir: dir, cfg: cfg, logger: opts.Logger.With("partition", filepath.Base(dir)), now: opts.Now, appended: make(chan struct{}), onSync: opts.OnSync, cleanAbort: make(chan struct{})}
+	l := &Log{dir: dir, cfg: cfg, logger: opts.Logger.With("partition", filepath.Base(dir)), now: opts.Now, onSync: opts.OnSync, cleanAbort: make(chan struct{})}
 	l.syncCond = sync.NewCond(&l.syncMu)
 	if err := l.load(); err != nil {
 		for _, s := range l.segments {
@@ -484,17 +483,10 @@ func (l *Log) Size() int64 {
 	return n
 }
 
-// Appended returns a channel closed at the next append (or close).
-func (l *Log) Appended() <-chan struct{} {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.appended
-}
-
 // WatchAppends has wake signalled at each of the log's appends, and when it
 // closes, until UnwatchAppends; give wake room for one value, as signals do
 // not wait. A long poll of many partitions watches them all with one
-// channel: that costs a tenth of selecting over each one's Appended.
+// channel: a tenth of the cost of selecting over a channel per partition.
 func (l *Log) WatchAppends(wake chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -525,10 +517,6 @@ func (l *Log) UnwatchAppends(wake chan struct{}) {
 
 // notifyAppended wakes the long polls waiting on the log; l.mu is held.
 func (l *Log) notifyAppended() {
-	close(l.appended)
-	if !l.closed {
-		l.appended = make(chan struct{})
-	}
 	for _, w := range l.watchers {
 		signal(w)
 	}
