@@ -87,11 +87,10 @@ type sessionKey struct {
 // sessionPart is a partition of a session: where the client fetches from,
 // and what it was last told of the partition.
 type sessionPart struct {
-	key            sessionKey
-	fetchOffset    int64
-	maxBytes       int32
-	leaderEpoch    int32
-	logStartOffset int64
+	key         sessionKey
+	fetchOffset int64
+	maxBytes    int32
+	leaderEpoch int32
 	// The high watermark and log start offset last answered; the
 	// partition is answered again when either changes. -1 after an error,
 	// so that it is answered again once the error is gone.
@@ -214,7 +213,7 @@ func (fs *fetchSession) update(req *kmsg.FetchRequest) {
 				fs.index[k] = p
 				fs.parts = append(fs.parts, p)
 			}
-			p.fetchOffset, p.maxBytes, p.leaderEpoch, p.logStartOffset = rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LogStartOffset
+			p.fetchOffset, p.maxBytes, p.leaderEpoch = rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch
 		}
 	}
 	var forgotten map[*sessionPart]bool
@@ -263,29 +262,31 @@ func (fs *fetchSession) requestTopics() (topics []kmsg.FetchRequestTopic, parts 
 		}
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = p.key.partition, p.fetchOffset, p.maxBytes
-		rp.CurrentLeaderEpoch, rp.LogStartOffset = p.leaderEpoch, p.logStartOffset
+		rp.CurrentLeaderEpoch, rp.LogStartOffset = p.leaderEpoch, -1
 		t := &topics[len(topics)-1]
 		t.Partitions = append(t.Partitions, rp)
 	}
 	return topics, slices.Clone(fs.parts)
 }
 
-// create makes a session of a full fetch's partitions and what it answers
-// for them, and returns its id; 0 when no slot (or no room for its
-// partitions) can be had by Kafka's eviction rules.
+// create makes a session of a full fetch's partitions (the plan's parts,
+// each named once) and what it answers for them, and returns its id; 0
+// when no slot (or no room for its partitions) can be had by Kafka's
+// eviction rules.
 func (s *fetchSessions) create(req *kmsg.FetchRequest, parts []fetchPart) int32 {
 	if s.slots <= 0 {
 		return 0
 	}
 	now := time.Now()
-	fs := &fetchSession{byTopicID: req.Version >= 13, created: now, epoch: nextEpoch(0), index: map[sessionKey]*sessionPart{}, lastUsed: now}
-	fs.update(req)
+	fs := &fetchSession{byTopicID: req.Version >= 13, created: now, epoch: nextEpoch(0),
+		index: make(map[sessionKey]*sessionPart, len(parts)), parts: make([]*sessionPart, 0, len(parts)), lastUsed: now}
 	for i := range parts {
 		p := &parts[i]
 		rt := &req.Topics[p.topic]
-		if sp := fs.index[keyOf(req.Version, rt.Topic, rt.TopicID, p.partition)]; sp != nil {
-			sp.told(p)
-		}
+		sp := &sessionPart{key: keyOf(req.Version, rt.Topic, rt.TopicID, p.partition), fetchOffset: p.offset, maxBytes: int32(p.max), leaderEpoch: p.leaderEpoch}
+		sp.told(p)
+		fs.index[sp.key] = sp
+		fs.parts = append(fs.parts, sp)
 	}
 	size := int64(len(fs.parts))
 	s.mu.Lock()
@@ -345,23 +346,34 @@ func (sp *sessionPart) told(p *fetchPart) {
 	}
 }
 
+// answering names an incremental fetch's session in its answer, and reports
+// whether the answer is still the one of the session's epoch: a fetch with
+// the next epoch may have overtaken it, and then the answer is
+// INVALID_FETCH_SESSION_EPOCH. fc.session.mu is held.
+func (fc fetchContext) answering(resp *kmsg.FetchResponse) bool {
+	resp.SessionID = fc.session.id
+	if fc.session.epoch != nextEpoch(fc.epoch) {
+		resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
+		return false
+	}
+	return true
+}
+
 // sessionAnswer decides which partitions of an incremental fetch's answer
 // the client has news of, as Kafka does: records, an error, or a high
 // watermark or log start offset it was not told. session is the session's
 // partitions, one for each part in the same order. The partitions that
 // return records go to the back of the session, so that a fetch's byte
-// limits serve every partition in turn. ok is false, and the answer an
-// error, when a later fetch of the session has overtaken this one.
-func sessionAnswer(fc fetchContext, resp *kmsg.FetchResponse, parts []fetchPart, session []*sessionPart) (keep func(int) bool, ok bool) {
+// limits serve every partition in turn. ok is false when the fetch was
+// overtaken (see answering).
+func sessionAnswer(fc fetchContext, resp *kmsg.FetchResponse, parts []fetchPart, session []*sessionPart) (news []bool, ok bool) {
 	fs := fc.session
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	resp.SessionID = fs.id
-	if fs.epoch != nextEpoch(fc.epoch) {
-		resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
+	if !fc.answering(resp) {
 		return nil, false
 	}
-	news := make([]bool, len(parts))
+	news = make([]bool, len(parts))
 	served := 0
 	for i := range parts {
 		p, sp := &parts[i], session[i]
@@ -386,5 +398,5 @@ func sessionAnswer(fc fetchContext, resp *kmsg.FetchResponse, parts []fetchPart,
 		}
 		fs.parts = append(order, back...)
 	}
-	return func(i int) bool { return news[i] }, true
+	return news, true
 }

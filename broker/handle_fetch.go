@@ -35,11 +35,12 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) (kmsg.Response, 
 // what the read found. The answer is built from the parts at the end, so
 // that a session's partitions with nothing new cost no answer entry.
 type fetchPart struct {
-	topic     int // the request topic it is listed under
-	partition int32
-	log       *storage.Log // nil when errorCode is set by the plan
-	offset    int64
-	max       int64
+	topic       int // the request topic it is listed under
+	partition   int32
+	log         *storage.Log // nil when errorCode is set by the plan
+	offset      int64
+	max         int64
+	leaderEpoch int32 // the client's, checked by the plan
 
 	errorCode                    int16
 	highWatermark, lso, logStart int64
@@ -59,8 +60,8 @@ func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse, fc
 		whole.Topics, session = fc.session.requestTopics()
 		req = &whole
 	}
-	parts, readable := b.fetchPlan(r, req, fc.session == nil)
-	b.longPoll(req, parts, readable, gone)
+	parts := b.fetchPlan(r, req, fc.session == nil)
+	b.longPoll(req, parts, gone)
 	var total int64
 	for i := range parts {
 		total += parts[i].chunk.Len
@@ -74,10 +75,7 @@ func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse, fc
 		resp.ThrottleMillis = r.throttle(d)
 		if fs := fc.session; fs != nil {
 			fs.mu.Lock()
-			resp.SessionID = fs.id
-			if fs.epoch != nextEpoch(fc.epoch) {
-				resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
-			}
+			fc.answering(resp)
 			fs.mu.Unlock()
 		}
 		return
@@ -102,32 +100,33 @@ func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse, fc
 			b.logger.Error("fetch read failed", "partition", filepath.Base(p.log.Dir()), "err", err)
 		}
 	}
-	keep := func(int) bool { return true }
+	var news []bool // nil: every part is answered
 	switch {
 	case fc.full:
 		resp.SessionID = b.fetchSessions.create(req, parts)
 	case fc.session != nil:
 		var ok bool
-		if keep, ok = sessionAnswer(fc, resp, parts, session); !ok {
+		if news, ok = sessionAnswer(fc, resp, parts, session); !ok {
 			return
 		}
 	}
-	fetchAnswer(fr, req, parts, keep)
+	fetchAnswer(fr, req, parts, news)
 }
 
 // longPoll reads the parts until they hold the request's MinBytes, or its
 // MaxWaitMillis pass (or the broker shuts down, or gone is closed). A fetch
 // that may wait watches its partitions before it first reads them, so no
 // append in between goes unnoticed.
-func (b *Broker) longPoll(req *kmsg.FetchRequest, parts []fetchPart, readable int, gone <-chan struct{}) {
+func (b *Broker) longPoll(req *kmsg.FetchRequest, parts []fetchPart, gone <-chan struct{}) {
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	minBytes := int64(req.MinBytes)
-	var wake chan struct{}
-	if req.MaxWaitMillis > 0 && readable > 0 {
-		wake = make(chan struct{}, 1)
+	wake := make(chan struct{}, 1)
+	watched := false // some partition can be read, and the fetch may wait
+	if req.MaxWaitMillis > 0 {
 		for i := range parts {
 			if l := parts[i].log; l != nil {
 				l.WatchAppends(wake)
+				watched = true
 			}
 		}
 		defer func() {
@@ -140,7 +139,7 @@ func (b *Broker) longPoll(req *kmsg.FetchRequest, parts []fetchPart, readable in
 	}
 	for {
 		total, failed := b.fetchRead(req, parts)
-		if total >= minBytes || failed || !time.Now().Before(deadline) || wake == nil {
+		if total >= minBytes || failed || !time.Now().Before(deadline) || !watched {
 			return
 		}
 		if !b.waitForData(wake, deadline, gone) {
@@ -150,15 +149,16 @@ func (b *Broker) longPoll(req *kmsg.FetchRequest, parts []fetchPart, readable in
 	}
 }
 
-// fetchAnswer builds the answer from the parts keep lets through, a topic's
-// neighbouring partitions in one entry, as Kafka answers them.
-func fetchAnswer(fr *fetchResponse, req *kmsg.FetchRequest, parts []fetchPart, keep func(int) bool) {
+// fetchAnswer builds the answer from the parts, or those news says the
+// client has news of (nil: all), a topic's neighbouring partitions in one
+// entry, as Kafka answers them.
+func fetchAnswer(fr *fetchResponse, req *kmsg.FetchRequest, parts []fetchPart, news []bool) {
 	resp := fr.FetchResponse
 	type place struct{ ti, pi, part int }
 	var sent []place // record sets sent from their files, placed once the answer is whole
 	for i := range parts {
 		p := &parts[i]
-		if !keep(i) {
+		if news != nil && !news[i] {
 			continue
 		}
 		rt := &req.Topics[p.topic]
@@ -200,12 +200,12 @@ func fetchAnswer(fr *fetchResponse, req *kmsg.FetchRequest, parts []fetchPart, k
 // named again is read and answered once, at its first place with its last
 // position, as Kafka does (a session's partitions are each named once, so
 // named is false for them and the check is spared).
-func (b *Broker) fetchPlan(r *request, req *kmsg.FetchRequest, named bool) (parts []fetchPart, readable int) {
+func (b *Broker) fetchPlan(r *request, req *kmsg.FetchRequest, named bool) []fetchPart {
 	n := 0
 	for _, rt := range req.Topics {
 		n += len(rt.Partitions)
 	}
-	parts = make([]fetchPart, 0, n)
+	parts := make([]fetchPart, 0, n)
 	var seen map[sessionKey]int // place in parts
 	if named && n > 1 {
 		seen = make(map[sessionKey]int, n)
@@ -236,12 +236,12 @@ func (b *Broker) fetchPlan(r *request, req *kmsg.FetchRequest, named bool) (part
 			if seen != nil {
 				k := keyOf(req.Version, rt.Topic, rt.TopicID, rp.Partition)
 				if at, again := seen[k]; again {
-					parts[at].offset, parts[at].max = rp.FetchOffset, int64(rp.PartitionMaxBytes)
+					parts[at].offset, parts[at].max, parts[at].leaderEpoch = rp.FetchOffset, int64(rp.PartitionMaxBytes), rp.CurrentLeaderEpoch
 					continue
 				}
 				seen[k] = len(parts)
 			}
-			p := fetchPart{topic: ti, partition: rp.Partition, offset: rp.FetchOffset, max: int64(rp.PartitionMaxBytes),
+			p := fetchPart{topic: ti, partition: rp.Partition, offset: rp.FetchOffset, max: int64(rp.PartitionMaxBytes), leaderEpoch: rp.CurrentLeaderEpoch,
 				errorCode: topicErr, highWatermark: -1, lso: -1, logStart: -1}
 			if p.errorCode == 0 {
 				if p.log = t.Partition(rp.Partition); p.log == nil {
@@ -253,13 +253,11 @@ func (b *Broker) fetchPlan(r *request, req *kmsg.FetchRequest, named bool) (part
 			}
 			if p.errorCode != 0 {
 				p.log = nil
-			} else {
-				readable++
 			}
 			parts = append(parts, p)
 		}
 	}
-	return parts, readable
+	return parts
 }
 
 // fetchRead locates the data of every readable partition, within the
