@@ -304,11 +304,11 @@ func TestFetchSessionMetrics(t *testing.T) {
 	id := protoCreateTopic(t, b, "measured", 2, nil)
 	c := protoDial(t, b)
 	session := c.roundTrip(sessionFetch("measured", id, 0, 0, map[int32]int64{0: 0, 1: 0}), 12).(*kmsg.FetchResponse).SessionID
-	if s, p := gaugeValue(t, reg, "creek_broker_fetch_sessions"), gaugeValue(t, reg, "creek_broker_fetch_session_partitions"); s != 1 || p != 2 {
+	if s, p := metricValue(t, reg, "creek_broker_fetch_sessions"), metricValue(t, reg, "creek_broker_fetch_session_partitions"); s != 1 || p != 2 {
 		t.Fatalf("with one session of two partitions: %v sessions, %v partitions", s, p)
 	}
 	c.roundTrip(sessionFetch("measured", id, session, -1, map[int32]int64{0: 0}), 12)
-	if s, p := gaugeValue(t, reg, "creek_broker_fetch_sessions"), gaugeValue(t, reg, "creek_broker_fetch_session_partitions"); s != 0 || p != 0 {
+	if s, p := metricValue(t, reg, "creek_broker_fetch_sessions"), metricValue(t, reg, "creek_broker_fetch_session_partitions"); s != 0 || p != 0 {
 		t.Fatalf("once the session is closed: %v sessions, %v partitions", s, p)
 	}
 
@@ -328,27 +328,12 @@ func TestFetchSessionMetrics(t *testing.T) {
 			produceTo(t, producer, "measured", 1, 10) // found by an incremental fetch
 		}
 	}
-	if s := gaugeValue(t, reg, "creek_broker_fetch_sessions"); s != 1 {
+	if s := metricValue(t, reg, "creek_broker_fetch_sessions"); s != 1 {
 		t.Fatalf("%v sessions while franz-go consumes, want 1", s)
 	}
-	if made, incremental := counterValue(t, reg, "creek_broker_fetch_sessions_made_total"), counterValue(t, reg, "creek_broker_incremental_fetches_total"); made != 2 || incremental < 1 {
+	if made, incremental := metricValue(t, reg, "creek_broker_fetch_sessions_made_total"), metricValue(t, reg, "creek_broker_incremental_fetches_total"); made != 2 || incremental < 1 {
 		t.Fatalf("sessions made %v (want 2: ours and franz-go's), incremental fetches %v", made, incremental)
 	}
-}
-
-func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() == name {
-			return f.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
 }
 
 // Clients racing over the same sessions with any ids, epochs, partitions

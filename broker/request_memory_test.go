@@ -67,21 +67,6 @@ func metadataAnsweredWithin(t *testing.T, c *protoConn, d time.Duration) (corr i
 	return corr, false
 }
 
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() == name {
-			return f.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
-}
-
 // queued.max.request.bytes: while one client's request holds the budget,
 // another client's next request waits, and goes on once the first is done.
 // With -1 (no limit, the default) it does not wait; either way the metric
@@ -105,7 +90,7 @@ func TestQueuedRequestBytesHoldsBackOtherRequests(t *testing.T) {
 				t.Fatal(err)
 			}
 			protoWait(t, "the half-sent request to be counted", func() bool {
-				return gaugeValue(t, reg, "creek_broker_queued_request_bytes") >= float64(len(frame)-4)
+				return metricValue(t, reg, "creek_broker_queued_request_bytes") >= float64(len(frame)-4)
 			})
 
 			bystander := protoDial(t, b)
@@ -134,7 +119,7 @@ func TestQueuedRequestBytesHoldsBackOtherRequests(t *testing.T) {
 					t.Fatalf("metadata answer after the wait has %d brokers", len(resp.Brokers))
 				}
 			}
-			if got := gaugeValue(t, reg, "creek_broker_queued_request_bytes"); got != 0 {
+			if got := metricValue(t, reg, "creek_broker_queued_request_bytes"); got != 0 {
 				t.Fatalf("%v request bytes still taken after every request was answered", got)
 			}
 		})

@@ -165,11 +165,7 @@ func TestConfigs(t *testing.T) {
 	}
 
 	// compression.type=lz4: an uncompressed batch is stored (and fetched) as lz4.
-	p.both(func(side string, c *conn) {
-		req := produceReq(-1, topic, 0, batch(kgo.CompressionCodec{}, -1, 0, "a", "b", "c"))(side)
-		req.SetVersion(7)
-		c.must(req)
-	})
+	p.produce(topic, 0, "a", "b", "c")
 	codecs := map[string]int16{}
 	p.both(func(side string, c *conn) {
 		req := fetchReq(topic, 0, 0, 0, -1)(side)

@@ -49,6 +49,17 @@ func reseal(b []byte) []byte {
 	return b
 }
 
+// produce writes values to a partition of both brokers, in one plain
+// batch (produce v7): setup, not compared.
+func (p *pair) produce(topic string, partition int32, values ...string) {
+	p.t.Helper()
+	p.both(func(side string, c *conn) {
+		req := produceReq(-1, topic, partition, batch(kgo.CompressionCodec{}, -1, 0, values...))(side)
+		req.SetVersion(7)
+		c.must(req)
+	})
+}
+
 func produceReq(acks int16, topic string, partition int32, records []byte) func(string) kmsg.Request {
 	return func(string) kmsg.Request {
 		req := kmsg.NewPtrProduceRequest()
@@ -155,11 +166,7 @@ func TestFetch(t *testing.T) {
 	p := newPair(t)
 	topic := uniqueName(t, "fetch")
 	p.createTopic(topic, 1, nil)
-	p.both(func(side string, c *conn) {
-		req := produceReq(-1, topic, 0, batch(kgo.CompressionCodec{}, -1, 0, "a", "b", "c"))(side)
-		req.SetVersion(7)
-		c.must(req)
-	})
+	p.produce(topic, 0, "a", "b", "c")
 	for _, v := range versions(kmsg.Fetch, 4) {
 		if v >= 13 {
 			continue // by topic id
@@ -228,14 +235,7 @@ func TestFetchSession(t *testing.T) {
 	p := newPair(t)
 	topic := uniqueName(t, "session")
 	p.createTopic(topic, 3, nil)
-	produceTo := func(partition int32, values ...string) {
-		p.both(func(side string, c *conn) {
-			req := produceReq(-1, topic, partition, batch(kgo.CompressionCodec{}, -1, 0, values...))(side)
-			req.SetVersion(7)
-			c.must(req)
-		})
-	}
-	produceTo(0, "a", "b", "c")
+	p.produce(topic, 0, "a", "b", "c")
 	const v = 12
 	sessions := map[string]int32{}
 	creek, kafka := p.same("Fetch that makes a session", v, sessionReq(topic, sessions, 0, map[int32]int64{0: 0, 1: 0, 2: 0}), fetchAnswer)
@@ -247,11 +247,11 @@ func TestFetchSession(t *testing.T) {
 		t.Fatalf("sessions made: creek %d, kafka %d", sessions["creek"], sessions["kafka"])
 	}
 	p.same("Fetch of the session, partition 0 moved on", v, sessionReq(topic, sessions, 1, map[int32]int64{0: 3}), fetchAnswer)
-	produceTo(2, "d")
+	p.produce(topic, 2, "d")
 	p.same("Fetch of the session after a record to partition 2", v, sessionReq(topic, sessions, 2, nil), fetchAnswer)
 	p.same("Fetch of the session with an epoch used before", v, sessionReq(topic, sessions, 2, nil), fetchAnswer)
 	p.same("Fetch of the session forgetting partition 2", v, sessionReq(topic, sessions, 3, map[int32]int64{2: 1}, 2), fetchAnswer)
-	produceTo(2, "e")
+	p.produce(topic, 2, "e")
 	p.same("Fetch of the session after a record to the forgotten partition", v, sessionReq(topic, sessions, 4, nil), fetchAnswer)
 	p.both(func(side string, c *conn) {
 		req := deleteRecordsReq(topic, 0, 1)(side)
@@ -323,11 +323,7 @@ func TestDeleteRecords(t *testing.T) {
 	p := newPair(t)
 	topic := uniqueName(t, "delrec")
 	p.createTopic(topic, 1, nil)
-	p.both(func(side string, c *conn) {
-		req := produceReq(-1, topic, 0, batch(kgo.CompressionCodec{}, -1, 0, "a", "b", "c", "d"))(side)
-		req.SetVersion(7)
-		c.must(req)
-	})
+	p.produce(topic, 0, "a", "b", "c", "d")
 	for _, v := range versions(kmsg.DeleteRecords, 0) {
 		p.same("DeleteRecords beyond the high watermark", v, deleteRecordsReq(topic, 0, 10))
 		p.same("DeleteRecords of an unknown partition", v, deleteRecordsReq(topic, 5, 1))
