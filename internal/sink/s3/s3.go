@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,7 +60,7 @@ func init() {
 				Doc: "Close an object this long after its first record arrived, by the wall clock, even if no more records come."},
 			{Name: "partition-by", Flag: "s3-partition-by", Type: pipeline.TypeString, Default: "offset", Enum: []string{"offset", "time"},
 				Doc: "offset: TOPIC/partition=N/; time: TOPIC/dt=YYYY-MM-DD/hour=HH/ by record timestamp (UTC)."},
-			{Name: "uploads", Flag: "s3-uploads", Type: pipeline.TypeInt, Default: "16",
+			{Name: "uploads", Flag: "s3-uploads", Type: pipeline.TypeInt, Default: strconv.Itoa(defaultUploads),
 				Doc: "Most requests that store data (parts and whole objects) in flight at once, over all partitions: more helps against a distant region's latency, fewer keeps connections few."},
 			{Name: "memory", Flag: "s3-memory", Type: pipeline.TypeString, Default: "64MiB",
 				Doc: "Most bytes of records the consumer holds, whatever the number of partitions: three quarters for open objects (at the limit the largest is closed early), a quarter for the fetches that feed them."},
@@ -105,7 +106,7 @@ type Config struct {
 	// Uploads bounds the requests that store data in flight at once:
 	// without a bound, a small memory budget over many partitions means
 	// as many small objects being stored at once, each on a connection of
-	// its own. 0 for 16.
+	// its own. 0 for defaultUploads.
 	Uploads int
 
 	// PartSize is the multipart part size; 0 for S3's smallest, 5 MiB.
@@ -120,6 +121,10 @@ type Config struct {
 // it is compressed and written: small enough that a hundred open objects
 // hold little, large enough to compress well (gzip's window is 32 KiB).
 const chunkSize = 256 << 10
+
+// defaultUploads is --s3-uploads' default: enough requests at once to
+// hide a distant region's latency behind each other.
+const defaultUploads = 16
 
 // objectShare is the quarters of Config.Memory that open objects may hold.
 const objectShare = 3
@@ -185,7 +190,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Sink, error) {
 		return nil, fmt.Errorf("uploads %d: want at least 1 request in flight", cfg.Uploads)
 	}
 	if cfg.Uploads == 0 {
-		cfg.Uploads = 16
+		cfg.Uploads = defaultUploads
 	}
 	if cfg.Format == "" {
 		cfg.Format = "json"
