@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -127,5 +128,45 @@ func TestFetchQuotaThrottles(t *testing.T) {
 	}
 	if len(throttled.Topics) != 0 {
 		t.Fatalf("a throttled fetch answered %d topics, want none (as Kafka)", len(throttled.Topics))
+	}
+}
+
+// A throttled fetch in a session, as Kafka answers it: an incremental one
+// names its session (whose epoch moved on, so the next fetch continues it);
+// a full one that asks for a session gets none.
+func TestFetchQuotaInASession(t *testing.T) {
+	b := protoBroker(t, map[string]string{"quota.window.num": "3", "quota.window.size.seconds": "1"})
+	id := protoCreateTopic(t, b, "squota", 1, nil)
+	p := protoClient(t, b, kgo.DefaultProduceTopic("squota"))
+	value := []byte(strings.Repeat("s", 20000))
+	for range 5 {
+		if err := p.ProduceSync(context.Background(), &kgo.Record{Value: value}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setQuota(t, b, "proto-test", "consumer_byte_rate", 10000)
+	c := protoDial(t, b)
+	fetch := func(session, epoch int32, offsets map[int32]int64) *kmsg.FetchResponse {
+		return c.roundTrip(sessionFetch("squota", id, session, epoch, offsets), 12).(*kmsg.FetchResponse)
+	}
+	session := fetch(0, 0, map[int32]int64{0: 0}).SessionID
+	epoch := int32(1)
+	var throttled *kmsg.FetchResponse
+	for ; epoch < 10 && throttled == nil; epoch++ { // the client reads offset 0 again each time
+		if resp := fetch(session, epoch, nil); resp.ThrottleMillis > 0 {
+			throttled = resp
+		}
+	}
+	if throttled == nil {
+		t.Fatal("incremental fetches of 100 KB at a 10 KB/s quota were never throttled")
+	}
+	if throttled.SessionID != session || throttled.ErrorCode != 0 || len(throttled.Topics) != 0 {
+		t.Fatalf("a throttled incremental fetch: session %d (want %d), %v, %d topics", throttled.SessionID, session, kerr.ErrorForCode(throttled.ErrorCode), len(throttled.Topics))
+	}
+	if resp := fetch(0, 0, map[int32]int64{0: 0}); resp.ThrottleMillis == 0 || resp.SessionID != 0 {
+		t.Fatalf("a full fetch right after: throttled %d ms, session %d; want throttled and no session", resp.ThrottleMillis, resp.SessionID)
+	}
+	if resp := fetch(session, epoch, nil); resp.ErrorCode != 0 {
+		t.Fatalf("the session after its throttled fetch: %v", kerr.ErrorForCode(resp.ErrorCode))
 	}
 }
