@@ -24,7 +24,7 @@ func BenchmarkFetchManyPartitions(b *testing.B) {
 				offsets[p] = 0
 			}
 			fetch := func(session, epoch int32, offsets map[int32]int64) *kmsg.FetchResponse {
-				req := sessionFetch("many", id, session, epoch, offsets)
+				req := protoSessionFetch("many", id, session, epoch, offsets)
 				req.MaxWaitMillis, req.IsolationLevel = 0, 0 // as franz-go's consumers by default
 				return c.roundTrip(req, 18).(*kmsg.FetchResponse)
 			}

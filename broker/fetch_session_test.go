@@ -21,38 +21,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// sessionFetch is a fetch of a session: the partitions given (partition →
-// fetch offset), and those to forget.
-func sessionFetch(topic string, id [16]byte, session, epoch int32, offsets map[int32]int64, forget ...int32) *kmsg.FetchRequest {
-	req := kmsg.NewPtrFetchRequest()
-	req.ReplicaID = -1
-	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 10, 1, 50<<20
-	req.SessionID, req.SessionEpoch = session, epoch
-	if len(offsets) > 0 {
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic, rt.TopicID = topic, id
-		for _, p := range slices.Sorted(func(yield func(int32) bool) {
-			for p := range offsets {
-				if !yield(p) {
-					return
-				}
-			}
-		}) {
-			rp := kmsg.NewFetchRequestTopicPartition()
-			rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = p, offsets[p], 10<<20
-			rp.CurrentLeaderEpoch, rp.LastFetchedEpoch, rp.LogStartOffset = -1, -1, -1
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		req.Topics = append(req.Topics, rt)
-	}
-	if len(forget) > 0 {
-		ft := kmsg.NewFetchRequestForgottenTopic()
-		ft.Topic, ft.TopicID, ft.Partitions = topic, id, forget
-		req.ForgottenTopics = append(req.ForgottenTopics, ft)
-	}
-	return req
-}
-
 // answeredPartitions lists an answer's partitions as "p=HWM" or
 // "p=HWM+records", in the answer's order.
 func answeredPartitions(resp *kmsg.FetchResponse) []string {
@@ -109,33 +77,33 @@ func TestIncrementalFetchSession(t *testing.T) {
 				}
 			}
 
-			full := fetch(sessionFetch(topic, id, 0, 0, map[int32]int64{0: 0, 1: 0, 2: 0}))
+			full := fetch(protoSessionFetch(topic, id, 0, 0, map[int32]int64{0: 0, 1: 0, 2: 0}))
 			check("the full fetch", full, "0=2+records", "1=0", "2=0")
 			session := full.SessionID
 			if session == 0 {
 				t.Fatal("a full fetch with epoch 0 made no session")
 			}
 			check("an incremental fetch with the next offset of partition 0",
-				fetch(sessionFetch(topic, id, session, 1, map[int32]int64{0: 2})))
+				fetch(protoSessionFetch(topic, id, session, 1, map[int32]int64{0: 2})))
 
 			produceTo(t, cl, topic, 2, 1)
-			resp := fetch(sessionFetch(topic, id, session, 2, nil))
+			resp := fetch(protoSessionFetch(topic, id, session, 2, nil))
 			check("an incremental fetch after a record to partition 2", resp, "2=1+records")
 			if resp.SessionID != session {
 				t.Fatalf("the answer names session %d, want %d", resp.SessionID, session)
 			}
-			protoErr(t, "an epoch used before", fetch(sessionFetch(topic, id, session, 2, nil)).ErrorCode, kerr.InvalidFetchSessionEpoch)
+			protoErr(t, "an epoch used before", fetch(protoSessionFetch(topic, id, session, 2, nil)).ErrorCode, kerr.InvalidFetchSessionEpoch)
 
 			// Partition 2 is forgotten: its next record is not answered.
-			check("forgetting partition 2", fetch(sessionFetch(topic, id, session, 3, map[int32]int64{2: 1}, 2)))
+			check("forgetting partition 2", fetch(protoSessionFetch(topic, id, session, 3, map[int32]int64{2: 1}, 2)))
 			produceTo(t, cl, topic, 2, 1)
-			check("a record to the forgotten partition", fetch(sessionFetch(topic, id, session, 4, nil)))
+			check("a record to the forgotten partition", fetch(protoSessionFetch(topic, id, session, 4, nil)))
 
 			// A new log start offset is news too.
 			if _, err := protoAdmin(t, b).DeleteRecords(context.Background(), offsetsAt(topic, 0, 1)); err != nil {
 				t.Fatal(err)
 			}
-			resp = fetch(sessionFetch(topic, id, session, 5, nil))
+			resp = fetch(protoSessionFetch(topic, id, session, 5, nil))
 			check("after records of partition 0 were deleted", resp, "0=2")
 			if lso := resp.Topics[0].Partitions[0].LogStartOffset; lso != 1 {
 				t.Fatalf("log start offset %d answered, want 1", lso)
@@ -146,18 +114,18 @@ func TestIncrementalFetchSession(t *testing.T) {
 			if version >= 13 {
 				other = 12
 			}
-			req := sessionFetch(topic, id, session, 6, nil)
+			req := protoSessionFetch(topic, id, session, 6, nil)
 			if got := c.roundTrip(req, other).(*kmsg.FetchResponse).ErrorCode; got != kerr.FetchSessionTopicIDError.Code {
 				t.Fatalf("a v%d fetch of a v%d session: %v, want FETCH_SESSION_TOPIC_ID_ERROR", other, version, kerr.ErrorForCode(got))
 			}
 
 			// Epoch -1 closes the session: a full fetch without one.
-			closed := fetch(sessionFetch(topic, id, session, -1, map[int32]int64{1: 0}))
+			closed := fetch(protoSessionFetch(topic, id, session, -1, map[int32]int64{1: 0}))
 			check("closing the session", closed, "1=0")
 			if closed.SessionID != 0 {
 				t.Fatalf("the closing fetch answered session %d, want 0", closed.SessionID)
 			}
-			protoErr(t, "a fetch of the closed session", fetch(sessionFetch(topic, id, session, 6, nil)).ErrorCode, kerr.FetchSessionIDNotFound)
+			protoErr(t, "a fetch of the closed session", fetch(protoSessionFetch(topic, id, session, 6, nil)).ErrorCode, kerr.FetchSessionIDNotFound)
 		})
 	}
 }
@@ -180,7 +148,7 @@ func TestFetchSessionServesPartitionsInTurn(t *testing.T) {
 	produceTo(t, cl, topic, 1, 1)
 	c := protoDial(t, b)
 	fetch := func(session, epoch int32, offsets map[int32]int64) *kmsg.FetchResponse {
-		req := sessionFetch(topic, id, session, epoch, offsets)
+		req := protoSessionFetch(topic, id, session, epoch, offsets)
 		req.MaxBytes = 1 // one partition's first batch, as KIP-74 allows
 		return c.roundTrip(req, 12).(*kmsg.FetchResponse)
 	}
@@ -221,33 +189,33 @@ func TestFetchSessionSlots(t *testing.T) {
 		s.mu.Unlock()
 	}
 
-	two := fetch(sessionFetch(topic, id, 0, 0, map[int32]int64{0: 0, 1: 0})).SessionID
+	two := fetch(protoSessionFetch(topic, id, 0, 0, map[int32]int64{0: 0, 1: 0})).SessionID
 	if two == 0 {
 		t.Fatal("no session made while a slot was free")
 	}
-	if got := fetch(sessionFetch(topic, id, 0, 0, map[int32]int64{0: 0, 1: 0, 2: 0})).SessionID; got != 0 {
+	if got := fetch(protoSessionFetch(topic, id, 0, 0, map[int32]int64{0: 0, 1: 0, 2: 0})).SessionID; got != 0 {
 		t.Fatalf("a larger session (%d) took the slot of one made just now", got)
 	}
 	age(two, 3*time.Minute, 0)
-	if got := fetch(sessionFetch(topic, id, 0, 0, map[int32]int64{0: 0})).SessionID; got != 0 {
+	if got := fetch(protoSessionFetch(topic, id, 0, 0, map[int32]int64{0: 0})).SessionID; got != 0 {
 		t.Fatalf("a smaller session (%d) took the slot of one in use", got)
 	}
-	if fetch(sessionFetch(topic, id, two, 1, nil)).ErrorCode != 0 {
+	if fetch(protoSessionFetch(topic, id, two, 1, nil)).ErrorCode != 0 {
 		t.Fatal("the two-partition session was lost")
 	}
-	three := fetch(sessionFetch(topic, id, 0, 0, map[int32]int64{0: 0, 1: 0, 2: 0})).SessionID
+	three := fetch(protoSessionFetch(topic, id, 0, 0, map[int32]int64{0: 0, 1: 0, 2: 0})).SessionID
 	if three == 0 {
 		t.Fatal("a larger session did not take the slot of one made three minutes ago")
 	}
-	protoErr(t, "the evicted session", fetch(sessionFetch(topic, id, two, 2, nil)).ErrorCode, kerr.FetchSessionIDNotFound)
+	protoErr(t, "the evicted session", fetch(protoSessionFetch(topic, id, two, 2, nil)).ErrorCode, kerr.FetchSessionIDNotFound)
 	age(three, 0, 3*time.Minute)
-	if fetch(sessionFetch(topic, id, 0, 0, map[int32]int64{0: 0})).SessionID == 0 {
+	if fetch(protoSessionFetch(topic, id, 0, 0, map[int32]int64{0: 0})).SessionID == 0 {
 		t.Fatal("a new session did not take the slot of one unused for three minutes")
 	}
 
 	off := protoBroker(t, map[string]string{"max.incremental.fetch.session.cache.slots": "0"})
 	id = protoCreateTopic(t, off, topic, 1, nil)
-	if got := protoDial(t, off).roundTrip(sessionFetch(topic, id, 0, 0, map[int32]int64{0: 0}), 12).(*kmsg.FetchResponse); got.SessionID != 0 || got.ErrorCode != 0 {
+	if got := protoDial(t, off).roundTrip(protoSessionFetch(topic, id, 0, 0, map[int32]int64{0: 0}), 12).(*kmsg.FetchResponse); got.SessionID != 0 || got.ErrorCode != 0 {
 		t.Fatalf("with no slots: session %d, %v", got.SessionID, kerr.ErrorForCode(got.ErrorCode))
 	}
 }
@@ -267,28 +235,28 @@ func TestFetchSessionsHoldBoundedPartitions(t *testing.T) {
 		return m
 	}
 	fetch := func(req *kmsg.FetchRequest) *kmsg.FetchResponse { return c.roundTrip(req, 12).(*kmsg.FetchResponse) }
-	first := fetch(sessionFetch("no-such-topic", [16]byte{}, 0, 0, madeUp(4)))
+	first := fetch(protoSessionFetch("no-such-topic", [16]byte{}, 0, 0, madeUp(4)))
 	if first.SessionID == 0 {
 		t.Fatal("no session for 4 partitions with room for 5")
 	}
 	if got := answeredPartitions(first); len(got) != 4 || got[0] != "0=-1!UNKNOWN_TOPIC_OR_PARTITION: This server does not host this topic-partition." {
 		t.Fatalf("made-up partitions answered %q", got)
 	}
-	if got := fetch(sessionFetch("other", [16]byte{}, 0, 0, madeUp(2))).SessionID; got != 0 {
+	if got := fetch(protoSessionFetch("other", [16]byte{}, 0, 0, madeUp(2))).SessionID; got != 0 {
 		t.Fatalf("a session (%d) made past the bound", got)
 	}
-	protoErr(t, "an incremental fetch growing past the bound", fetch(sessionFetch("other", [16]byte{}, first.SessionID, 1, madeUp(2))).ErrorCode, kerr.FetchSessionIDNotFound)
+	protoErr(t, "an incremental fetch growing past the bound", fetch(protoSessionFetch("other", [16]byte{}, first.SessionID, 1, madeUp(2))).ErrorCode, kerr.FetchSessionIDNotFound)
 	if n := b.fetchSessions.cached.Load(); n != 0 {
 		t.Fatalf("%d partitions still counted once the only session ended", n)
 	}
-	full := fetch(sessionFetch("other", [16]byte{}, 0, 0, madeUp(5))).SessionID
+	full := fetch(protoSessionFetch("other", [16]byte{}, 0, 0, madeUp(5))).SessionID
 	if full == 0 {
 		t.Fatal("no session for 5 partitions once the room was freed")
 	}
 	// A client that fills the room and goes away holds it for two minutes.
 	fs := b.fetchSessions.byID[full]
 	fs.lastUsed = fs.lastUsed.Add(-3 * time.Minute)
-	if fetch(sessionFetch("other", [16]byte{}, 0, 0, madeUp(2))).SessionID == 0 {
+	if fetch(protoSessionFetch("other", [16]byte{}, 0, 0, madeUp(2))).SessionID == 0 {
 		t.Fatal("the room of a session unused for three minutes was not given to a new one")
 	}
 }
@@ -303,12 +271,12 @@ func TestFetchSessionMetrics(t *testing.T) {
 	t.Cleanup(func() { b.Close() })
 	id := protoCreateTopic(t, b, "measured", 2, nil)
 	c := protoDial(t, b)
-	session := c.roundTrip(sessionFetch("measured", id, 0, 0, map[int32]int64{0: 0, 1: 0}), 12).(*kmsg.FetchResponse).SessionID
-	if s, p := metricValue(t, reg, "creek_broker_fetch_sessions"), metricValue(t, reg, "creek_broker_fetch_session_partitions"); s != 1 || p != 2 {
+	session := c.roundTrip(protoSessionFetch("measured", id, 0, 0, map[int32]int64{0: 0, 1: 0}), 12).(*kmsg.FetchResponse).SessionID
+	if s, p := protoMetric(t, reg, "creek_broker_fetch_sessions"), protoMetric(t, reg, "creek_broker_fetch_session_partitions"); s != 1 || p != 2 {
 		t.Fatalf("with one session of two partitions: %v sessions, %v partitions", s, p)
 	}
-	c.roundTrip(sessionFetch("measured", id, session, -1, map[int32]int64{0: 0}), 12)
-	if s, p := metricValue(t, reg, "creek_broker_fetch_sessions"), metricValue(t, reg, "creek_broker_fetch_session_partitions"); s != 0 || p != 0 {
+	c.roundTrip(protoSessionFetch("measured", id, session, -1, map[int32]int64{0: 0}), 12)
+	if s, p := protoMetric(t, reg, "creek_broker_fetch_sessions"), protoMetric(t, reg, "creek_broker_fetch_session_partitions"); s != 0 || p != 0 {
 		t.Fatalf("once the session is closed: %v sessions, %v partitions", s, p)
 	}
 
@@ -328,10 +296,10 @@ func TestFetchSessionMetrics(t *testing.T) {
 			produceTo(t, producer, "measured", 1, 10) // found by an incremental fetch
 		}
 	}
-	if s := metricValue(t, reg, "creek_broker_fetch_sessions"); s != 1 {
+	if s := protoMetric(t, reg, "creek_broker_fetch_sessions"); s != 1 {
 		t.Fatalf("%v sessions while franz-go consumes, want 1", s)
 	}
-	if made, incremental := metricValue(t, reg, "creek_broker_fetch_sessions_made_total"), metricValue(t, reg, "creek_broker_incremental_fetches_total"); made != 2 || incremental < 1 {
+	if made, incremental := protoMetric(t, reg, "creek_broker_fetch_sessions_made_total"), protoMetric(t, reg, "creek_broker_incremental_fetches_total"); made != 2 || incremental < 1 {
 		t.Fatalf("sessions made %v (want 2: ours and franz-go's), incremental fetches %v", made, incremental)
 	}
 }
@@ -369,7 +337,7 @@ func TestFetchSessionsUnderConcurrentAbuse(t *testing.T) {
 				if rng.IntN(3) == 0 {
 					forget = []int32{int32(rng.IntN(6))}
 				}
-				req := sessionFetch("abused", id, session, epoch, offsets, forget...)
+				req := protoSessionFetch("abused", id, session, epoch, offsets, forget...)
 				req.MaxWaitMillis = 0
 				resp := c.roundTrip(req, 12).(*kmsg.FetchResponse)
 				if resp.SessionID != 0 {
@@ -422,7 +390,7 @@ func TestFetchSessionChecksReadOnEveryFetch(t *testing.T) {
 	}
 	defer nc.Close()
 	c := &protoConn{t: t, nc: nc, r: bufio.NewReader(nc), fmt: kmsg.NewRequestFormatter(kmsg.FormatterClientID("reader"))}
-	full := c.roundTrip(sessionFetch("watched", [16]byte{}, 0, 0, map[int32]int64{0: 0}), 12).(*kmsg.FetchResponse)
+	full := c.roundTrip(protoSessionFetch("watched", [16]byte{}, 0, 0, map[int32]int64{0: 0}), 12).(*kmsg.FetchResponse)
 	if got := answeredPartitions(full); !slices.Equal(got, []string{"0=1+records"}) || full.SessionID == 0 {
 		t.Fatalf("the allowed full fetch answered %q in session %d", got, full.SessionID)
 	}
@@ -430,7 +398,7 @@ func TestFetchSessionChecksReadOnEveryFetch(t *testing.T) {
 	if err != nil || deleted[0].Err != nil || len(deleted[0].Deleted) != 1 {
 		t.Fatalf("delete the ACL: %v %+v", err, deleted)
 	}
-	resp := c.roundTrip(sessionFetch("watched", [16]byte{}, full.SessionID, 1, nil), 12).(*kmsg.FetchResponse)
+	resp := c.roundTrip(protoSessionFetch("watched", [16]byte{}, full.SessionID, 1, nil), 12).(*kmsg.FetchResponse)
 	if got := answeredPartitions(resp); len(got) != 1 || !strings.Contains(got[0], "TOPIC_AUTHORIZATION_FAILED") {
 		t.Fatalf("the session's fetch after the ACL was deleted answered %q", got)
 	}
@@ -445,16 +413,16 @@ func TestFetchSessionAnswersATopicOnce(t *testing.T) {
 	protoCreateTopic(t, b, "b", 1, nil)
 	cl := protoClient(t, b, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	c := protoDial(t, b)
-	req := sessionFetch("a", [16]byte{}, 0, 0, map[int32]int64{0: 0, 1: 0})
-	req.Topics = append(req.Topics, sessionFetch("b", [16]byte{}, 0, 0, map[int32]int64{0: 0}).Topics...)
+	req := protoSessionFetch("a", [16]byte{}, 0, 0, map[int32]int64{0: 0, 1: 0})
+	req.Topics = append(req.Topics, protoSessionFetch("b", [16]byte{}, 0, 0, map[int32]int64{0: 0}).Topics...)
 	full := c.roundTrip(req, 12).(*kmsg.FetchResponse)
 	produceTo(t, cl, "a", 0, 1)
 	// a/0 returns its record and goes to the back: a/1, b/0, a/0.
-	if got := answeredPartitions(c.roundTrip(sessionFetch("a", [16]byte{}, full.SessionID, 1, nil), 12).(*kmsg.FetchResponse)); !slices.Equal(got, []string{"0=1+records"}) {
+	if got := answeredPartitions(c.roundTrip(protoSessionFetch("a", [16]byte{}, full.SessionID, 1, nil), 12).(*kmsg.FetchResponse)); !slices.Equal(got, []string{"0=1+records"}) {
 		t.Fatalf("first incremental fetch answered %q", got)
 	}
 	produceTo(t, cl, "a", 1, 1)
-	resp := c.roundTrip(sessionFetch("a", [16]byte{}, full.SessionID, 2, map[int32]int64{0: 0}), 12).(*kmsg.FetchResponse)
+	resp := c.roundTrip(protoSessionFetch("a", [16]byte{}, full.SessionID, 2, map[int32]int64{0: 0}), 12).(*kmsg.FetchResponse)
 	if len(resp.Topics) != 1 || resp.Topics[0].Topic != "a" || !slices.Equal(answeredPartitions(resp), []string{"1=1+records", "0=1+records"}) {
 		t.Fatalf("answer of a/1 and a/0 around a quiet b/0: %d topics, %q", len(resp.Topics), answeredPartitions(resp))
 	}
@@ -467,7 +435,7 @@ func TestLongPollListsAbortedTransactionsOnce(t *testing.T) {
 	id := protoCreateTopic(t, b, "aborts", 1, nil)
 	produceTxn(t, txnProducer(t, b, "aborter", kgo.RecordPartitioner(kgo.ManualPartitioner())), "aborts", false, "gone")
 	produceTo(t, protoClient(t, b, kgo.RecordPartitioner(kgo.ManualPartitioner())), "aborts", 0, 1)
-	req := sessionFetch("aborts", id, 0, -1, map[int32]int64{0: 0})
+	req := protoSessionFetch("aborts", id, 0, -1, map[int32]int64{0: 0})
 	req.IsolationLevel, req.MinBytes, req.MaxWaitMillis = 1, 1<<20, 100
 	resp := protoDial(t, b).roundTrip(req, 12).(*kmsg.FetchResponse)
 	if got := resp.Topics[0].Partitions[0].AbortedTransactions; len(got) != 1 {

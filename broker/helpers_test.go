@@ -14,6 +14,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -359,19 +360,37 @@ func protoProduceRaw(t *testing.T, c *protoConn, version, acks int16, topic stri
 	return resp.Topics[0].Partitions[0]
 }
 
-// protoFetchReq is a one-partition fetch request; callers adjust it.
-func protoFetchReq(topic string, id [16]byte, partition int32, offset int64) *kmsg.FetchRequest {
+// protoSessionFetch is a fetch of a session (or none: 0 and epoch -1): the partitions given (partition →
+// fetch offset), and those to forget.
+func protoSessionFetch(topic string, id [16]byte, session, epoch int32, offsets map[int32]int64, forget ...int32) *kmsg.FetchRequest {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
-	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 0, 1, 50<<20
-	req.SessionEpoch = -1
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic, rt.TopicID = topic, id
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = partition, offset, 10<<20
-	rp.CurrentLeaderEpoch, rp.LastFetchedEpoch, rp.LogStartOffset = -1, -1, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 10, 1, 50<<20
+	req.SessionID, req.SessionEpoch = session, epoch
+	if len(offsets) > 0 {
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = topic, id
+		for _, p := range slices.Sorted(maps.Keys(offsets)) {
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = p, offsets[p], 10<<20
+			rp.CurrentLeaderEpoch, rp.LastFetchedEpoch, rp.LogStartOffset = -1, -1, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	if len(forget) > 0 {
+		ft := kmsg.NewFetchRequestForgottenTopic()
+		ft.Topic, ft.TopicID, ft.Partitions = topic, id, forget
+		req.ForgottenTopics = append(req.ForgottenTopics, ft)
+	}
+	return req
+}
+
+// protoFetchReq is a one-partition fetch request without a session that
+// does not wait; callers adjust it.
+func protoFetchReq(topic string, id [16]byte, partition int32, offset int64) *kmsg.FetchRequest {
+	req := protoSessionFetch(topic, id, 0, -1, map[int32]int64{partition: offset})
+	req.MaxWaitMillis = 0
 	return req
 }
 
@@ -489,8 +508,8 @@ func (r *recordTally) counts() map[string]int {
 	return maps.Clone(r.n)
 }
 
-// metricValue is the value of the gauge or counter (without labels) name.
-func metricValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
+// protoMetric is the value of the gauge or counter (without labels) name.
+func protoMetric(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {

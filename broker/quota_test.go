@@ -147,7 +147,7 @@ func TestFetchQuotaInASession(t *testing.T) {
 	setQuota(t, b, "proto-test", "consumer_byte_rate", 10000)
 	c := protoDial(t, b)
 	fetch := func(session, epoch int32, offsets map[int32]int64) *kmsg.FetchResponse {
-		return c.roundTrip(sessionFetch("squota", id, session, epoch, offsets), 12).(*kmsg.FetchResponse)
+		return c.roundTrip(protoSessionFetch("squota", id, session, epoch, offsets), 12).(*kmsg.FetchResponse)
 	}
 	session := fetch(0, 0, map[int32]int64{0: 0}).SessionID
 	epoch := int32(1)

@@ -90,7 +90,7 @@ func TestQueuedRequestBytesHoldsBackOtherRequests(t *testing.T) {
 				t.Fatal(err)
 			}
 			protoWait(t, "the half-sent request to be counted", func() bool {
-				return metricValue(t, reg, "creek_broker_queued_request_bytes") >= float64(len(frame)-4)
+				return protoMetric(t, reg, "creek_broker_queued_request_bytes") >= float64(len(frame)-4)
 			})
 
 			bystander := protoDial(t, b)
@@ -119,7 +119,7 @@ func TestQueuedRequestBytesHoldsBackOtherRequests(t *testing.T) {
 					t.Fatalf("metadata answer after the wait has %d brokers", len(resp.Brokers))
 				}
 			}
-			if got := metricValue(t, reg, "creek_broker_queued_request_bytes"); got != 0 {
+			if got := protoMetric(t, reg, "creek_broker_queued_request_bytes"); got != 0 {
 				t.Fatalf("%v request bytes still taken after every request was answered", got)
 			}
 		})
