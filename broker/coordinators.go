@@ -44,7 +44,9 @@ func startCoordinators(values *config.BrokerValues, cl *cluster.Cluster, logger 
 		}
 		return ms("consumer.session.timeout.ms"), ms("consumer.heartbeat.interval.ms")
 	}
-	groups, err := group.New(gcfg, cl.GroupStore(), topicDirectory{cl}, logger)
+	configureInternalTopics(cl, logger)
+	fsync, _ := config.ParseFsync(values.String("fsync"))
+	groups, err := group.New(gcfg, newOffsetsTopicStore(cl, fsync), topicDirectory{cl}, logger)
 	if err != nil {
 		return nil, err
 	}

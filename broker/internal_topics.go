@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -13,10 +14,11 @@ import (
 // state in them and creates each the first time a client looks for a
 // coordinator; clients see them in Metadata (is_internal), and regex
 // subscriptions skip them. creek keeps that state in its metadata store,
-// so its internal topics exist to be listed and read as Kafka's are, and
-// hold no records. Clients cannot produce to them; deleting one (which
-// Kafka allows too) loses nothing, and the next look for a coordinator
-// makes it again.
+// and also writes group changes to __consumer_offsets as Kafka does
+// (offsets_topic.go), for the tools that read them there;
+// __transaction_state holds no records. Clients cannot produce to them;
+// deleting one (which Kafka allows too) loses no state, and the next look
+// for a coordinator or commit makes it again.
 const (
 	offsetsTopic     = "__consumer_offsets"
 	transactionTopic = "__transaction_state"
@@ -40,14 +42,59 @@ func errInternalTopic(name string) error {
 	return fmt.Errorf("%w: %s is an internal topic", kerr.InvalidTopicException, name)
 }
 
+// internalTopicConfigs are the configs Kafka gives each internal topic:
+// committed offsets are compacted, keeping each partition's last commit.
+var internalTopicConfigs = map[string]map[string]string{
+	offsetsTopic:     {"cleanup.policy": "compact", "compression.type": "producer", "segment.bytes": "104857600"},
+	transactionTopic: {"cleanup.policy": "compact", "compression.type": "uncompressed", "segment.bytes": "104857600"},
+}
+
 // ensureInternalTopic creates an internal topic if it does not exist yet,
 // as Kafka does when a coordinator is first looked for.
 func (b *Broker) ensureInternalTopic(name string) {
-	if _, ok := b.cluster.Topic(name); ok {
-		return
-	}
-	partitions := int32(b.cluster.Broker().Int64(internalTopics[name]))
-	if _, err := b.cluster.CreateTopic(name, partitions, -1, nil, false); err != nil && !errors.Is(err, cluster.ErrTopicExists) {
+	if _, err := ensureInternalTopic(b.cluster, name); err != nil {
 		b.logger.Warn("could not create internal topic", "topic", name, "err", err)
+	}
+}
+
+func ensureInternalTopic(cl *cluster.Cluster, name string) (*cluster.Topic, error) {
+	if t, ok := cl.Topic(name); ok {
+		return t, nil
+	}
+	partitions := int32(cl.Broker().Int64(internalTopics[name]))
+	t, err := cl.CreateTopic(name, partitions, -1, internalTopicConfigs[name], false)
+	if errors.Is(err, cluster.ErrTopicExists) {
+		if t, ok := cl.Topic(name); ok {
+			return t, nil
+		}
+	}
+	return t, err
+}
+
+// configureInternalTopics gives internal topics made by an older creek,
+// which had no configs, Kafka's (now that __consumer_offsets holds
+// commits, it must be compacted). A topic whose cleanup.policy was set is
+// left as it is; other overrides are kept.
+func configureInternalTopics(cl *cluster.Cluster, logger *slog.Logger) {
+	for name, configs := range internalTopicConfigs {
+		t, ok := cl.Topic(name)
+		if !ok {
+			continue
+		}
+		set := t.Configs()
+		if _, ok := set["cleanup.policy"]; ok {
+			continue
+		}
+		if set == nil {
+			set = map[string]string{}
+		}
+		for k, v := range configs {
+			if _, ok := set[k]; !ok {
+				set[k] = v
+			}
+		}
+		if err := cl.SetTopicConfigs(name, set, false); err != nil {
+			logger.Warn("could not give an internal topic Kafka's configs", "topic", name, "err", err)
+		}
 	}
 }

@@ -130,7 +130,7 @@ func (s groupStore) DeleteOffsets(name string, offsets []group.TopicPartition) e
 	})
 }
 
-func (s groupStore) DeleteGroup(name string) error {
+func (s groupStore) DeleteGroup(name string, _ []group.TopicPartition) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		root := tx.Bucket(bucketGroups)
 		if root == nil || root.Bucket(groupBucket(name)) == nil {

@@ -50,6 +50,7 @@ type group struct {
 	pending      map[string]time.Time // member ids handed out with MEMBER_ID_REQUIRED -> expiry
 	offsets      map[topicPartition]committed
 	emptySince   time.Time
+	rebalancedAt time.Time // when the last rebalance's join phase ended
 
 	cg *consumerGroup // set for a KIP-848 group (type "consumer"), nil for a classic group
 

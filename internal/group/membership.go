@@ -97,6 +97,7 @@ func (c *Coordinator) Join(cl Client, req *kmsg.JoinGroupRequest) (resp *kmsg.Jo
 	if c.closed {
 		return fail(kerr.NotCoordinator)
 	}
+	created := c.groups[req.Group] == nil
 	g := c.groupFor(req.Group, true)
 	if g.cg != nil {
 		if len(g.cg.members) > 0 {
@@ -107,6 +108,9 @@ func (c *Coordinator) Join(cl Client, req *kmsg.JoinGroupRequest) (resp *kmsg.Jo
 	if !g.acceptsProtocols(req) {
 		c.forgetIfUnused(g)
 		return fail(kerr.InconsistentGroupProtocol)
+	}
+	if created {
+		g.persistMembership()
 	}
 
 	if req.MemberID == "" {
@@ -426,6 +430,7 @@ func (g *group) completeJoin() {
 	}
 	g.state = stateCompletingRebalance
 	now := g.c.now()
+	g.rebalancedAt = now
 	for _, m := range g.members {
 		if m.join != nil {
 			// As Kafka: the session restarts with the answer, however
@@ -459,7 +464,7 @@ func (g *group) becomeEmpty() {
 	g.protocol, g.leader = "", ""
 	g.emptySince = g.c.now()
 	g.stopTimers()
-	g.persistMeta()
+	g.persistMembership()
 }
 
 // chooseProtocol picks the protocol every member supports that most
@@ -646,7 +651,7 @@ func (g *group) completeSync(assignments []kmsg.SyncGroupRequestGroupAssignment)
 			m.sync = nil
 		}
 	}
-	g.persistMeta()
+	g.persistMembership()
 }
 
 // emptyConsumerAssignment is a "consumer" protocol assignment of nothing,

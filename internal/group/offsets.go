@@ -1,8 +1,10 @@
 package group
 
 import (
+	"cmp"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -151,6 +153,19 @@ func (g *group) canCommit(req *kmsg.OffsetCommitRequest) *kerr.Error {
 	return nil
 }
 
+// offsetPartitions names the partitions the group has offsets for, in
+// order.
+func (g *group) offsetPartitions() []TopicPartition {
+	tps := make([]TopicPartition, 0, len(g.offsets))
+	for tp := range g.offsets {
+		tps = append(tps, TopicPartition{tp.topic, tp.partition})
+	}
+	slices.SortFunc(tps, func(a, b TopicPartition) int {
+		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	return tps
+}
+
 func (g *group) stored() StoredGroup {
 	sg := StoredGroup{Name: g.name, ProtocolType: g.protocolType, EmptySince: g.emptySince}
 	if g.cg != nil {
@@ -162,10 +177,53 @@ func (g *group) stored() StoredGroup {
 // persistMeta writes the group's metadata (protocol type, when it became
 // empty) without offsets. Failures are logged: the metadata only tunes
 // offset retention.
-func (g *group) persistMeta() {
-	if err := g.c.store.SaveGroup(g.stored()); err != nil {
+func (g *group) persistMeta() { g.save(g.stored()) }
+
+// persistMembership writes the group's metadata with its membership, after
+// a classic group was created by a join, completed a rebalance or became
+// empty (where Kafka logs its group metadata record).
+func (g *group) persistMembership() {
+	sg := g.stored()
+	sg.Membership = g.membership()
+	g.save(sg)
+}
+
+func (g *group) save(sg StoredGroup) {
+	if err := g.c.store.SaveGroup(sg); err != nil {
 		g.c.logger.Warn("could not persist group metadata", "group", g.name, "err", err)
 	}
+}
+
+// membership is the classic group's state as Kafka's group metadata
+// record holds it: members (by id) with the subscription of the chosen
+// protocol and their assignment, none while the group is empty.
+func (g *group) membership() *kmsg.GroupMetadataValue {
+	v := kmsg.NewGroupMetadataValue()
+	v.Version = 3
+	v.ProtocolType, v.Generation = g.protocolType, g.generation
+	v.CurrentStateTimestamp = g.emptySince.UnixMilli()
+	if g.state == stateEmpty {
+		v.Members = []kmsg.GroupMetadataValueMember{}
+		return &v
+	}
+	v.CurrentStateTimestamp = g.rebalancedAt.UnixMilli()
+	protocol, leader := g.protocol, g.leader
+	v.Protocol, v.Leader = &protocol, &leader
+	for _, id := range slices.Sorted(maps.Keys(g.members)) {
+		m := g.members[id]
+		vm := kmsg.NewGroupMetadataValueMember()
+		vm.MemberID, vm.InstanceID, vm.ClientID, vm.ClientHost = m.id, m.instanceID, m.clientID, m.clientHost
+		vm.RebalanceTimeoutMillis = int32(m.rebalanceTimeout.Milliseconds())
+		vm.SessionTimeoutMillis = int32(m.sessionTimeout.Milliseconds())
+		for _, p := range m.protocols {
+			if p.Name == g.protocol {
+				vm.Subscription = p.Metadata
+			}
+		}
+		vm.Assignment = m.assignment
+		v.Members = append(v.Members, vm)
+	}
+	return &v
 }
 
 // ---- OffsetFetch ----
@@ -347,19 +405,20 @@ func (c *Coordinator) ExpireOffsets() {
 			continue
 		}
 		var gone []TopicPartition
-		for tp, o := range g.offsets {
+		for _, tp := range g.offsetPartitions() {
+			o := g.offsets[topicPartition{tp.Topic, tp.Partition}]
 			since := o.at
 			if g.protocolType != "" && g.emptySince.After(since) {
 				since = g.emptySince
 			}
 			if now.Sub(since) > c.cfg.OffsetsRetention {
-				delete(g.offsets, tp)
-				gone = append(gone, TopicPartition{tp.topic, tp.partition})
+				delete(g.offsets, topicPartition{tp.Topic, tp.Partition})
+				gone = append(gone, tp)
 			}
 		}
 		if len(g.offsets) == 0 {
 			delete(c.groups, g.name)
-			if err := c.store.DeleteGroup(g.name); err != nil {
+			if err := c.store.DeleteGroup(g.name, gone); err != nil {
 				c.logger.Warn("could not delete expired group", "group", g.name, "err", err)
 			}
 			c.logger.Info("group expired", "group", g.name)
@@ -381,10 +440,10 @@ func (c *Coordinator) ForgetTopic(topic string) {
 	defer c.mu.Unlock()
 	for _, g := range c.sortedGroups() {
 		var gone []TopicPartition
-		for tp := range g.offsets {
-			if tp.topic == topic {
-				delete(g.offsets, tp)
-				gone = append(gone, TopicPartition{tp.topic, tp.partition})
+		for _, tp := range g.offsetPartitions() {
+			if tp.Topic == topic {
+				delete(g.offsets, topicPartition{tp.Topic, tp.Partition})
+				gone = append(gone, tp)
 			}
 		}
 		if len(gone) > 0 {

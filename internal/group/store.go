@@ -1,6 +1,10 @@
 package group
 
-import "time"
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
 
 // Store persists what must survive a restart: committed offsets and the
 // little group metadata offset retention needs. Members and assignments are
@@ -12,8 +16,9 @@ type Store interface {
 	SaveGroup(g StoredGroup) error
 	// DeleteOffsets removes some offsets of a group.
 	DeleteOffsets(group string, offsets []TopicPartition) error
-	// DeleteGroup removes a group and all its offsets.
-	DeleteGroup(group string) error
+	// DeleteGroup removes a group and all its offsets; offsets names them
+	// (a store that keeps a log of commits writes a tombstone for each).
+	DeleteGroup(group string, offsets []TopicPartition) error
 }
 
 // StoredGroup is a group as persisted.
@@ -23,6 +28,13 @@ type StoredGroup struct {
 	Type         string         `json:"type,omitempty"` // "consumer" for a KIP-848 group, "" for classic
 	EmptySince   time.Time      `json:"empty_since,omitempty"`
 	Offsets      []StoredOffset `json:"-"`
+
+	// Membership is a classic group's generation and members, as Kafka's
+	// group metadata record (value v3) holds them, in a save made when the
+	// group was created by a join, completed a rebalance or became empty;
+	// nil otherwise. The metadata store does not keep it (members rejoin
+	// after a restart); a store that logs changes as Kafka does writes it.
+	Membership *kmsg.GroupMetadataValue `json:"-"`
 }
 
 // TopicPartition names a partition.
@@ -59,4 +71,4 @@ func (MemoryStore) SaveGroup(StoredGroup) error { return nil }
 func (MemoryStore) DeleteOffsets(string, []TopicPartition) error { return nil }
 
 // DeleteGroup does nothing.
-func (MemoryStore) DeleteGroup(string) error { return nil }
+func (MemoryStore) DeleteGroup(string, []TopicPartition) error { return nil }

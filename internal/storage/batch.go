@@ -44,6 +44,38 @@ var (
 	ErrClosed             = errors.New("partition log is closed")
 )
 
+// NewBatch encodes records written at nowMs as one record batch without a
+// producer, as a client's produce request carries it: Append gives it its
+// offsets. Each record's offset delta and length are set here.
+func NewBatch(records []kmsg.Record, nowMs int64) []byte {
+	var body []byte
+	for i := range records {
+		r := &records[i]
+		r.OffsetDelta, r.Length = int32(i), 0
+		r.Length = int32(len(r.AppendTo(nil)) - 1) // everything after the (now one-byte) length
+		body = r.AppendTo(body)
+	}
+	return sealBatch(kmsg.RecordBatch{
+		Magic:           2,
+		LastOffsetDelta: int32(len(records) - 1),
+		FirstTimestamp:  nowMs,
+		MaxTimestamp:    nowMs,
+		ProducerID:      -1,
+		ProducerEpoch:   -1,
+		FirstSequence:   -1,
+		NumRecords:      int32(len(records)),
+		Records:         body,
+	})
+}
+
+// sealBatch encodes a batch the broker writes, with its length and CRC.
+func sealBatch(rb kmsg.RecordBatch) []byte {
+	b := rb.AppendTo(nil)
+	binary.BigEndian.PutUint32(b[8:12], uint32(len(b)-batchLengthEnd))
+	binary.BigEndian.PutUint32(b[posCRC:], crc32.Checksum(b[posAttributes:], castagnoli))
+	return b
+}
+
 // batchLen returns the total size of the batch starting at b, or -1 when b
 // is too short to hold the length field.
 func batchLen(b []byte) int {

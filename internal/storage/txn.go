@@ -1,11 +1,9 @@
 package storage
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"math"
 	"os"
 	"path/filepath"
@@ -67,7 +65,7 @@ func markerBatch(producerID int64, epoch int16, commit bool, coordinatorEpoch in
 	value.CoordinatorEpoch = coordinatorEpoch
 	rec := kmsg.Record{Key: key.AppendTo(nil), Value: value.AppendTo(nil)}
 	rec.Length = int32(len(rec.AppendTo(nil)) - 1) // everything after the one-byte varint length
-	rb := kmsg.RecordBatch{
+	return sealBatch(kmsg.RecordBatch{
 		Magic:          2,
 		Attributes:     attrControl | attrTransactional,
 		FirstTimestamp: nowMs,
@@ -77,11 +75,7 @@ func markerBatch(producerID int64, epoch int16, commit bool, coordinatorEpoch in
 		FirstSequence:  -1,
 		NumRecords:     1,
 		Records:        rec.AppendTo(nil),
-	}
-	b := rb.AppendTo(nil)
-	binary.BigEndian.PutUint32(b[8:12], uint32(len(b)-batchLengthEnd))
-	binary.BigEndian.PutUint32(b[posCRC:], crc32.Checksum(b[posAttributes:], castagnoli))
-	return b
+	})
 }
 
 // markerCommits reads whether a control batch is a COMMIT (true) or an

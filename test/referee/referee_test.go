@@ -54,7 +54,7 @@ func run(m *testing.M) int {
 	creekMetrics = prometheus.NewRegistry()
 	b, err := broker.Start(context.Background(), broker.Config{
 		Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "creek"), Metrics: creekMetrics,
-		Settings: map[string]string{"group.initial.rebalance.delay.ms": "0"},
+		Settings: map[string]string{"group.initial.rebalance.delay.ms": "0", "offsets.topic.num.partitions": "50"}, // Kafka's count, to compare where groups go
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "referee: start creek:", err)

@@ -1,0 +1,162 @@
+package broker
+
+import (
+	"fmt"
+	"time"
+	"unicode/utf16"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/creek-pipeline/creek/internal/cluster"
+	"github.com/creek-pipeline/creek/internal/config"
+	"github.com/creek-pipeline/creek/internal/group"
+	"github.com/creek-pipeline/creek/internal/storage"
+)
+
+// The group coordinator's commits are written to __consumer_offsets as
+// Kafka writes them, so that tools which read committed offsets from that
+// topic (Burrow, Kafka's OffsetsMessageFormatter) find them: one record per
+// committed partition, keyed by OffsetCommitKey v1 (group, topic,
+// partition) with an OffsetCommitValue v4, and tombstones for offsets and
+// groups that are deleted or expire. The metadata store stays what the
+// coordinator loads from; a commit is acknowledged once both hold it.
+
+// offsetsTopicStore is the group coordinator's store: the metadata store,
+// with every change also written to __consumer_offsets.
+type offsetsTopicStore struct {
+	group.Store
+	cluster *cluster.Cluster
+	sync    bool // fsync each write, as an acks=all produce is
+}
+
+func newOffsetsTopicStore(cl *cluster.Cluster, fsync config.FsyncPolicy) offsetsTopicStore {
+	return offsetsTopicStore{Store: cl.GroupStore(), cluster: cl, sync: fsync.Mode == "always" || fsync.Mode == "acks"}
+}
+
+// SaveGroup writes a commit's records, or a classic group's new
+// membership, then saves the group.
+func (s offsetsTopicStore) SaveGroup(g group.StoredGroup) error {
+	records := make([]kmsg.Record, 0, len(g.Offsets)+1)
+	if g.Membership != nil {
+		records = append(records, groupRecord(g.Name, g.Membership))
+	}
+	for _, o := range g.Offsets {
+		records = append(records, s.commitRecord(g.Name, o))
+	}
+	if err := s.write(g.Name, records); err != nil {
+		return err
+	}
+	return s.Store.SaveGroup(g)
+}
+
+// DeleteOffsets writes a tombstone for each offset, then deletes them.
+func (s offsetsTopicStore) DeleteOffsets(name string, offsets []group.TopicPartition) error {
+	if err := s.write(name, offsetTombstones(name, offsets)); err != nil {
+		return err
+	}
+	return s.Store.DeleteOffsets(name, offsets)
+}
+
+// DeleteGroup writes a tombstone for each offset and one for the group's
+// metadata, as Kafka does, then deletes the group.
+func (s offsetsTopicStore) DeleteGroup(name string, offsets []group.TopicPartition) error {
+	records := append(offsetTombstones(name, offsets), groupRecord(name, nil))
+	if err := s.write(name, records); err != nil {
+		return err
+	}
+	return s.Store.DeleteGroup(name, offsets)
+}
+
+// groupRecord is a group metadata record (key v2), a tombstone when
+// membership is nil.
+func groupRecord(groupName string, membership *kmsg.GroupMetadataValue) kmsg.Record {
+	key := kmsg.NewGroupMetadataKey()
+	key.Version, key.Group = 2, groupName
+	r := kmsg.Record{Key: key.AppendTo(nil)}
+	if membership != nil {
+		r.Value = membership.AppendTo(nil)
+	}
+	return r
+}
+
+func (s offsetsTopicStore) commitRecord(groupName string, o group.StoredOffset) kmsg.Record {
+	key := kmsg.NewOffsetCommitKey()
+	key.Version, key.Group, key.Topic, key.Partition = 1, groupName, o.Topic, o.Partition
+	value := kmsg.NewOffsetCommitValue()
+	value.Version = 4
+	value.Offset, value.LeaderEpoch, value.Metadata = o.Offset, o.LeaderEpoch, o.Metadata
+	value.CommitTimestamp = o.CommitTime.UnixMilli()
+	if t, ok := s.cluster.Topic(o.Topic); ok {
+		value.TopicID = t.ID()
+	}
+	return kmsg.Record{Key: key.AppendTo(nil), Value: value.AppendTo(nil)}
+}
+
+func offsetTombstones(groupName string, offsets []group.TopicPartition) []kmsg.Record {
+	records := make([]kmsg.Record, 0, len(offsets)+1)
+	for _, tp := range offsets {
+		key := kmsg.NewOffsetCommitKey()
+		key.Version, key.Group, key.Topic, key.Partition = 1, groupName, tp.Topic, tp.Partition
+		records = append(records, kmsg.Record{Key: key.AppendTo(nil)})
+	}
+	return records
+}
+
+// maxOffsetsBatchBytes bounds one batch of records, well inside the
+// topic's max.message.bytes: a commit of many partitions is written in
+// several batches.
+const maxOffsetsBatchBytes = 512 << 10
+
+// write appends records to the group's partition of __consumer_offsets,
+// made first if it does not exist (a client that commits without looking
+// for its coordinator, or after the topic was deleted).
+func (s offsetsTopicStore) write(groupName string, records []kmsg.Record) error {
+	if len(records) == 0 {
+		return nil
+	}
+	t, err := ensureInternalTopic(s.cluster, offsetsTopic)
+	if err != nil {
+		return fmt.Errorf("%s: %w", offsetsTopic, err)
+	}
+	p := offsetsPartition(groupName, t.NumPartitions())
+	l := t.Partition(p)
+	if l == nil {
+		return fmt.Errorf("%s has no partition %d", offsetsTopic, p)
+	}
+	now := time.Now().UnixMilli()
+	for len(records) > 0 {
+		n, size := 0, 0
+		for n < len(records) && (n == 0 || size+len(records[n].Key)+len(records[n].Value) < maxOffsetsBatchBytes) {
+			size += len(records[n].Key) + len(records[n].Value)
+			n++
+		}
+		if _, err := l.Append(storage.NewBatch(records[:n], now)); err != nil {
+			return fmt.Errorf("writing to %s-%d: %w", offsetsTopic, p, err)
+		}
+		records = records[n:]
+	}
+	if s.sync {
+		_, end := l.Offsets()
+		if err := l.Sync(end); err != nil {
+			return fmt.Errorf("fsync of %s-%d: %w", offsetsTopic, p, err)
+		}
+	}
+	return nil
+}
+
+// offsetsPartition is the partition of __consumer_offsets that holds a
+// group, chosen as Kafka chooses it: the absolute value of the group id's
+// Java hash code, modulo the partition count.
+func offsetsPartition(groupName string, partitions int32) int32 {
+	var h int32
+	for _, u := range utf16.Encode([]rune(groupName)) {
+		h = 31*h + int32(u)
+	}
+	if h < 0 {
+		h = -h // Kafka's Utils.abs: the smallest int32 stays itself, then is 0 below
+		if h < 0 {
+			h = 0
+		}
+	}
+	return h % partitions
+}
