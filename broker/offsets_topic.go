@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 	"unicode/utf16"
@@ -43,28 +44,19 @@ func (s offsetsTopicStore) SaveGroup(g group.StoredGroup) error {
 	for _, o := range g.Offsets {
 		records = append(records, s.commitRecord(g.Name, o))
 	}
-	if err := s.write(g.Name, records); err != nil {
-		return err
-	}
-	return s.Store.SaveGroup(g)
+	return s.record(g.Name, records, func() error { return s.Store.SaveGroup(g) })
 }
 
 // DeleteOffsets writes a tombstone for each offset, then deletes them.
 func (s offsetsTopicStore) DeleteOffsets(name string, offsets []group.TopicPartition) error {
-	if err := s.write(name, offsetTombstones(name, offsets)); err != nil {
-		return err
-	}
-	return s.Store.DeleteOffsets(name, offsets)
+	return s.record(name, offsetTombstones(name, offsets), func() error { return s.Store.DeleteOffsets(name, offsets) })
 }
 
 // DeleteGroup writes a tombstone for each offset and one for the group's
 // metadata, as Kafka does, then deletes the group.
 func (s offsetsTopicStore) DeleteGroup(name string, offsets []group.TopicPartition) error {
 	records := append(offsetTombstones(name, offsets), groupRecord(name, nil))
-	if err := s.write(name, records); err != nil {
-		return err
-	}
-	return s.Store.DeleteGroup(name, offsets)
+	return s.record(name, records, func() error { return s.Store.DeleteGroup(name, offsets) })
 }
 
 // groupRecord is a group metadata record (key v2), a tombstone when
@@ -107,21 +99,37 @@ func offsetTombstones(groupName string, offsets []group.TopicPartition) []kmsg.R
 // several batches.
 const maxOffsetsBatchBytes = 512 << 10
 
+// record writes records to __consumer_offsets, then makes the change in
+// the metadata store (save) while the records are fsynced: the two fsyncs
+// overlap. The change is acknowledged only once both are done.
+func (s offsetsTopicStore) record(groupName string, records []kmsg.Record, save func() error) error {
+	synced, err := s.write(groupName, records)
+	if err != nil {
+		return err
+	}
+	syncErr := make(chan error, 1)
+	go func() { syncErr <- synced() }()
+	err = save()
+	return cmp.Or(<-syncErr, err)
+}
+
 // write appends records to the group's partition of __consumer_offsets,
 // made first if it does not exist (a client that commits without looking
-// for its coordinator, or after the topic was deleted).
-func (s offsetsTopicStore) write(groupName string, records []kmsg.Record) error {
+// for its coordinator, or after the topic was deleted), and returns the
+// fsync the durability policy asks for.
+func (s offsetsTopicStore) write(groupName string, records []kmsg.Record) (sync func() error, err error) {
+	noSync := func() error { return nil }
 	if len(records) == 0 {
-		return nil
+		return noSync, nil
 	}
 	t, err := ensureInternalTopic(s.cluster, offsetsTopic)
 	if err != nil {
-		return fmt.Errorf("%s: %w", offsetsTopic, err)
+		return nil, fmt.Errorf("%s: %w", offsetsTopic, err)
 	}
 	p := offsetsPartition(groupName, t.NumPartitions())
 	l := t.Partition(p)
 	if l == nil {
-		return fmt.Errorf("%s has no partition %d", offsetsTopic, p)
+		return nil, fmt.Errorf("%s has no partition %d", offsetsTopic, p)
 	}
 	now := time.Now().UnixMilli()
 	for len(records) > 0 {
@@ -131,17 +139,20 @@ func (s offsetsTopicStore) write(groupName string, records []kmsg.Record) error 
 			n++
 		}
 		if _, err := l.Append(storage.NewBatch(records[:n], now)); err != nil {
-			return fmt.Errorf("writing to %s-%d: %w", offsetsTopic, p, err)
+			return nil, fmt.Errorf("writing to %s-%d: %w", offsetsTopic, p, err)
 		}
 		records = records[n:]
 	}
-	if s.sync {
-		_, end := l.Offsets()
+	if !s.sync {
+		return noSync, nil
+	}
+	_, end := l.Offsets()
+	return func() error {
 		if err := l.Sync(end); err != nil {
 			return fmt.Errorf("fsync of %s-%d: %w", offsetsTopic, p, err)
 		}
-	}
-	return nil
+		return nil
+	}, nil
 }
 
 // offsetsPartition is the partition of __consumer_offsets that holds a
