@@ -88,6 +88,7 @@ type sessionKey struct {
 // and what it was last told of the partition.
 type sessionPart struct {
 	key         sessionKey
+	name        string // the topic's name, once known: a v13+ key has only its id
 	fetchOffset int64
 	maxBytes    int32
 	leaderEpoch int32
@@ -265,6 +266,9 @@ func (fs *fetchSession) requestTopics() (topics []kmsg.FetchRequestTopic, parts 
 		rp.CurrentLeaderEpoch, rp.LogStartOffset = p.leaderEpoch, -1
 		t := &topics[len(topics)-1]
 		t.Partitions = append(t.Partitions, rp)
+		if fs.byTopicID {
+			t.Topic = p.name // not sent: it lets the plan tell a deleted topic from an unknown id
+		}
 	}
 	return topics, slices.Clone(fs.parts)
 }
@@ -283,7 +287,7 @@ func (s *fetchSessions) create(req *kmsg.FetchRequest, parts []fetchPart) int32 
 	for i := range parts {
 		p := &parts[i]
 		rt := &req.Topics[p.topic]
-		sp := &sessionPart{key: keyOf(req.Version, rt.Topic, rt.TopicID, p.partition), fetchOffset: p.offset, maxBytes: int32(p.max), leaderEpoch: p.leaderEpoch}
+		sp := &sessionPart{key: keyOf(req.Version, rt.Topic, rt.TopicID, p.partition), name: p.name, fetchOffset: p.offset, maxBytes: int32(p.max), leaderEpoch: p.leaderEpoch}
 		sp.told(p)
 		fs.index[sp.key] = sp
 		fs.parts = append(fs.parts, sp)
@@ -380,6 +384,9 @@ func sessionAnswer(fc fetchContext, resp *kmsg.FetchResponse, parts []fetchPart,
 		records := p.errorCode == 0 && p.chunk.Len > 0
 		news[i] = records || p.errorCode != 0 || sp.highWatermark != p.highWatermark || sp.logStart != p.logStart
 		sp.told(p)
+		if sp.name == "" {
+			sp.name = p.name // a partition added by id, or whose id became known
+		}
 		if records {
 			sp.served = true
 			served++

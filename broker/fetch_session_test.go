@@ -442,3 +442,103 @@ func TestLongPollListsAbortedTransactionsOnce(t *testing.T) {
 		t.Fatalf("aborted transactions listed: %+v, want the one", got)
 	}
 }
+
+// fetchPlace is one entry of a fetch answer, in order: the topic entry it
+// is under (its name, or "id" for one named by id), partition and error.
+type fetchPlace struct {
+	entry     int
+	topic     string
+	partition int32
+	errorCode int16
+}
+
+func fetchPlaces(resp *kmsg.FetchResponse, names map[[16]byte]string) []fetchPlace {
+	var out []fetchPlace
+	for i, rt := range resp.Topics {
+		name := rt.Topic
+		if rt.TopicID != ([16]byte{}) {
+			name = names[rt.TopicID]
+		}
+		for _, rp := range rt.Partitions {
+			out = append(out, fetchPlace{i, name, rp.Partition, rp.ErrorCode})
+		}
+	}
+	return out
+}
+
+// TestFetchAnswersUnknownPartitionsLast: as Kafka, a fetch answers the
+// partitions it reads first, then unknown topic ids, then unknown topics
+// and partitions, each in the request's order; a topic's partitions on
+// either side of that move are two entries of the answer.
+func TestFetchAnswersUnknownPartitionsLast(t *testing.T) {
+	b := protoBroker(t, nil)
+	id := protoCreateTopic(t, b, "known", 2, nil)
+	c := protoDial(t, b)
+	madeUp := [16]byte{1, 2, 3}
+	names := map[[16]byte]string{id: "known", madeUp: "unknown-id"}
+	req := func(topics ...kmsg.FetchRequestTopic) *kmsg.FetchRequest {
+		r := protoSessionFetch("", [16]byte{}, 0, -1, nil)
+		r.MaxWaitMillis, r.Topics = 0, topics
+		return r
+	}
+	topic := func(name string, id [16]byte, partitions ...int32) kmsg.FetchRequestTopic {
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = name, id
+		for _, p := range partitions {
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LogStartOffset = p, 1<<20, -1, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		return rt
+	}
+	unknown, unknownID := kerr.UnknownTopicOrPartition.Code, kerr.UnknownTopicID.Code
+
+	got := fetchPlaces(c.roundTrip(req(topic("nope", [16]byte{}, 0), topic("known", [16]byte{}, 0, 5, 1)), 12).(*kmsg.FetchResponse), names)
+	want := []fetchPlace{{0, "known", 0, 0}, {0, "known", 1, 0}, {1, "nope", 0, unknown}, {2, "known", 5, unknown}}
+	if !slices.Equal(got, want) {
+		t.Errorf("v12 answer %v, want %v", got, want)
+	}
+	got = fetchPlaces(c.roundTrip(req(topic("", madeUp, 0), topic("", id, 5, 0)), 13).(*kmsg.FetchResponse), names)
+	want = []fetchPlace{{0, "known", 0, 0}, {1, "unknown-id", 0, unknownID}, {2, "known", 5, unknown}}
+	if !slices.Equal(got, want) {
+		t.Errorf("v13 answer %v, want %v", got, want)
+	}
+}
+
+// TestFetchSessionOfADeletedTopic: a v13+ session's partition whose topic
+// is deleted is UNKNOWN_TOPIC_OR_PARTITION, and once a topic of that name
+// is made again (with another id) INCONSISTENT_TOPIC_ID, as in Kafka; a
+// partition never known is UNKNOWN_TOPIC_ID.
+func TestFetchSessionOfADeletedTopic(t *testing.T) {
+	b := protoBroker(t, nil)
+	id := protoCreateTopic(t, b, "gone", 1, nil)
+	other := protoCreateTopic(t, b, "kept", 1, nil)
+	c := protoDial(t, b)
+	full := protoSessionFetch("gone", id, 0, 0, map[int32]int64{0: 0})
+	kept := kmsg.NewFetchRequestTopic()
+	kept.TopicID = other
+	kept.Partitions = append(kept.Partitions, full.Topics[0].Partitions[0])
+	full.Topics = append(full.Topics, kept)
+	resp := c.roundTrip(full, 13).(*kmsg.FetchResponse)
+	if resp.SessionID == 0 {
+		t.Fatal("no session made")
+	}
+	codes := func(epoch int32) []fetchPlace {
+		t.Helper()
+		r := c.roundTrip(protoSessionFetch("", [16]byte{}, resp.SessionID, epoch, nil), 13).(*kmsg.FetchResponse)
+		if r.ErrorCode != 0 {
+			t.Fatalf("incremental fetch %d: %v", epoch, kerr.ErrorForCode(r.ErrorCode))
+		}
+		return fetchPlaces(r, map[[16]byte]string{id: "gone", other: "kept"})
+	}
+	if _, err := protoAdmin(t, b).DeleteTopics(protoCtx(t), "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := codes(1), []fetchPlace{{0, "gone", 0, kerr.UnknownTopicOrPartition.Code}}; !slices.Equal(got, want) {
+		t.Errorf("after the delete: %v, want %v", got, want)
+	}
+	protoCreateTopic(t, b, "gone", 1, nil)
+	if got, want := codes(2), []fetchPlace{{0, "gone", 0, kerr.InconsistentTopicID.Code}}; !slices.Equal(got, want) {
+		t.Errorf("once made again: %v, want %v", got, want)
+	}
+}

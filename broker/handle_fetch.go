@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -35,7 +36,8 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) (kmsg.Response, 
 // what the read found. The answer is built from the parts at the end, so
 // that a session's partitions with nothing new cost no answer entry.
 type fetchPart struct {
-	topic       int // the request topic it is listed under
+	topic       int    // the request topic it is listed under
+	name        string // its topic's name, "" for an unknown topic id
 	partition   int32
 	log         *storage.Log // nil when errorCode is set by the plan
 	offset      int64
@@ -61,6 +63,7 @@ func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse, fc
 		req = &whole
 	}
 	parts := b.fetchPlan(r, req, fc.session == nil)
+	erroneousLast(parts, session)
 	b.longPoll(req, parts, gone)
 	var total int64
 	for i := range parts {
@@ -213,19 +216,30 @@ func (b *Broker) fetchPlan(r *request, req *kmsg.FetchRequest, named bool) []fet
 	for ti, rt := range req.Topics {
 		var t *cluster.Topic
 		topicErr := int16(0)
-		name := rt.Topic
+		name := rt.Topic // from v13, set only for a session's partitions whose name was known
+		gone := false    // a session's topic whose id is no more
 		if req.Version >= 13 {
 			var ok bool
-			if t, ok = b.cluster.TopicByID(rt.TopicID); ok {
+			switch t, ok = b.cluster.TopicByID(rt.TopicID); {
+			case ok:
 				name = t.Name()
-			} else {
+			case name == "":
 				topicErr = kerr.UnknownTopicID.Code
+			default:
+				gone = true
 			}
 		}
 		switch {
 		case topicErr != 0:
 		case r.mayRead != nil && !r.mayRead(name):
 			topicErr = kerr.TopicAuthorizationFailed.Code
+		case gone:
+			// As Kafka: the topic was deleted, or deleted and made again
+			// under the same name with another id.
+			var again bool
+			if t, again = b.cluster.Topic(name); !again {
+				topicErr = kerr.UnknownTopicOrPartition.Code
+			}
 		case req.Version < 13:
 			var ok bool
 			if t, ok = b.cluster.Topic(name); !ok {
@@ -241,11 +255,14 @@ func (b *Broker) fetchPlan(r *request, req *kmsg.FetchRequest, named bool) []fet
 				}
 				seen[k] = len(parts)
 			}
-			p := fetchPart{topic: ti, partition: rp.Partition, offset: rp.FetchOffset, max: int64(rp.PartitionMaxBytes), leaderEpoch: rp.CurrentLeaderEpoch,
+			p := fetchPart{topic: ti, name: name, partition: rp.Partition, offset: rp.FetchOffset, max: int64(rp.PartitionMaxBytes), leaderEpoch: rp.CurrentLeaderEpoch,
 				errorCode: topicErr, highWatermark: -1, lso: -1, logStart: -1}
 			if p.errorCode == 0 {
-				if p.log = t.Partition(rp.Partition); p.log == nil {
+				switch p.log = t.Partition(rp.Partition); {
+				case p.log == nil:
 					p.errorCode = kerr.UnknownTopicOrPartition.Code
+				case gone:
+					p.errorCode = kerr.InconsistentTopicID.Code
 				}
 			}
 			if p.errorCode == 0 && req.Version >= 9 {
@@ -258,6 +275,43 @@ func (b *Broker) fetchPlan(r *request, req *kmsg.FetchRequest, named bool) []fet
 		}
 	}
 	return parts
+}
+
+// erroneousLast puts the partitions Kafka answers after the others last,
+// each kind in its order: first those it reads (whose read may still fail),
+// then unknown topic ids, then topics the client may not read and unknown
+// topics and partitions. A full fetch's session keeps that order too.
+// session, when set, holds the session's partition of each part and is
+// kept beside them.
+func erroneousLast(parts []fetchPart, session []*sessionPart) {
+	rank := func(p *fetchPart) int {
+		switch p.errorCode {
+		case kerr.UnknownTopicID.Code:
+			return 1
+		case kerr.TopicAuthorizationFailed.Code, kerr.UnknownTopicOrPartition.Code:
+			return 2
+		}
+		return 0
+	}
+	sorted := true
+	for i := 1; i < len(parts) && sorted; i++ {
+		sorted = rank(&parts[i-1]) <= rank(&parts[i])
+	}
+	if sorted {
+		return // nearly every fetch
+	}
+	order := make([]int, len(parts))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return rank(&parts[a]) - rank(&parts[b]) })
+	was, wasSession := slices.Clone(parts), slices.Clone(session)
+	for i, j := range order {
+		parts[i] = was[j]
+		if session != nil {
+			session[i] = wasSession[j]
+		}
+	}
 }
 
 // fetchRead locates the data of every readable partition, within the

@@ -14,13 +14,16 @@ import (
 	"github.com/creek-pipeline/creek/internal/storage"
 )
 
-// The group coordinator's commits are written to __consumer_offsets as
+// The group coordinator's changes are written to __consumer_offsets as
 // Kafka writes them, so that tools which read committed offsets from that
 // topic (Burrow, Kafka's OffsetsMessageFormatter) find them: one record per
 // committed partition, keyed by OffsetCommitKey v1 (group, topic,
-// partition) with an OffsetCommitValue v4, and tombstones for offsets and
-// groups that are deleted or expire. The metadata store stays what the
-// coordinator loads from; a commit is acknowledged once both hold it.
+// partition) with an OffsetCommitValue v4; a classic group's membership
+// (GroupMetadataKey v2, GroupMetadataValue v3) when it is made, rebalanced
+// or left empty; and tombstones for offsets and groups that are deleted or
+// expire. All of a group's records go to the partition Kafka gives it. The
+// metadata store stays what the coordinator loads from; a change is
+// acknowledged once both hold it.
 
 // offsetsTopicStore is the group coordinator's store: the metadata store,
 // with every change also written to __consumer_offsets.
@@ -35,7 +38,7 @@ func newOffsetsTopicStore(cl *cluster.Cluster, fsync config.FsyncPolicy) offsets
 }
 
 // SaveGroup writes a commit's records, or a classic group's new
-// membership, then saves the group.
+// membership, and saves the group.
 func (s offsetsTopicStore) SaveGroup(g group.StoredGroup) error {
 	records := make([]kmsg.Record, 0, len(g.Offsets)+1)
 	if g.Membership != nil {
@@ -47,13 +50,13 @@ func (s offsetsTopicStore) SaveGroup(g group.StoredGroup) error {
 	return s.record(g.Name, records, func() error { return s.Store.SaveGroup(g) })
 }
 
-// DeleteOffsets writes a tombstone for each offset, then deletes them.
+// DeleteOffsets writes a tombstone for each offset and deletes them.
 func (s offsetsTopicStore) DeleteOffsets(name string, offsets []group.TopicPartition) error {
 	return s.record(name, offsetTombstones(name, offsets), func() error { return s.Store.DeleteOffsets(name, offsets) })
 }
 
 // DeleteGroup writes a tombstone for each offset and one for the group's
-// metadata, as Kafka does, then deletes the group.
+// metadata, as Kafka does, and deletes the group.
 func (s offsetsTopicStore) DeleteGroup(name string, offsets []group.TopicPartition) error {
 	records := append(offsetTombstones(name, offsets), groupRecord(name, nil))
 	return s.record(name, records, func() error { return s.Store.DeleteGroup(name, offsets) })

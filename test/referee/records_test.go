@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -334,4 +336,143 @@ func TestDeleteRecords(t *testing.T) {
 	p.same("DeleteRecords to 1", v[len(v)-1], deleteRecordsReq(topic, 0, 1))
 	p.same("DeleteRecords to the high watermark (-1)", v[len(v)-1], deleteRecordsReq(topic, 0, -1))
 	p.same("DeleteRecords below the start", v[len(v)-1], deleteRecordsReq(topic, 0, 2))
+}
+
+// topicIDs reads a topic's id on each broker.
+func (p *pair) topicIDs(name string) map[string][16]byte {
+	p.t.Helper()
+	ids := map[string][16]byte{}
+	p.both(func(side string, c *conn) {
+		m := kmsg.NewPtrMetadataRequest()
+		m.SetVersion(12)
+		m.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr(name)}}
+		mr := c.must(m).(*kmsg.MetadataResponse)
+		if len(mr.Topics) != 1 || mr.Topics[0].ErrorCode != 0 {
+			p.t.Fatalf("%s: no metadata of %s", side, name)
+		}
+		ids[side] = mr.Topics[0].TopicID
+	})
+	return ids
+}
+
+// fetchOrder lists a fetch answer's partitions in order: the answer entry
+// each is under, its topic (by name; by the name names gives its id from
+// v13), partition and error. The comparisons of whole answers sort them.
+func fetchOrder(resp kmsg.Response, names map[[16]byte]string) []string {
+	var out []string
+	for i, rt := range resp.(*kmsg.FetchResponse).Topics {
+		name := rt.Topic
+		if rt.TopicID != ([16]byte{}) {
+			name = names[rt.TopicID]
+		}
+		for _, rp := range rt.Partitions {
+			out = append(out, fmt.Sprintf("entry %d %s-%d error %d", i, name, rp.Partition, rp.ErrorCode))
+		}
+	}
+	return out
+}
+
+// TestFetchErrorOrder: Kafka answers the partitions it reads first, then
+// unknown topic ids, then unknown topics and partitions; creek answers in
+// the same order, entry by entry.
+func TestFetchErrorOrder(t *testing.T) {
+	p := newPair(t)
+	topic := uniqueName(t, "order")
+	p.createTopic(topic, 2, nil)
+	ids := p.topicIDs(topic)
+	madeUp := [16]byte{7, 7, 7}
+	fetch := func(v int16, names ...string) func(string) kmsg.Request {
+		return func(side string) kmsg.Request {
+			req := kmsg.NewPtrFetchRequest()
+			req.ReplicaID, req.SessionEpoch = -1, -1
+			req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 0, 1, 1<<20
+			for _, n := range names {
+				name, part, _ := strings.Cut(n, ":")
+				ft := kmsg.NewFetchRequestTopic()
+				ft.Topic = name
+				if v >= 13 {
+					ft.TopicID = madeUp
+					if name == topic {
+						ft.TopicID = ids[side]
+					}
+				}
+				for _, c := range part {
+					fp := kmsg.NewFetchRequestTopicPartition()
+					fp.Partition, fp.PartitionMaxBytes, fp.CurrentLeaderEpoch, fp.LogStartOffset = int32(c-'0'), 1<<20, -1, -1
+					ft.Partitions = append(ft.Partitions, fp)
+				}
+				req.Topics = append(req.Topics, ft)
+			}
+			return req
+		}
+	}
+	for _, c := range []struct {
+		v     int16
+		names []string
+	}{
+		{12, []string{topic + "-none:0", topic + ":051"}},
+		{13, []string{"unknown-id:0", topic + ":50"}},
+	} {
+		creek, kafka := p.send(fmt.Sprintf("Fetch of %v", c.names), c.v, fetch(c.v, c.names...))
+		if creek == nil || kafka == nil {
+			continue
+		}
+		co := fetchOrder(creek, map[[16]byte]string{ids["creek"]: topic, madeUp: "unknown-id"})
+		ko := fetchOrder(kafka, map[[16]byte]string{ids["kafka"]: topic, madeUp: "unknown-id"})
+		if !slices.Equal(co, ko) {
+			t.Errorf("Fetch v%d of %v answers in another order:\ncreek: %q\nkafka: %q", c.v, c.names, co, ko)
+		}
+	}
+}
+
+// TestFetchSessionOfADeletedTopic: a v13 session's partition whose topic
+// is deleted, then made again under the same name.
+func TestFetchSessionOfADeletedTopic(t *testing.T) {
+	p := newPair(t)
+	gone, kept := uniqueName(t, "gone"), uniqueName(t, "kept")
+	p.createTopic(gone, 1, nil)
+	p.createTopic(kept, 1, nil)
+	goneIDs, keptIDs := p.topicIDs(gone), p.topicIDs(kept)
+	sessions := map[string]int32{}
+	fetch := func(epoch int32) func(string) kmsg.Request {
+		return func(side string) kmsg.Request {
+			req := kmsg.NewPtrFetchRequest()
+			req.ReplicaID = -1
+			req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 0, 1, 1<<20
+			req.SessionID, req.SessionEpoch = sessions[side], epoch
+			if epoch == 0 {
+				for _, id := range []map[string][16]byte{goneIDs, keptIDs} {
+					ft := kmsg.NewFetchRequestTopic()
+					ft.TopicID = id[side]
+					fp := kmsg.NewFetchRequestTopicPartition()
+					fp.PartitionMaxBytes, fp.CurrentLeaderEpoch, fp.LogStartOffset = 1<<20, -1, -1
+					ft.Partitions = append(ft.Partitions, fp)
+					req.Topics = append(req.Topics, ft)
+				}
+			}
+			return req
+		}
+	}
+	const v = 13
+	creek, kafka := p.same("Fetch v13 that makes a session", v, fetch(0), fetchAnswer)
+	if creek == nil || kafka == nil {
+		t.Fatal("the first fetch was not answered")
+	}
+	sessions["creek"], sessions["kafka"] = creek.(*kmsg.FetchResponse).SessionID, kafka.(*kmsg.FetchResponse).SessionID
+	p.both(func(side string, c *conn) {
+		req := deleteTopicsReq(gone)(side)
+		req.SetVersion(4)
+		if code := c.must(req).(*kmsg.DeleteTopicsResponse).Topics[0].ErrorCode; code != 0 {
+			t.Fatalf("%s: delete %s: %v", side, gone, kerr.ErrorForCode(code))
+		}
+	})
+	gotGone := metadataReq(false, gone)("kafka")
+	gotGone.SetVersion(12)
+	p.kafkaSettled(gotGone, func(resp kmsg.Response) bool {
+		ts := resp.(*kmsg.MetadataResponse).Topics
+		return len(ts) == 1 && ts[0].ErrorCode == kerr.UnknownTopicOrPartition.Code
+	})
+	p.same("Fetch of the session after its topic was deleted", v, fetch(1), fetchAnswer)
+	p.createTopic(gone, 1, nil)
+	p.same("Fetch of the session after a topic of that name was made again", v, fetch(2), fetchAnswer)
 }
