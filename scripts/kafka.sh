@@ -16,7 +16,9 @@
 # min.insync.replicas 2. Line I of DIR/pids is node I's process id.
 # KAFKA_VERSION picks the release (default below), KAFKA_CACHE the cache
 # folder, KAFKA_JVM_FLAGS the brokers' JVM flags (default: a 512 MiB heap),
-# KAFKA_RUN_OPTS extra JVM options for run.
+# KAFKA_RUN_OPTS extra JVM options for run. With KAFKA_OWNER_PID set, start
+# also stops the brokers once that process is gone (a test binary killed
+# by Ctrl-C or a timeout runs none of its cleanup).
 set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
@@ -177,7 +179,19 @@ EOF
 		stop "$dir"
 		die "Kafka did not start within 120s: $(tail -5 "$dir/node-1/kafka.log")"
 	fi
+	if [ -n "${KAFKA_OWNER_PID:-}" ]; then
+		watch_owner "$dir" "$KAFKA_OWNER_PID" </dev/null >/dev/null 2>&1 &
+		disown
+	fi
 	echo "bootstrap=$bootstrap"
+}
+
+# watch_owner stops the brokers under DIR when process PID ends, unless
+# they were stopped before.
+watch_owner() {
+	local dir="$1" pid="$2"
+	while kill -0 "$pid" 2>/dev/null && [ -f "$dir/pids" ]; do sleep 2; done
+	stop "$dir"
 }
 
 # restart_node starts node I under DIR again (after it stopped or was

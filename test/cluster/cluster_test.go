@@ -228,7 +228,7 @@ func startCluster(t *testing.T, dir string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, kafkaScript(), "start", dir, "3")
-	cmd.Env = append(os.Environ(), "KAFKA_JVM_FLAGS="+testJVMFlags)
+	cmd.Env = append(os.Environ(), "KAFKA_JVM_FLAGS="+testJVMFlags, fmt.Sprint("KAFKA_OWNER_PID=", os.Getpid())) // stopped even if this process is killed
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Skipf("SKIP: a three-broker Apache Kafka could not start here (scripts/kafka.sh start DIR 3): %v: %s", err, lastLines(out, 3))

@@ -147,7 +147,9 @@ func startKafka(dir string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, kafkaScript(), "start", dir).CombinedOutput()
+	cmd := exec.CommandContext(ctx, kafkaScript(), "start", dir)
+	cmd.Env = append(os.Environ(), fmt.Sprint("KAFKA_OWNER_PID=", os.Getpid())) // stopped even if this process is killed
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("scripts/kafka.sh start: %v: %s", err, lastLines(out, 5))
 	}
