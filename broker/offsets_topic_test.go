@@ -229,3 +229,23 @@ func TestOffsetsPartition(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkOffsetCommit: one client committing three partitions' offsets
+// at a time, each commit written to __consumer_offsets and the metadata
+// store (both fsynced, under the default fsync=acks) before it is answered.
+func BenchmarkOffsetCommit(b *testing.B) {
+	br := protoBroker(b, nil)
+	protoCreateTopic(b, br, "tweets", 3, nil)
+	adm := kadm.NewClient(protoClient(b, br))
+	ctx := protoCtx(b)
+	b.ResetTimer()
+	for i := range b.N {
+		var o kadm.Offsets
+		for p := range int32(3) {
+			o.Add(kadm.Offset{Topic: "tweets", Partition: p, At: int64(i), LeaderEpoch: -1})
+		}
+		if r, err := adm.CommitOffsets(ctx, "bench", o); err != nil || r.Error() != nil {
+			b.Fatalf("commit: %v %v", err, r.Error())
+		}
+	}
+}
