@@ -37,17 +37,21 @@ func newOffsetsTopicStore(cl *cluster.Cluster, fsync config.FsyncPolicy) offsets
 	return offsetsTopicStore{Store: cl.GroupStore(), cluster: cl, sync: fsync.Mode == "always" || fsync.Mode == "acks"}
 }
 
-// SaveGroup writes a commit's records, or a classic group's new
-// membership, and saves the group.
+// SaveGroup writes a commit's records and saves the group.
 func (s offsetsTopicStore) SaveGroup(g group.StoredGroup) error {
-	records := make([]kmsg.Record, 0, len(g.Offsets)+1)
-	if g.Membership != nil {
-		records = append(records, groupRecord(g.Name, g.Membership))
-	}
+	records := make([]kmsg.Record, 0, len(g.Offsets))
 	for _, o := range g.Offsets {
 		records = append(records, s.commitRecord(g.Name, o))
 	}
 	return s.record(g.Name, records, func() error { return s.Store.SaveGroup(g) })
+}
+
+// RecordMembership writes a classic group's group metadata record. It is
+// not fsynced: nothing is loaded from it, and a rebalance (or a hostile
+// client making groups) waits for no disk.
+func (s offsetsTopicStore) RecordMembership(name string, m *kmsg.GroupMetadataValue) error {
+	_, err := s.write(name, []kmsg.Record{groupRecord(name, m)})
+	return err
 }
 
 // DeleteOffsets writes a tombstone for each offset and deletes them.

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/creek-pipeline/creek/internal/group"
@@ -129,6 +130,9 @@ func (s groupStore) DeleteOffsets(name string, offsets []group.TopicPartition) e
 		return nil
 	})
 }
+
+// RecordMembership keeps nothing: members rejoin after a restart.
+func (groupStore) RecordMembership(string, *kmsg.GroupMetadataValue) error { return nil }
 
 func (s groupStore) DeleteGroup(name string, _ []group.TopicPartition) error {
 	return s.db.Update(func(tx *bolt.Tx) error {

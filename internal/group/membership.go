@@ -110,7 +110,7 @@ func (c *Coordinator) Join(cl Client, req *kmsg.JoinGroupRequest) (resp *kmsg.Jo
 		return fail(kerr.InconsistentGroupProtocol)
 	}
 	if created {
-		g.persistMembership()
+		g.recordMembership()
 	}
 
 	if req.MemberID == "" {
@@ -464,7 +464,8 @@ func (g *group) becomeEmpty() {
 	g.protocol, g.leader = "", ""
 	g.emptySince = g.c.now()
 	g.stopTimers()
-	g.persistMembership()
+	g.persistMeta()
+	g.recordMembership()
 }
 
 // chooseProtocol picks the protocol every member supports that most
@@ -651,7 +652,8 @@ func (g *group) completeSync(assignments []kmsg.SyncGroupRequestGroupAssignment)
 			m.sync = nil
 		}
 	}
-	g.persistMembership()
+	g.persistMeta()
+	g.recordMembership()
 }
 
 // emptyConsumerAssignment is a "consumer" protocol assignment of nothing,

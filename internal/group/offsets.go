@@ -177,20 +177,19 @@ func (g *group) stored() StoredGroup {
 // persistMeta writes the group's metadata (protocol type, when it became
 // empty) without offsets. Failures are logged: the metadata only tunes
 // offset retention.
-func (g *group) persistMeta() { g.save(g.stored()) }
-
-// persistMembership writes the group's metadata with its membership, after
-// a classic group was created by a join, completed a rebalance or became
-// empty (where Kafka logs its group metadata record).
-func (g *group) persistMembership() {
-	sg := g.stored()
-	sg.Membership = g.membership()
-	g.save(sg)
+func (g *group) persistMeta() {
+	if err := g.c.store.SaveGroup(g.stored()); err != nil {
+		g.c.logger.Warn("could not persist group metadata", "group", g.name, "err", err)
+	}
 }
 
-func (g *group) save(sg StoredGroup) {
-	if err := g.c.store.SaveGroup(sg); err != nil {
-		g.c.logger.Warn("could not persist group metadata", "group", g.name, "err", err)
+// recordMembership tells the store the classic group's membership, after
+// it was made by a join, completed a rebalance or became empty (where
+// Kafka logs its group metadata record). Failures are logged: nothing is
+// loaded from it.
+func (g *group) recordMembership() {
+	if err := g.c.store.RecordMembership(g.name, g.membership()); err != nil {
+		g.c.logger.Warn("could not record group membership", "group", g.name, "err", err)
 	}
 }
 

@@ -19,6 +19,12 @@ type Store interface {
 	// DeleteGroup removes a group and all its offsets; offsets names them
 	// (a store that keeps a log of commits writes a tombstone for each).
 	DeleteGroup(group string, offsets []TopicPartition) error
+	// RecordMembership is told a classic group's generation and members, as
+	// Kafka's group metadata record (value v3) holds them, when the group
+	// was made by a join, completed a rebalance or became empty. The
+	// metadata store keeps none of it (members rejoin after a restart); a
+	// store that logs changes as Kafka does writes it.
+	RecordMembership(group string, m *kmsg.GroupMetadataValue) error
 }
 
 // StoredGroup is a group as persisted.
@@ -28,13 +34,6 @@ type StoredGroup struct {
 	Type         string         `json:"type,omitempty"` // "consumer" for a KIP-848 group, "" for classic
 	EmptySince   time.Time      `json:"empty_since,omitempty"`
 	Offsets      []StoredOffset `json:"-"`
-
-	// Membership is a classic group's generation and members, as Kafka's
-	// group metadata record (value v3) holds them, in a save made when the
-	// group was created by a join, completed a rebalance or became empty;
-	// nil otherwise. The metadata store does not keep it (members rejoin
-	// after a restart); a store that logs changes as Kafka does writes it.
-	Membership *kmsg.GroupMetadataValue `json:"-"`
 }
 
 // TopicPartition names a partition.
@@ -72,3 +71,6 @@ func (MemoryStore) DeleteOffsets(string, []TopicPartition) error { return nil }
 
 // DeleteGroup does nothing.
 func (MemoryStore) DeleteGroup(string, []TopicPartition) error { return nil }
+
+// RecordMembership does nothing.
+func (MemoryStore) RecordMembership(string, *kmsg.GroupMetadataValue) error { return nil }
