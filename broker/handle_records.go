@@ -5,7 +5,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// handleDeleteRecords moves log start offsets (offset -1: the high watermark).
+// handleDeleteRecords moves log start offsets (offset -1: the high
+// watermark), except on internal topics.
 func handleDeleteRecords(b *Broker, r *request, req *kmsg.DeleteRecordsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	for _, rt := range req.Topics {
@@ -15,9 +16,12 @@ func handleDeleteRecords(b *Broker, r *request, req *kmsg.DeleteRecordsRequest) 
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition, sp.LowWatermark = rp.Partition, -1
-			if !ok || t.Partition(rp.Partition) == nil {
+			switch {
+			case !ok || t.Partition(rp.Partition) == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			} else {
+			case isInternalTopic(rt.Topic): // as Kafka: the coordinators' records are theirs
+				sp.ErrorCode = errorCode(errInternalTopic(rt.Topic))
+			default:
 				low, err := t.Partition(rp.Partition).DeleteRecordsBefore(rp.Offset)
 				if sp.ErrorCode = errorCode(err); sp.ErrorCode == 0 {
 					sp.LowWatermark = low // with an error, -1 as Kafka answers

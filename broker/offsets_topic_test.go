@@ -1,11 +1,13 @@
 package broker
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -172,6 +174,17 @@ func TestOffsetsTopicHoldsCommits(t *testing.T) {
 	}
 	if e := got[3].members; e == nil || e.Generation != 2 || e.Protocol != nil || e.Leader != nil || len(e.Members) != 0 {
 		t.Errorf("last record of %s: %+v, want the group empty at generation 2", member, got[3])
+	}
+
+	// Clients cannot delete them, as in Kafka.
+	var everything kadm.Offsets
+	everything.Add(kadm.Offset{Topic: offsetsTopic, Partition: 42, At: -1})
+	deleted, err := adm.DeleteRecords(ctx, everything)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := deleted.Lookup(offsetsTopic, 42); !errors.Is(d.Err, kerr.InvalidTopicException) {
+		t.Errorf("DeleteRecords of %s: %+v, want INVALID_TOPIC_EXCEPTION", offsetsTopic, d)
 	}
 
 	// The records survive a restart, in a topic compacted as Kafka's is.

@@ -247,4 +247,17 @@ func TestInternalTopics(t *testing.T) {
 		}
 	})
 	p.same("Produce to __consumer_offsets", 9, produceReq(-1, "__consumer_offsets", 0, batch(kgo.CompressionCodec{}, -1, 0, "x")), produceAnswer)
+	// What a client may do to the internal topic, now that it holds records.
+	p.same("CreateTopics __consumer_offsets", 5, createTopicsReq(true, newTopic("__consumer_offsets", 3, -1)))
+	p.same("IncrementalAlterConfigs cleanup.policy=delete on __consumer_offsets", 1,
+		incrementalAlterReq("__consumer_offsets", true, setOp("cleanup.policy", "delete")))
+	p.same("CreatePartitions of __consumer_offsets", 3, func(string) kmsg.Request {
+		req := kmsg.NewPtrCreatePartitionsRequest()
+		req.TimeoutMillis, req.ValidateOnly = 5000, true
+		rt := kmsg.NewCreatePartitionsRequestTopic()
+		rt.Topic, rt.Count = "__consumer_offsets", 60
+		req.Topics = append(req.Topics, rt)
+		return req
+	})
+	p.same("DeleteRecords of __consumer_offsets", 2, deleteRecordsReq("__consumer_offsets", 0, 0))
 }
