@@ -256,9 +256,12 @@ func (fs *fetchSession) requestTopics() (topics []kmsg.FetchRequestTopic, parts 
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for _, p := range fs.parts {
-		if n := len(topics); n == 0 || topics[n-1].Topic != p.key.topic || topics[n-1].TopicID != p.key.topicID {
+		if n := len(topics); n == 0 || topics[n-1].TopicID != p.key.topicID || !fs.byTopicID && topics[n-1].Topic != p.key.topic {
 			t := kmsg.NewFetchRequestTopic()
 			t.Topic, t.TopicID = p.key.topic, p.key.topicID
+			if fs.byTopicID {
+				t.Topic = p.name // not sent: it lets the plan tell a deleted topic from an unknown id
+			}
 			topics = append(topics, t)
 		}
 		rp := kmsg.NewFetchRequestTopicPartition()
@@ -266,9 +269,6 @@ func (fs *fetchSession) requestTopics() (topics []kmsg.FetchRequestTopic, parts 
 		rp.CurrentLeaderEpoch, rp.LogStartOffset = p.leaderEpoch, -1
 		t := &topics[len(topics)-1]
 		t.Partitions = append(t.Partitions, rp)
-		if fs.byTopicID {
-			t.Topic = p.name // not sent: it lets the plan tell a deleted topic from an unknown id
-		}
 	}
 	return topics, slices.Clone(fs.parts)
 }
@@ -342,6 +342,20 @@ func (s *fetchSessions) evictFor(size int, now time.Time) bool {
 	return true
 }
 
+// learnNames gives the session's partitions added by an id (or whose id
+// was unknown) the name the fetch's plan found for it, as Kafka resolves
+// a partition's name when it is added: once the topic is deleted, the
+// partition is then an unknown topic, not an unknown id.
+func (fs *fetchSession) learnNames(parts []fetchPart, session []*sessionPart) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for i, sp := range session {
+		if sp.name == "" {
+			sp.name = parts[i].name
+		}
+	}
+}
+
 // told records what an answer tells the client of the partition.
 func (sp *sessionPart) told(p *fetchPart) {
 	sp.highWatermark, sp.logStart = p.highWatermark, p.logStart
@@ -384,9 +398,6 @@ func sessionAnswer(fc fetchContext, resp *kmsg.FetchResponse, parts []fetchPart,
 		records := p.errorCode == 0 && p.chunk.Len > 0
 		news[i] = records || p.errorCode != 0 || sp.highWatermark != p.highWatermark || sp.logStart != p.logStart
 		sp.told(p)
-		if sp.name == "" {
-			sp.name = p.name // a partition added by id, or whose id became known
-		}
 		if records {
 			sp.served = true
 			served++

@@ -542,3 +542,24 @@ func TestFetchSessionOfADeletedTopic(t *testing.T) {
 		t.Errorf("once made again: %v, want %v", got, want)
 	}
 }
+
+// TestSessionReadsATopicOnce: an incremental fetch reads a session's
+// partitions as one request topic per topic (one lookup and one READ check
+// each), whether the session names topics by name or by id.
+func TestSessionReadsATopicOnce(t *testing.T) {
+	for _, version := range []int16{12, 13} {
+		b := protoBroker(t, nil)
+		id := protoCreateTopic(t, b, "tweets", 4, nil)
+		resp := protoDial(t, b).roundTrip(protoSessionFetch("tweets", id, 0, 0, map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0}), version).(*kmsg.FetchResponse)
+		b.fetchSessions.mu.Lock()
+		fs := b.fetchSessions.byID[resp.SessionID]
+		b.fetchSessions.mu.Unlock()
+		if fs == nil {
+			t.Fatalf("v%d: no session made", version)
+		}
+		topics, _ := fs.requestTopics()
+		if len(topics) != 1 || len(topics[0].Partitions) != 4 {
+			t.Errorf("v%d: the session's partitions are read as %d request topics, want 1 with all 4", version, len(topics))
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -294,6 +295,31 @@ func TestGroupStaticMemberRestartKeepsAssignment(t *testing.T) {
 	defer a2.mu.Unlock()
 	if a2.revokes != revokesBefore || len(a2.assigned) != 2 {
 		t.Fatalf("the other member was disturbed by the restart: %d revokes, %d partitions", a2.revokes-revokesBefore, len(a2.assigned))
+	}
+
+	// As Kafka, the group's record in __consumer_offsets names the new
+	// member id of instance "one".
+	described, err := protoAdmin(t, b).DescribeGroups(protoCtx(t), "static-g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var current string
+	for _, m := range described["static-g"].Members {
+		if m.InstanceID != nil && *m.InstanceID == "one" {
+			current = m.MemberID
+		}
+	}
+	var logged []string
+	for _, e := range readAllOffsetsTopic(t, b) {
+		if e.members != nil && len(e.members.Members) > 0 {
+			logged = nil
+			for _, m := range e.members.Members {
+				logged = append(logged, m.MemberID)
+			}
+		}
+	}
+	if current == "" || !slices.Contains(logged, current) {
+		t.Errorf("the last membership in %s lists %q, not instance one's member %q", offsetsTopic, logged, current)
 	}
 }
 

@@ -64,6 +64,9 @@ func (b *Broker) fetch(r *request, req *kmsg.FetchRequest, fr *fetchResponse, fc
 	}
 	parts := b.fetchPlan(r, req, fc.session == nil)
 	erroneousLast(parts, session)
+	if fc.session != nil && fc.session.byTopicID {
+		fc.session.learnNames(parts, session)
+	}
 	b.longPoll(req, parts, gone)
 	var total int64
 	for i := range parts {

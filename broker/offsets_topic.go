@@ -1,7 +1,7 @@
 package broker
 
 import (
-	"cmp"
+	"errors"
 	"fmt"
 	"time"
 	"unicode/utf16"
@@ -50,7 +50,7 @@ func (s offsetsTopicStore) SaveGroup(g group.StoredGroup) error {
 // not fsynced: nothing is loaded from it, and a rebalance (or a hostile
 // client making groups) waits for no disk.
 func (s offsetsTopicStore) RecordMembership(name string, m *kmsg.GroupMetadataValue) error {
-	_, err := s.write(name, []kmsg.Record{groupRecord(name, m)})
+	_, err := s.write(name, []kmsg.Record{groupRecord(name, m)}) // not fsynced, see above
 	return err
 }
 
@@ -101,34 +101,52 @@ func offsetTombstones(groupName string, offsets []group.TopicPartition) []kmsg.R
 	return records
 }
 
-// maxOffsetsBatchBytes bounds one batch of records, well inside the
-// topic's max.message.bytes: a commit of many partitions is written in
-// several batches.
-const maxOffsetsBatchBytes = 512 << 10
-
-// record writes records to __consumer_offsets, then makes the change in
-// the metadata store (save) while the records are fsynced: the two fsyncs
-// overlap. The change is acknowledged only once both are done.
+// record writes records to __consumer_offsets and makes the change in the
+// metadata store (save), even when the records could not be written: the
+// coordinator has made the change in memory already, and the metadata
+// store is what it loads after a restart. The records are fsynced while
+// save makes its own fsync. The change is acknowledged only once both are
+// done.
 func (s offsetsTopicStore) record(groupName string, records []kmsg.Record, save func() error) error {
 	synced, err := s.write(groupName, records)
-	if err != nil {
-		return err
+	switch {
+	case err != nil:
+		return errors.Join(err, save())
+	case synced == nil:
+		return save()
 	}
 	syncErr := make(chan error, 1)
 	go func() { syncErr <- synced() }()
 	err = save()
-	return cmp.Or(<-syncErr, err)
+	return errors.Join(<-syncErr, err)
 }
 
-// write appends records to the group's partition of __consumer_offsets,
-// made first if it does not exist (a client that commits without looking
-// for its coordinator, or after the topic was deleted), and returns the
-// fsync the durability policy asks for.
+// write appends records to the group's partition of __consumer_offsets and
+// returns the fsync the durability policy asks for (nil: none). The topic
+// is made first if it does not exist (a client that commits without
+// looking for its coordinator), and again if it is deleted during the
+// write.
 func (s offsetsTopicStore) write(groupName string, records []kmsg.Record) (sync func() error, err error) {
-	noSync := func() error { return nil }
 	if len(records) == 0 {
-		return noSync, nil
+		return nil, nil
 	}
+	sync, err = s.append(groupName, records)
+	if errors.Is(err, storage.ErrClosed) {
+		sync, err = s.append(groupName, records)
+	}
+	return sync, err
+}
+
+// Bounds of the batches a write makes: a commit of many partitions (or a
+// group's tombstones) is written in batches within the topic's
+// max.message.bytes, at most maxOffsetsBatchBytes each.
+const (
+	maxOffsetsBatchBytes = 512 << 10
+	batchHeaderBytes     = 61 // a record batch's fixed fields
+	recordOverheadBytes  = 23 // the most a record here encodes beside its key and value
+)
+
+func (s offsetsTopicStore) append(groupName string, records []kmsg.Record) (sync func() error, err error) {
 	t, err := ensureInternalTopic(s.cluster, offsetsTopic)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", offsetsTopic, err)
@@ -138,11 +156,16 @@ func (s offsetsTopicStore) write(groupName string, records []kmsg.Record) (sync 
 	if l == nil {
 		return nil, fmt.Errorf("%s has no partition %d", offsetsTopic, p)
 	}
+	limit := min(maxOffsetsBatchBytes, config.TopicInt64("max.message.bytes", t.Configs(), s.cluster.Broker())-batchHeaderBytes)
 	now := time.Now().UnixMilli()
 	for len(records) > 0 {
-		n, size := 0, 0
-		for n < len(records) && (n == 0 || size+len(records[n].Key)+len(records[n].Value) < maxOffsetsBatchBytes) {
-			size += len(records[n].Key) + len(records[n].Value)
+		n, size := 0, int64(0)
+		for n < len(records) {
+			next := int64(len(records[n].Key) + len(records[n].Value) + recordOverheadBytes)
+			if n > 0 && size+next > limit {
+				break
+			}
+			size += next
 			n++
 		}
 		if _, err := l.Append(storage.NewBatch(records[:n], now)); err != nil {
@@ -151,7 +174,7 @@ func (s offsetsTopicStore) write(groupName string, records []kmsg.Record) (sync 
 		records = records[n:]
 	}
 	if !s.sync {
-		return noSync, nil
+		return nil, nil
 	}
 	_, end := l.Offsets()
 	return func() error {

@@ -62,6 +62,18 @@ func readOffsetsTopic(t *testing.T, b *Broker, want int) []offsetsEntry {
 	return out
 }
 
+// readAllOffsetsTopic reads every record __consumer_offsets holds now.
+func readAllOffsetsTopic(t *testing.T, b *Broker) []offsetsEntry {
+	t.Helper()
+	ends, err := protoAdmin(t, b).ListEndOffsets(protoCtx(t), offsetsTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	return readOffsetsTopic(t, b, int(n))
+}
+
 // TestOffsetsTopicHoldsCommits: commits, deleted offsets and deleted groups
 // are written to __consumer_offsets as Kafka writes them, in the partition
 // Kafka would choose, and are still there after a restart.
@@ -260,5 +272,75 @@ func BenchmarkOffsetCommit(b *testing.B) {
 		if r, err := adm.CommitOffsets(ctx, "bench", o); err != nil || r.Error() != nil {
 			b.Fatalf("commit: %v %v", err, r.Error())
 		}
+	}
+}
+
+// TestOffsetsTopicRecordsOnlyAcceptedJoins: a join refused with
+// UNKNOWN_MEMBER_ID leaves no group behind, and no record of one in
+// __consumer_offsets (a client naming random groups cannot fill it).
+func TestOffsetsTopicRecordsOnlyAcceptedJoins(t *testing.T) {
+	b := protoBroker(t, nil)
+	c := protoDial(t, b)
+	for _, g := range []string{"ghost-0", "ghost-1"} {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Group, req.MemberID, req.ProtocolType = g, "bogus", "consumer"
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 10000, 10000
+		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 1, 0, 0, 0, 0, 0, 0}}}
+		resp := c.roundTrip(req, 9).(*kmsg.JoinGroupResponse)
+		protoErr(t, "join of "+g+" with a made-up member id", resp.ErrorCode, kerr.UnknownMemberID)
+	}
+	protoCreateTopic(t, b, "tweets", 1, nil)
+	var o kadm.Offsets
+	o.Add(kadm.Offset{Topic: "tweets", Partition: 0, At: 1, LeaderEpoch: -1})
+	if r, err := protoAdmin(t, b).CommitOffsets(protoCtx(t), "real", o); err != nil || r.Error() != nil {
+		t.Fatalf("commit: %v %v", err, r.Error())
+	}
+	got := readOffsetsTopic(t, b, 1)
+	if got[0].commit == nil || got[0].commit.Group != "real" {
+		t.Errorf("first record of %s: %+v, want the commit of group real (no record of the refused joins)", offsetsTopic, got[0])
+	}
+}
+
+// TestCommitThatCannotBeLoggedIsStillKept: when __consumer_offsets refuses
+// a commit's record (here a client set its max.message.bytes too low), the
+// commit is answered KAFKA_STORAGE_ERROR but kept where the coordinator
+// loads from, so that what it answers before and after a restart agree.
+func TestCommitThatCannotBeLoggedIsStillKept(t *testing.T) {
+	dir := t.TempDir()
+	b := protoBrokerAt(t, dir, nil)
+	protoCreateTopic(t, b, "tweets", 1, nil)
+	adm := protoAdmin(t, b)
+	ctx := protoCtx(t)
+	commit := func(at int64) error {
+		var o kadm.Offsets
+		o.Add(kadm.Offset{Topic: "tweets", Partition: 0, At: at, LeaderEpoch: -1})
+		r, err := adm.CommitOffsets(ctx, "g", o)
+		if err != nil {
+			return err
+		}
+		return r.Error()
+	}
+	if err := commit(5); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: kmsg.StringPtr("10")}}, offsetsTopic); err != nil {
+		t.Fatal(err)
+	}
+	if err := commit(9); !errors.Is(err, kerr.KafkaStorageError) {
+		t.Fatalf("commit with a record the topic refuses: %v, want KAFKA_STORAGE_ERROR", err)
+	}
+	offsetOf := func(b *Broker) int64 {
+		t.Helper()
+		got, err := protoAdmin(t, b).FetchOffsets(ctx, "g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, _ := got.Lookup("tweets", 0)
+		return o.At
+	}
+	before := offsetOf(b)
+	b.Close()
+	if after := offsetOf(protoBrokerAt(t, dir, nil)); after != before {
+		t.Errorf("committed offset %d before the restart, %d after", before, after)
 	}
 }

@@ -36,7 +36,7 @@ func (c *Coordinator) deleteGroup(name string) *kerr.Error {
 	case g.hasMembers():
 		return kerr.NonEmptyGroup
 	}
-	if err := c.store.DeleteGroup(name, g.offsetPartitions()); err != nil {
+	if err := c.inStoreOrder(func() error { return c.store.DeleteGroup(name, g.offsetPartitions()) }); err != nil {
 		c.logger.Error("could not delete group", "group", name, "err", err)
 		return kerr.KafkaStorageError
 	}

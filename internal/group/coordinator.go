@@ -81,7 +81,7 @@ type Coordinator struct {
 	groups map[string]*group
 	closed bool
 
-	storeMu sync.Mutex // orders offset writes; taken before mu is released
+	storeMu sync.Mutex // orders offset writes and deletions; taken while mu is held
 
 	expiry *clock.Every // offset expiry, nil when off
 }

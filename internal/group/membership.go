@@ -109,9 +109,6 @@ func (c *Coordinator) Join(cl Client, req *kmsg.JoinGroupRequest) (resp *kmsg.Jo
 		c.forgetIfUnused(g)
 		return fail(kerr.InconsistentGroupProtocol)
 	}
-	if created {
-		g.recordMembership()
-	}
 
 	if req.MemberID == "" {
 		if req.InstanceID != nil {
@@ -121,6 +118,9 @@ func (c *Coordinator) Join(cl Client, req *kmsg.JoinGroupRequest) (resp *kmsg.Jo
 		}
 		if c.cfg.MaxSize > 0 && len(g.members)+len(g.pending) >= c.cfg.MaxSize {
 			return fail(kerr.GroupMaxSizeReached)
+		}
+		if created { // as Kafka: a group made by an accepted join is logged at once
+			g.recordMembership()
 		}
 		prefix := cl.ID
 		if req.InstanceID != nil {
@@ -227,6 +227,7 @@ func (g *group) rejoinStatic(cl Client, req *kmsg.JoinGroupRequest, resp *kmsg.J
 	// As in Kafka, only a change of the group's protocol forces a
 	// rebalance; new metadata (such as no longer owned partitions) does not.
 	if g.state == stateStable && g.chooseProtocol() == g.protocol {
+		g.recordMembership() // the new member id, as Kafka logs it
 		g.fillJoin(m, resp)
 		resp.SkipAssignment = m.id == g.leader // KIP-814: the leader re-sends the current assignment
 		return resp, nil

@@ -124,6 +124,15 @@ func (c *Coordinator) Commit(cl Client, req *kmsg.OffsetCommitRequest) *kmsg.Off
 	return resp
 }
 
+// inStoreOrder makes a deletion in the store (c.mu is held) after every
+// commit that has left c.mu but is still being written: a group deleted
+// while a commit to it is on its way to disk stays deleted.
+func (c *Coordinator) inStoreOrder(change func() error) error {
+	c.storeMu.Lock()
+	defer c.storeMu.Unlock()
+	return change()
+}
+
 // MaxMetadataBytes is the longest metadata an offset commit may carry:
 // offset.metadata.max.bytes, but never more than OffsetFetch v0-v5 can
 // answer with.
@@ -352,7 +361,7 @@ func (c *Coordinator) DeleteOffsets(cl Client, req *kmsg.OffsetDeleteRequest) *k
 		resp.Topics = append(resp.Topics, st)
 	}
 	if len(gone) > 0 {
-		if err := c.store.DeleteOffsets(g.name, gone); err != nil {
+		if err := c.inStoreOrder(func() error { return c.store.DeleteOffsets(g.name, gone) }); err != nil {
 			c.logger.Error("could not persist deleted offsets", "group", g.name, "err", err)
 			resp.ErrorCode = kerr.KafkaStorageError.Code
 		}
@@ -417,14 +426,14 @@ func (c *Coordinator) ExpireOffsets() {
 		}
 		if len(g.offsets) == 0 {
 			delete(c.groups, g.name)
-			if err := c.store.DeleteGroup(g.name, gone); err != nil {
+			if err := c.inStoreOrder(func() error { return c.store.DeleteGroup(g.name, gone) }); err != nil {
 				c.logger.Warn("could not delete expired group", "group", g.name, "err", err)
 			}
 			c.logger.Info("group expired", "group", g.name)
 			continue
 		}
 		if len(gone) > 0 {
-			if err := c.store.DeleteOffsets(g.name, gone); err != nil {
+			if err := c.inStoreOrder(func() error { return c.store.DeleteOffsets(g.name, gone) }); err != nil {
 				c.logger.Warn("could not delete expired offsets", "group", g.name, "err", err)
 			}
 			c.logger.Info("offsets expired", "group", g.name, "partitions", len(gone))
@@ -446,7 +455,7 @@ func (c *Coordinator) ForgetTopic(topic string) {
 			}
 		}
 		if len(gone) > 0 {
-			if err := c.store.DeleteOffsets(g.name, gone); err != nil {
+			if err := c.inStoreOrder(func() error { return c.store.DeleteOffsets(g.name, gone) }); err != nil {
 				c.logger.Warn("could not delete offsets of a deleted topic", "group", g.name, "topic", topic, "err", err)
 			}
 		}
