@@ -231,6 +231,8 @@ func handleTxnOffsetCommit(b *Broker, r *request, req *kmsg.TxnOffsetCommitReque
 			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			sp.Partition = rp.Partition
 			switch {
+			case !ok && req.Version >= 6: // as Kafka: an id that names no topic
+				sp.ErrorCode = kerr.UnknownTopicID.Code
 			case !ok || t.Partition(rp.Partition) == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case rp.Metadata != nil && len(*rp.Metadata) > b.groups.MaxMetadataBytes():
@@ -261,6 +263,9 @@ func handleTxnOffsetCommit(b *Broker, r *request, req *kmsg.TxnOffsetCommitReque
 	}
 	if req.Version >= 3 {
 		if e := b.groups.CheckTxnCommit(req.Group, req.MemberID, req.InstanceID, req.Generation); e != nil {
+			if e == kerr.GroupIDNotFound && req.Version < 6 {
+				e = kerr.IllegalGeneration // what Kafka answers before v6
+			}
 			for _, s := range valid {
 				resp.Topics[s.ti].Partitions[s.pi].ErrorCode = e.Code
 			}
@@ -268,6 +273,9 @@ func handleTxnOffsetCommit(b *Broker, r *request, req *kmsg.TxnOffsetCommitReque
 		}
 	}
 	err := b.txns.CommitOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, offsets)
+	if err == nil {
+		b.groups.NoteTxnCommit(req.Group)
+	}
 	code := fencedCode(errorCode(err), req.Version, 3)
 	for _, s := range valid {
 		resp.Topics[s.ti].Partitions[s.pi].ErrorCode = code

@@ -27,6 +27,17 @@ func (c *Coordinator) CommitTransactional(groupName string, offsets []StoredOffs
 	return c.store.SaveGroup(sg)
 }
 
+// NoteTxnCommit makes the group of a transactional offset commit, empty,
+// if it does not exist, as Kafka makes a simple group for it: the group is
+// listed, and its members can be checked, before the transaction ends.
+func (c *Coordinator) NoteTxnCommit(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.groupFor(name, true)
+	}
+}
+
 // CheckTxnCommit fences a transactional offset commit (TxnOffsetCommit v3+,
 // KIP-447) from a group member that is no longer current: a consumer that
 // lost its partitions in a rebalance cannot commit offsets for them. A
@@ -40,7 +51,7 @@ func (c *Coordinator) CheckTxnCommit(name, memberID string, instanceID *string, 
 	g := c.groups[name]
 	switch {
 	case g == nil:
-		return kerr.IllegalGeneration
+		return kerr.GroupIDNotFound // as Kafka 4 (ILLEGAL_GENERATION before TxnOffsetCommit v6)
 	case g.cg != nil:
 		m := g.cg.members[memberID]
 		if m == nil {
