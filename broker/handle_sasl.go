@@ -37,7 +37,8 @@ func handleSASLHandshake(b *Broker, r *request, req *kmsg.SASLHandshakeRequest) 
 		return resp
 	}
 	switch {
-	case s == nil:
+	case s == nil: // a listener without SASL, which Kafka says has no mechanisms
+		resp.SupportedMechanisms = nil
 		return refuse(kerr.IllegalSaslState, "")
 	case !slices.Contains(b.sec.mechanisms, req.Mechanism):
 		return refuse(kerr.UnsupportedSaslMechanism, fmt.Sprintf("mechanism %q is not enabled (sasl.enabled.mechanisms)", req.Mechanism))

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path"
+	"regexp"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -333,6 +333,14 @@ func handleListTransactions(b *Broker, r *request, req *kmsg.ListTransactionsReq
 		}
 		states[s] = true
 	}
+	var pattern *regexp.Regexp // KIP-1152: the whole id must match, as in Kafka
+	if req.TransactionalIDPattern != nil && *req.TransactionalIDPattern != "" {
+		var err error
+		if pattern, err = regexp.Compile("^(?:" + *req.TransactionalIDPattern + ")$"); err != nil {
+			resp.ErrorCode = kerr.InvalidRegularExpression.Code
+			return resp
+		}
+	}
 	pids := map[int64]bool{}
 	for _, p := range req.ProducerIDFilters {
 		pids[p] = true
@@ -342,13 +350,13 @@ func handleListTransactions(b *Broker, r *request, req *kmsg.ListTransactionsReq
 		switch {
 		case len(states) > 0 && !states[string(t.State)],
 			len(pids) > 0 && !pids[t.ProducerID],
-			req.DurationFilterMillis > 0 && (t.State != txn.Ongoing || now.Sub(t.Started).Milliseconds() < req.DurationFilterMillis):
+			// As Kafka: a transactional id that never began a transaction
+			// has no start time, and passes any duration.
+			req.DurationFilterMillis > 0 && now.Sub(t.Started).Milliseconds() < req.DurationFilterMillis:
 			continue
 		}
-		if req.TransactionalIDPattern != nil && *req.TransactionalIDPattern != "" {
-			if ok, _ := path.Match(*req.TransactionalIDPattern, t.ID); !ok {
-				continue
-			}
+		if pattern != nil && !pattern.MatchString(t.ID) {
+			continue
 		}
 		st := kmsg.NewListTransactionsResponseTransactionState()
 		st.TransactionalID, st.ProducerID, st.TransactionState = t.ID, t.ProducerID, string(t.State)

@@ -47,8 +47,7 @@ type ackBatch struct {
 // conn identifies the client connection: a session is closed, and its
 // records released, when that connection closes (as Kafka does).
 func (c *Coordinator) Fetch(conn any, req *kmsg.ShareFetchRequest) (*kmsg.ShareFetchResponse, func()) {
-	resp := req.ResponseKind().(*kmsg.ShareFetchResponse)
-	resp.AcquisitionLockTimeoutMillis = int32(c.cfg.LockDuration.Milliseconds())
+	resp := req.ResponseKind().(*kmsg.ShareFetchResponse) // no lock time in an error answer, as Kafka
 	fail := func(e *kerr.Error, msg string) (*kmsg.ShareFetchResponse, func()) {
 		resp.ErrorCode, resp.ErrorMessage = e.Code, kmsg.StringPtr(msg)
 		return resp, nil
@@ -151,11 +150,16 @@ func (c *Coordinator) session(group, member string, epoch int32) (*group, *sessi
 		return nil, nil, kerr.NotCoordinator, "the broker is shutting down"
 	}
 	g := c.groups[group]
-	if g == nil || g.members[member] == nil {
-		return nil, nil, kerr.UnknownMemberID, "member " + member + " is not in share group " + group + "; it must join with ShareGroupHeartbeat first"
-	}
 	key := sessionKey{group, member}
 	s := c.sessions[key]
+	switch {
+	case epoch != 0 && s == nil: // as Kafka, whether or not the member is in the group
+		return nil, nil, kerr.ShareSessionNotFound, "member " + member + " has no share session; open one with epoch 0"
+	case g == nil || g.members[member] == nil:
+		// Kafka 4.4 opens a session for a member id its group does not
+		// have; creek lets only members acquire records.
+		return nil, nil, kerr.UnknownMemberID, "member " + member + " is not in share group " + group + "; it must join with ShareGroupHeartbeat first"
+	}
 	switch {
 	case epoch == 0:
 		if s != nil {
@@ -164,8 +168,6 @@ func (c *Coordinator) session(group, member string, epoch int32) (*group, *sessi
 		s = &session{epoch: 1, parts: map[topicIDPartition]struct{}{}}
 		c.sessions[key] = s
 		return g, s, nil, ""
-	case s == nil:
-		return nil, nil, kerr.ShareSessionNotFound, "member " + member + " has no share session; open one with epoch 0"
 	case epoch == -1:
 		return g, s, nil, ""
 	case epoch != s.epoch:
@@ -423,8 +425,7 @@ func (a *fetchAnswer) partition(id [16]byte, partition int32) *kmsg.ShareFetchRe
 // Acknowledge handles ShareAcknowledge: acknowledgements within the share
 // session, which a fetch must have opened.
 func (c *Coordinator) Acknowledge(conn any, req *kmsg.ShareAcknowledgeRequest) *kmsg.ShareAcknowledgeResponse {
-	resp := req.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
-	resp.AcquisitionLockTimeoutMillis = int32(c.cfg.LockDuration.Milliseconds())
+	resp := req.ResponseKind().(*kmsg.ShareAcknowledgeResponse) // no lock time in an error answer, as Kafka
 	fail := func(e *kerr.Error, msg string) *kmsg.ShareAcknowledgeResponse {
 		resp.ErrorCode, resp.ErrorMessage = e.Code, kmsg.StringPtr(msg)
 		return resp

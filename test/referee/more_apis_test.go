@@ -1,9 +1,12 @@
 package referee
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -163,4 +166,142 @@ func TestTransactionalOffsetErrors(t *testing.T) {
 		req.ProducerID, req.ProducerEpoch = producer(side, 0, 0)
 		return req
 	})
+}
+
+func TestListTransactionsFilters(t *testing.T) {
+	p := newPair(t)
+	txn := uniqueName(t, "pattern")
+	p.coordinatorReady(1, txn)
+	p.producerIDsReady(txn)
+	p.both(func(side string, c *conn) {
+		req := initProducerReq(kmsg.StringPtr(txn), 60000)(side)
+		req.SetVersion(4)
+		if code := c.must(req).(*kmsg.InitProducerIDResponse).ErrorCode; code != 0 {
+			t.Fatalf("%s: InitProducerId: %d", side, code)
+		}
+	})
+	vList := versions(kmsg.ListTransactions, 0)
+	if last := vList[len(vList)-1]; last >= 2 {
+		for _, pattern := range []string{txn, "^" + txn + "$", txn[:len(txn)-3], txn[4:], txn[:10] + ".*", "*" + txn[4:]} {
+			p.same(fmt.Sprintf("ListTransactions matching %q", pattern), last, func(string) kmsg.Request {
+				req := kmsg.NewPtrListTransactionsRequest()
+				req.TransactionalIDPattern = kmsg.StringPtr(pattern)
+				return req
+			}, onlyTransaction(txn))
+		}
+	}
+	for _, v := range versions(kmsg.ListTransactions, 0) {
+		p.same("ListTransactions of a producer id no transaction has", v, func(string) kmsg.Request {
+			req := kmsg.NewPtrListTransactionsRequest()
+			req.ProducerIDFilters = []int64{424242424242}
+			return req
+		})
+		p.same("ListTransactions in an unknown state", v, func(string) kmsg.Request {
+			req := kmsg.NewPtrListTransactionsRequest()
+			req.StateFilters = []string{"Bogus"}
+			return req
+		})
+		if v >= 1 {
+			p.same("ListTransactions open for a year", v, func(string) kmsg.Request {
+				req := kmsg.NewPtrListTransactionsRequest()
+				req.DurationFilterMillis = 365 * 24 * 3600 * 1000
+				return req
+			})
+		}
+		if v >= 2 {
+			p.same("ListTransactions of an id pattern nothing matches", v, func(string) kmsg.Request {
+				req := kmsg.NewPtrListTransactionsRequest()
+				req.TransactionalIDPattern = kmsg.StringPtr("^ref-none-.*$")
+				return req
+			})
+			p.same("ListTransactions of an invalid id pattern", v, func(string) kmsg.Request {
+				req := kmsg.NewPtrListTransactionsRequest()
+				req.TransactionalIDPattern = kmsg.StringPtr("(")
+				return req
+			})
+		}
+	}
+}
+
+// onlyTransaction keeps one transactional id of a ListTransactions answer
+// (Kafka's lists those of the other tests too).
+func onlyTransaction(id string) normalizer {
+	return func(resp kmsg.Response) {
+		r := resp.(*kmsg.ListTransactionsResponse)
+		var kept []kmsg.ListTransactionsResponseTransactionState
+		for _, st := range r.TransactionStates {
+			if st.TransactionalID == id {
+				kept = append(kept, st)
+			}
+		}
+		r.TransactionStates = kept
+	}
+}
+
+// TestShareRequestsWithoutAMember: ShareFetch and ShareAcknowledge from
+// clients that never joined the share group, each with a member id of its
+// own.
+func TestShareRequestsWithoutAMember(t *testing.T) {
+	p := newPair(t)
+	topic, group := uniqueName(t, "topic"), uniqueName(t, "share")
+	p.createTopic(topic, 1, nil)
+	ids := p.topicIDs(topic)
+	fetch := func(member string, epoch int32) func(string) kmsg.Request {
+		return func(side string) kmsg.Request {
+			req := kmsg.NewPtrShareFetchRequest()
+			req.GroupID, req.MemberID = kmsg.StringPtr(group), kmsg.StringPtr(member)
+			req.ShareSessionEpoch, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = epoch, 0, 1, 1<<20
+			rt := kmsg.NewShareFetchRequestTopic()
+			rt.TopicID = ids[side]
+			rp := kmsg.NewShareFetchRequestTopicPartition()
+			rp.PartitionMaxBytes = 1 << 20
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+			return req
+		}
+	}
+	ack := func(member string) func(string) kmsg.Request {
+		return func(side string) kmsg.Request {
+			req := kmsg.NewPtrShareAcknowledgeRequest()
+			req.GroupID, req.MemberID = kmsg.StringPtr(group), kmsg.StringPtr(member)
+			req.ShareSessionEpoch = 1
+			rt := kmsg.NewShareAcknowledgeRequestTopic()
+			rt.TopicID = ids[side]
+			rp := kmsg.NewShareAcknowledgeRequestTopicPartition()
+			rp.AcknowledgementBatches = []kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{{FirstOffset: 0, LastOffset: 0, AcknowledgeTypes: []int8{1}}}
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+			return req
+		}
+	}
+	// Share members make their ids: UUIDs, as Kafka writes them.
+	member := func() string {
+		var id [16]byte
+		rand.Read(id[:])
+		return base64.RawURLEncoding.EncodeToString(id[:])
+	}
+	for _, v := range versions(kmsg.ShareFetch, 1) {
+		p.same("ShareFetch of a session never opened", v, fetch(member(), 3))
+		// A deliberate difference (docs/broker.md): Kafka 4.4 opens a share
+		// session for a member id its group does not have.
+		req := fetch(member(), 0)("creek")
+		req.SetVersion(v)
+		if resp := p.creek.must(req).(*kmsg.ShareFetchResponse); resp.ErrorCode != kerr.UnknownMemberID.Code {
+			t.Errorf("ShareFetch v%d opening a session for a member not in the group: error %d, want UNKNOWN_MEMBER_ID", v, resp.ErrorCode)
+		}
+	}
+	for _, v := range versions(kmsg.ShareAcknowledge, 2) {
+		p.same("ShareAcknowledge without a session", v, ack(member()))
+	}
+}
+
+func TestSASLHandshakeOnAPlaintextListener(t *testing.T) {
+	p := newPair(t)
+	for _, v := range versions(kmsg.SASLHandshake, 0) {
+		p.same("SaslHandshake PLAIN", v, func(string) kmsg.Request {
+			req := kmsg.NewPtrSASLHandshakeRequest()
+			req.Mechanism = "PLAIN"
+			return req
+		})
+	}
 }
