@@ -122,7 +122,7 @@ func New(cfg Config, store Store, topics Topics, logger *slog.Logger) (*Coordina
 			g.emptySince = c.now()
 		}
 		for _, o := range sg.Offsets {
-			g.offsets[topicPartition{o.Topic, o.Partition}] = o.committed()
+			g.offsets[TopicPartition{o.Topic, o.Partition}] = o.committed()
 		}
 		c.groups[g.name] = g
 	}
@@ -169,7 +169,7 @@ func (c *Coordinator) newGroup(name string) *group {
 		members: map[string]*member{},
 		static:  map[string]string{},
 		pending: map[string]time.Time{},
-		offsets: map[topicPartition]committed{},
+		offsets: map[TopicPartition]committed{},
 	}
 }
 

@@ -23,11 +23,6 @@ func (s state) String() string {
 	return [...]string{"Empty", "PreparingRebalance", "CompletingRebalance", "Stable"}[s]
 }
 
-type topicPartition struct {
-	topic     string
-	partition int32
-}
-
 type committed struct {
 	offset      int64
 	leaderEpoch int32
@@ -48,7 +43,7 @@ type group struct {
 	members      map[string]*member
 	static       map[string]string    // group.instance.id -> member id
 	pending      map[string]time.Time // member ids handed out with MEMBER_ID_REQUIRED -> expiry
-	offsets      map[topicPartition]committed
+	offsets      map[TopicPartition]committed
 	emptySince   time.Time
 	rebalancedAt time.Time // when the last rebalance's join phase ended
 

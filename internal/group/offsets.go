@@ -100,7 +100,7 @@ func (c *Coordinator) Commit(cl Client, req *kmsg.OffsetCommitRequest) *kmsg.Off
 				o.Metadata = *rp.Metadata
 			}
 			saved = append(saved, o)
-			g.offsets[topicPartition{name, rp.Partition}] = o.committed()
+			g.offsets[TopicPartition{name, rp.Partition}] = o.committed()
 		}
 	}
 	if m := g.members[req.MemberID]; m != nil {
@@ -165,10 +165,7 @@ func (g *group) canCommit(req *kmsg.OffsetCommitRequest) *kerr.Error {
 // offsetPartitions names the partitions the group has offsets for, in
 // order.
 func (g *group) offsetPartitions() []TopicPartition {
-	tps := make([]TopicPartition, 0, len(g.offsets))
-	for tp := range g.offsets {
-		tps = append(tps, TopicPartition{tp.topic, tp.partition})
-	}
+	tps := slices.Collect(maps.Keys(g.offsets))
 	slices.SortFunc(tps, func(a, b TopicPartition) int {
 		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 	})
@@ -288,7 +285,7 @@ func (c *Coordinator) fetchGroup(version int16, rg kmsg.OffsetFetchRequestGroup)
 	if topics == nil && g != nil { // every committed offset
 		parts := map[string][]int32{}
 		for tp := range g.offsets {
-			parts[tp.topic] = append(parts[tp.topic], tp.partition)
+			parts[tp.Topic] = append(parts[tp.Topic], tp.Partition)
 		}
 		for _, name := range slices.Sorted(maps.Keys(parts)) {
 			t := kmsg.OffsetFetchRequestGroupTopic{Topic: name, Partitions: parts[name]}
@@ -311,7 +308,7 @@ func (c *Coordinator) fetchGroup(version int16, rg kmsg.OffsetFetchRequestGroup)
 			if unknownID {
 				sp.ErrorCode = kerr.UnknownTopicID.Code
 			} else if g != nil {
-				if o, ok := g.offsets[topicPartition{name, p}]; ok {
+				if o, ok := g.offsets[TopicPartition{name, p}]; ok {
 					sp.Offset, sp.LeaderEpoch, sp.Metadata = o.offset, o.leaderEpoch, kmsg.StringPtr(o.metadata)
 				}
 			}
@@ -353,7 +350,7 @@ func (c *Coordinator) DeleteOffsets(cl Client, req *kmsg.OffsetDeleteRequest) *k
 			if subscribed[rt.Topic] {
 				sp.ErrorCode = kerr.GroupSubscribedToTopic.Code
 			} else {
-				delete(g.offsets, topicPartition{rt.Topic, rp.Partition})
+				delete(g.offsets, TopicPartition{rt.Topic, rp.Partition})
 				gone = append(gone, TopicPartition{rt.Topic, rp.Partition})
 			}
 			st.Partitions = append(st.Partitions, sp)
@@ -414,13 +411,13 @@ func (c *Coordinator) ExpireOffsets() {
 		}
 		var gone []TopicPartition
 		for _, tp := range g.offsetPartitions() {
-			o := g.offsets[topicPartition{tp.Topic, tp.Partition}]
+			o := g.offsets[tp]
 			since := o.at
 			if g.protocolType != "" && g.emptySince.After(since) {
 				since = g.emptySince
 			}
 			if now.Sub(since) > c.cfg.OffsetsRetention {
-				delete(g.offsets, topicPartition{tp.Topic, tp.Partition})
+				delete(g.offsets, tp)
 				gone = append(gone, tp)
 			}
 		}
@@ -450,7 +447,7 @@ func (c *Coordinator) ForgetTopic(topic string) {
 		var gone []TopicPartition
 		for _, tp := range g.offsetPartitions() {
 			if tp.Topic == topic {
-				delete(g.offsets, topicPartition{tp.Topic, tp.Partition})
+				delete(g.offsets, tp)
 				gone = append(gone, tp)
 			}
 		}

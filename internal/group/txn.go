@@ -17,7 +17,7 @@ func (c *Coordinator) CommitTransactional(groupName string, offsets []StoredOffs
 	for i := range offsets {
 		offsets[i].CommitTime = now
 		o := offsets[i]
-		g.offsets[topicPartition{o.Topic, o.Partition}] = o.committed()
+		g.offsets[TopicPartition{o.Topic, o.Partition}] = o.committed()
 	}
 	sg := g.stored()
 	sg.Offsets = offsets
