@@ -78,9 +78,14 @@ func groupRecord(groupName string, membership *kmsg.GroupMetadataValue) kmsg.Rec
 	return r
 }
 
-func (s offsetsTopicStore) commitRecord(groupName string, o group.StoredOffset) kmsg.Record {
+// commitKey is the key (v1) of a group's commit records for a partition.
+func commitKey(groupName, topic string, partition int32) []byte {
 	key := kmsg.NewOffsetCommitKey()
-	key.Version, key.Group, key.Topic, key.Partition = 1, groupName, o.Topic, o.Partition
+	key.Version, key.Group, key.Topic, key.Partition = 1, groupName, topic, partition
+	return key.AppendTo(nil)
+}
+
+func (s offsetsTopicStore) commitRecord(groupName string, o group.StoredOffset) kmsg.Record {
 	value := kmsg.NewOffsetCommitValue()
 	value.Version = 4
 	value.Offset, value.LeaderEpoch, value.Metadata = o.Offset, o.LeaderEpoch, o.Metadata
@@ -88,15 +93,15 @@ func (s offsetsTopicStore) commitRecord(groupName string, o group.StoredOffset) 
 	if t, ok := s.cluster.Topic(o.Topic); ok {
 		value.TopicID = t.ID()
 	}
-	return kmsg.Record{Key: key.AppendTo(nil), Value: value.AppendTo(nil)}
+	return kmsg.Record{Key: commitKey(groupName, o.Topic, o.Partition), Value: value.AppendTo(nil)}
 }
 
+// offsetTombstones are the tombstones of a group's offsets, with room for
+// the group's own.
 func offsetTombstones(groupName string, offsets []group.TopicPartition) []kmsg.Record {
 	records := make([]kmsg.Record, 0, len(offsets)+1)
 	for _, tp := range offsets {
-		key := kmsg.NewOffsetCommitKey()
-		key.Version, key.Group, key.Topic, key.Partition = 1, groupName, tp.Topic, tp.Partition
-		records = append(records, kmsg.Record{Key: key.AppendTo(nil)})
+		records = append(records, kmsg.Record{Key: commitKey(groupName, tp.Topic, tp.Partition)})
 	}
 	return records
 }
