@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -81,19 +82,13 @@ func configureInternalTopics(cl *cluster.Cluster, logger *slog.Logger) {
 		if !ok {
 			continue
 		}
-		set := t.Configs()
-		if _, ok := set["cleanup.policy"]; ok {
+		own := t.Configs()
+		if _, ok := own["cleanup.policy"]; ok {
 			continue
 		}
-		if set == nil {
-			set = map[string]string{}
-		}
-		for k, v := range configs {
-			if _, ok := set[k]; !ok {
-				set[k] = v
-			}
-		}
-		if err := cl.SetTopicConfigs(name, set, false); err != nil {
+		merged := maps.Clone(configs)
+		maps.Copy(merged, own) // the topic's own overrides win
+		if err := cl.SetTopicConfigs(name, merged, false); err != nil {
 			logger.Warn("could not give an internal topic Kafka's configs", "topic", name, "err", err)
 		}
 	}

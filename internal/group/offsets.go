@@ -206,9 +206,8 @@ func (g *group) membership() *kmsg.GroupMetadataValue {
 	v := kmsg.NewGroupMetadataValue()
 	v.Version = 3
 	v.ProtocolType, v.Generation = g.protocolType, g.generation
-	v.CurrentStateTimestamp = g.emptySince.UnixMilli()
 	if g.state == stateEmpty {
-		v.Members = []kmsg.GroupMetadataValueMember{}
+		v.CurrentStateTimestamp, v.Members = g.emptySince.UnixMilli(), []kmsg.GroupMetadataValueMember{}
 		return &v
 	}
 	v.CurrentStateTimestamp = g.rebalancedAt.UnixMilli()
