@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -58,13 +59,7 @@ func logDirAnswer(topic string) normalizer {
 		for i := range r.Dirs {
 			d := &r.Dirs[i]
 			d.Dir, d.TotalBytes, d.UsableBytes = "", 0, 0
-			var kept []kmsg.DescribeLogDirsResponseDirTopic
-			for _, t := range d.Topics {
-				if t.Topic == topic {
-					kept = append(kept, t)
-				}
-			}
-			d.Topics = kept
+			d.Topics = slices.DeleteFunc(d.Topics, func(t kmsg.DescribeLogDirsResponseDirTopic) bool { return t.Topic != topic })
 		}
 	}
 }
@@ -95,19 +90,8 @@ func TestTransactionalOffsetErrors(t *testing.T) {
 	txn, group, topic := uniqueName(t, "txn"), uniqueName(t, "group"), uniqueName(t, "topic")
 	p.createTopic(topic, 1, nil)
 	topicIDs := p.topicIDs(topic)
-	p.coordinatorReady(1, txn)
 	p.coordinatorReady(0, group)
-	p.producerIDsReady(txn)
-	ids := map[string][2]int64{}
-	p.both(func(side string, c *conn) {
-		req := initProducerReq(kmsg.StringPtr(txn), 60000)(side)
-		req.SetVersion(4)
-		resp := c.must(req).(*kmsg.InitProducerIDResponse)
-		if resp.ErrorCode != 0 {
-			t.Fatalf("%s: InitProducerId: %d", side, resp.ErrorCode)
-		}
-		ids[side] = [2]int64{resp.ProducerID, int64(resp.ProducerEpoch)}
-	})
+	ids := p.initTransactional(txn)
 	producer := func(side string, pid int64, epochDelta int16) (int64, int16) {
 		if pid == 0 {
 			return ids[side][0], int16(ids[side][1]) + epochDelta
@@ -171,15 +155,7 @@ func TestTransactionalOffsetErrors(t *testing.T) {
 func TestListTransactionsFilters(t *testing.T) {
 	p := newPair(t)
 	txn := uniqueName(t, "pattern")
-	p.coordinatorReady(1, txn)
-	p.producerIDsReady(txn)
-	p.both(func(side string, c *conn) {
-		req := initProducerReq(kmsg.StringPtr(txn), 60000)(side)
-		req.SetVersion(4)
-		if code := c.must(req).(*kmsg.InitProducerIDResponse).ErrorCode; code != 0 {
-			t.Fatalf("%s: InitProducerId: %d", side, code)
-		}
-	})
+	p.initTransactional(txn)
 	vList := versions(kmsg.ListTransactions, 0)
 	if last := vList[len(vList)-1]; last >= 2 {
 		for _, pattern := range []string{txn, "^" + txn + "$", txn[:len(txn)-3], txn[4:], txn[:10] + ".*", "*" + txn[4:]} {
@@ -228,13 +204,7 @@ func TestListTransactionsFilters(t *testing.T) {
 func onlyTransaction(id string) normalizer {
 	return func(resp kmsg.Response) {
 		r := resp.(*kmsg.ListTransactionsResponse)
-		var kept []kmsg.ListTransactionsResponseTransactionState
-		for _, st := range r.TransactionStates {
-			if st.TransactionalID == id {
-				kept = append(kept, st)
-			}
-		}
-		r.TransactionStates = kept
+		r.TransactionStates = slices.DeleteFunc(r.TransactionStates, func(st kmsg.ListTransactionsResponseTransactionState) bool { return st.TransactionalID != id })
 	}
 }
 

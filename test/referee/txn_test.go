@@ -111,14 +111,10 @@ func (p *pair) producerIDsReady(txn string) {
 	})
 }
 
-// A transaction described after it committed, as kafka-transactions
-// describe shows it: Kafka keeps the start time of the last transaction and
-// lists no partitions once it completed.
-func TestDescribeCompletedTransaction(t *testing.T) {
-	p := newPair(t)
-	txn := uniqueName(t, "txn")
-	topic := uniqueName(t, "topic")
-	p.createTopic(topic, 1, nil)
+// initTransactional readies a transactional id on both brokers and inits
+// its producer; it returns each broker's producer id and epoch.
+func (p *pair) initTransactional(txn string) map[string][2]int64 {
+	p.t.Helper()
 	p.coordinatorReady(1, txn)
 	p.producerIDsReady(txn)
 	ids := map[string][2]int64{}
@@ -127,19 +123,34 @@ func TestDescribeCompletedTransaction(t *testing.T) {
 		req.SetVersion(4)
 		resp := c.must(req).(*kmsg.InitProducerIDResponse)
 		if resp.ErrorCode != 0 {
-			t.Fatalf("%s: InitProducerId: %d", side, resp.ErrorCode)
+			p.t.Fatalf("%s: InitProducerId: %d", side, resp.ErrorCode)
 		}
 		ids[side] = [2]int64{resp.ProducerID, int64(resp.ProducerEpoch)}
+	})
+	return ids
+}
+
+// A transaction described after it committed, as kafka-transactions
+// describe shows it: Kafka keeps the start time of the last transaction and
+// lists no partitions once it completed.
+func TestDescribeCompletedTransaction(t *testing.T) {
+	p := newPair(t)
+	txn := uniqueName(t, "txn")
+	topic := uniqueName(t, "topic")
+	p.createTopic(topic, 1, nil)
+	ids := p.initTransactional(txn)
+	p.both(func(side string, c *conn) {
+		pid, epoch := ids[side][0], int16(ids[side][1])
 		add := kmsg.NewPtrAddPartitionsToTxnRequest()
 		add.SetVersion(3)
-		add.TransactionalID, add.ProducerID, add.ProducerEpoch = txn, resp.ProducerID, resp.ProducerEpoch
+		add.TransactionalID, add.ProducerID, add.ProducerEpoch = txn, pid, epoch
 		add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: topic, Partitions: []int32{0}}}
 		if r := c.must(add).(*kmsg.AddPartitionsToTxnResponse); r.Topics[0].Partitions[0].ErrorCode != 0 {
 			t.Fatalf("%s: AddPartitionsToTxn: %d", side, r.Topics[0].Partitions[0].ErrorCode)
 		}
 		end := kmsg.NewPtrEndTxnRequest()
 		end.SetVersion(4) // before KIP-890's epoch bump on every commit
-		end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = txn, resp.ProducerID, resp.ProducerEpoch, true
+		end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = txn, pid, epoch, true
 		if r := c.must(end).(*kmsg.EndTxnResponse); r.ErrorCode != 0 {
 			t.Fatalf("%s: EndTxn: %d", side, r.ErrorCode)
 		}
