@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,12 @@ type offsetsEntry struct {
 func readOffsetsTopic(t *testing.T, b *Broker, want int) []offsetsEntry {
 	t.Helper()
 	var out []offsetsEntry
+	decode := func(what string, into interface{ ReadFrom([]byte) error }, b []byte) {
+		t.Helper()
+		if err := into.ReadFrom(b); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
 	for _, r := range protoConsume(t, b, offsetsTopic, want) {
 		e := offsetsEntry{partition: r.Partition}
 		if len(r.Key) < 2 {
@@ -34,25 +41,17 @@ func readOffsetsTopic(t *testing.T, b *Broker, want int) []offsetsEntry {
 		switch version := int16(r.Key[0])<<8 | int16(r.Key[1]); version {
 		case 1:
 			e.commit = new(kmsg.OffsetCommitKey)
-			if err := e.commit.ReadFrom(r.Key); err != nil {
-				t.Fatalf("offset commit key: %v", err)
-			}
+			decode("offset commit key", e.commit, r.Key)
 			if r.Value != nil {
 				e.offset = new(kmsg.OffsetCommitValue)
-				if err := e.offset.ReadFrom(r.Value); err != nil {
-					t.Fatalf("offset commit value: %v", err)
-				}
+				decode("offset commit value", e.offset, r.Value)
 			}
 		case 2:
 			e.group = new(kmsg.GroupMetadataKey)
-			if err := e.group.ReadFrom(r.Key); err != nil {
-				t.Fatalf("group metadata key: %v", err)
-			}
+			decode("group metadata key", e.group, r.Key)
 			if r.Value != nil {
 				e.members = new(kmsg.GroupMetadataValue)
-				if err := e.members.ReadFrom(r.Value); err != nil {
-					t.Fatalf("group metadata value: %v", err)
-				}
+				decode("group metadata value", e.members, r.Value)
 			}
 		default:
 			t.Fatalf("record %d of %s has key version %d", r.Offset, offsetsTopic, version)
@@ -342,5 +341,41 @@ func TestCommitThatCannotBeLoggedIsStillKept(t *testing.T) {
 	b.Close()
 	if after := offsetOf(protoBrokerAt(t, dir, nil)); after != before {
 		t.Errorf("committed offset %d before the restart, %d after", before, after)
+	}
+}
+
+// TestLargeCommitIsWrittenInBatches: a commit too large for one batch of
+// __consumer_offsets (whose max.message.bytes is small here) is written in
+// several, each within the limit, and succeeds with every record there.
+func TestLargeCommitIsWrittenInBatches(t *testing.T) {
+	b := protoBroker(t, nil)
+	protoCreateTopic(t, b, "tweets", 20, nil)
+	adm := protoAdmin(t, b)
+	ctx := protoCtx(t)
+	commit := func(partitions int32, metadata string) error {
+		var o kadm.Offsets
+		for p := range partitions {
+			o.Add(kadm.Offset{Topic: "tweets", Partition: p, At: 1, LeaderEpoch: -1, Metadata: metadata})
+		}
+		r, err := adm.CommitOffsets(ctx, "g", o)
+		if err != nil {
+			return err
+		}
+		return r.Error()
+	}
+	if err := commit(1, ""); err != nil { // makes the topic
+		t.Fatal(err)
+	}
+	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: kmsg.StringPtr("4096")}}, offsetsTopic); err != nil {
+		t.Fatal(err)
+	}
+	if err := commit(20, strings.Repeat("m", 1000)); err != nil {
+		t.Fatalf("a commit of 20 KiB over batches of at most 4 KiB: %v", err)
+	}
+	tp, _ := b.cluster.Topic(offsetsTopic)
+	resp := protoDial(t, b).roundTrip(protoFetchReq(offsetsTopic, tp.ID(), 0, 1), 12).(*kmsg.FetchResponse)
+	recs, batches := protoDecode(t, protoFetchPartition(t, resp).RecordBatches)
+	if len(recs) != 20 || batches < 5 {
+		t.Errorf("the commit is %d records in %d batches, want 20 records in at least 5", len(recs), batches)
 	}
 }
