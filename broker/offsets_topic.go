@@ -50,7 +50,7 @@ func (s offsetsTopicStore) SaveGroup(g group.StoredGroup) error {
 // not fsynced: nothing is loaded from it, and a rebalance (or a hostile
 // client making groups) waits for no disk.
 func (s offsetsTopicStore) RecordMembership(name string, m *kmsg.GroupMetadataValue) error {
-	_, err := s.write(name, []kmsg.Record{groupRecord(name, m)}) // not fsynced, see above
+	_, err := s.write(name, []kmsg.Record{groupRecord(name, m)}) // its fsync is not taken
 	return err
 }
 
